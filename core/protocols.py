@@ -1,0 +1,73 @@
+"""One protocol per component family, one verb each, one return type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from core.records import Hit
+
+EmbedRole = Literal["query", "document"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], role: EmbedRole = "document") -> np.ndarray:
+        """(n, dim) float32, L2-normalised rows."""
+        ...
+
+
+@runtime_checkable
+class Index(Protocol):
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """vectors (q, dim) -> scores (q, k) float32, ids (q, k) int64 (-1 where fewer than k)."""
+        ...
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    def retrieve(self, query: str, k: int) -> list[Hit]:
+        """Best first."""
+        ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
+        """New hits, best first, scored by the reranker."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat turn."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    max_new_tokens: int = 512
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Generator(Protocol):
+    name: str
+
+    def generate(self, messages: Sequence[Message], params: GenerationParams) -> str:
+        """The assistant's reply to the chat, whole."""
+        ...
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str]:
+        """The same reply, piece by piece as it is produced."""
+        ...

@@ -1,0 +1,1 @@
+"""Pure metrics and the evaluation runs that use them."""

@@ -1,0 +1,1 @@
+"""Load, normalise, de-duplicate and chunk a domain's corpus, incrementally, reporting what was skipped."""

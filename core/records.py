@@ -18,7 +18,7 @@ class Document:
     text: str
     title: str = ""
     source: str = ""  # the file (or URL) it was read from
-    metadata: Mapping[str, Any] = field(default=_EMPTY)
+    metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class Chunk:
     start: int
     end: int
     title: str = ""
-    metadata: Mapping[str, Any] = field(default=_EMPTY)
+    metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class Hit:
     chunk: Chunk
     score: float
     retriever: str
-    stage_scores: Mapping[str, float] = field(default=_EMPTY)
+    stage_scores: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,4 +69,4 @@ class Answer:
     abstained: bool = False
     abstain_reason: str = ""
     disclaimer: str = ""
-    trace: Mapping[str, Any] = field(default=_EMPTY)
+    trace: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)

@@ -194,6 +194,8 @@ def is_intact(spec: ModelSpec, model: Path, rehash: bool = False) -> bool:
 
 def _install(spec: ModelSpec, built: Path, final: Path, sha: str, size: int) -> None:
     """Rename the verified dir into place, then write the marker last (atomically, via a temp file)."""
+    for path in (built, *built.rglob("*")):  # readable by everyone sharing the cache (temp files are 0600)
+        path.chmod(0o755 if path.is_dir() else 0o644)
     if final.exists():
         shutil.rmtree(final)  # an incomplete or corrupt earlier copy
     os.replace(built, final)

@@ -15,18 +15,23 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MAX_SHARD = "20GB"  # one model.safetensors: the registry pins that one file
+# What the upstream checkpoints' generation_config.json set and a GGUF does not carry (Qwen2.5-*-Instruct:
+# stop on <|im_end|> or <|endoftext|>, repetition_penalty 1.1). Sampling stays off: callers choose it.
+UPSTREAM_GENERATION = {"qwen2": {"eos_token_id": [151645, 151643], "repetition_penalty": 1.1}}
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str = "bfloat16") -> Path:
     """Write a transformers dir (config, model.safetensors, tokenizer, chat template) converted from a GGUF."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     torch_dtype = getattr(torch, dtype)
     src, name = str(gguf_path.parent), gguf_path.name
     log.info("loading %s (dequantising)", gguf_path)
     tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=name)
-    loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=name, dtype=torch_dtype)
+    # dequantize=True: with the `kernels` package installed transformers would keep the weights packed
+    unpack = GgufConfig(gguf_file=str(gguf_path), dequantize=True)
+    loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=name, dtype=torch_dtype, quantization_config=unpack)
     state = {key: tensor.to(torch_dtype) for key, tensor in loaded.state_dict().items()}
     config = loaded.config
     generation_config = loaded.generation_config
@@ -38,6 +43,8 @@ def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str = "bfloat16") -> Pat
         fresh = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
     fresh.load_state_dict(state, strict=True, assign=True)
     fresh.tie_weights()
+    for key, value in UPSTREAM_GENERATION.get(config.model_type, {}).items():
+        setattr(generation_config, key, value)
     fresh.generation_config = generation_config
     out_dir.mkdir(parents=True, exist_ok=True)
     fresh.save_pretrained(out_dir, safe_serialization=True, max_shard_size=MAX_SHARD)

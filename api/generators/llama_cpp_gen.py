@@ -1,0 +1,63 @@
+"""GGUF generation in-process through llama-cpp-python: the edge path (no torch needed).
+
+Build the wheel with `make llama-cpp-wheel`: the default native build crashes on AVX-512 / AMX CPUs (MODELS.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from core.errors import MissingDependency
+from core.protocols import GenerationParams, Message
+
+log = logging.getLogger(__name__)
+
+
+class LlamaCppGenerator:
+    def __init__(self, gguf_path: str, *, n_threads: int = 1, n_ctx: int = 4096, seed: int = 0) -> None:
+        self.name = f"llama-cpp:{gguf_path}"
+        self.gguf_path = gguf_path
+        self.n_threads = n_threads
+        self.n_ctx = n_ctx
+        self.seed = seed
+        self._llm: Any = None
+        self._lock = threading.Lock()  # one llama context: requests take turns
+
+    def load(self) -> LlamaCppGenerator:
+        if self._llm is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as err:
+                raise MissingDependency("llama-cpp-python", extra="edge") from err
+            self._llm = Llama(
+                model_path=self.gguf_path, n_threads=self.n_threads, n_ctx=self.n_ctx, seed=self.seed, verbose=False
+            )
+            log.info("loaded %s (%d thread(s), n_ctx %d)", self.gguf_path, self.n_threads, self.n_ctx)
+        return self
+
+    def _call(self, messages: Sequence[Message], params: GenerationParams, stream: bool) -> Any:
+        return self._llm.create_chat_completion(
+            messages=[{"role": m.role, "content": m.content} for m in messages],
+            max_tokens=params.max_new_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            stop=list(params.stop) or None,
+            stream=stream,
+        )
+
+    def generate(self, messages: Sequence[Message], params: GenerationParams) -> str:
+        self.load()
+        with self._lock:
+            reply = self._call(messages, params, stream=False)
+        return reply["choices"][0]["message"].get("content") or ""
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str]:
+        self.load()
+        with self._lock:
+            for event in self._call(messages, params, stream=True):
+                piece = event["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece

@@ -1,0 +1,53 @@
+"""In-process vLLM for GPU machines (extra `vllm`). vLLM's offline engine returns whole completions, so
+`stream` yields the answer as one piece; for token streaming run vLLM's OpenAI server and use
+`OpenAIHttpGenerator` (`make vllm-cpu-serve` does that on CPU)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from core.errors import MissingDependency
+from core.protocols import GenerationParams, Message
+
+log = logging.getLogger(__name__)
+
+
+class VllmGenerator:
+    def __init__(self, model_path: str, *, max_model_len: int = 4096, gpu_memory_utilization: float = 0.85) -> None:
+        self.name = f"vllm:{model_path}"
+        self.model_path = model_path
+        self.max_model_len = max_model_len
+        self.gpu_memory_utilization = gpu_memory_utilization
+        self._llm: Any = None
+
+    def load(self) -> VllmGenerator:
+        if self._llm is None:
+            try:
+                from vllm import LLM
+            except ImportError as err:
+                raise MissingDependency("vllm", extra="vllm") from err
+            self._llm = LLM(
+                model=self.model_path,
+                max_model_len=self.max_model_len,
+                gpu_memory_utilization=self.gpu_memory_utilization,
+            )
+        return self
+
+    def generate(self, messages: Sequence[Message], params: GenerationParams) -> str:
+        from vllm import SamplingParams
+
+        self.load()
+        sampling = SamplingParams(
+            max_tokens=params.max_new_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            stop=list(params.stop) or None,
+        )
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        outputs = self._llm.chat(chat, sampling, use_tqdm=False)
+        return outputs[0].outputs[0].text
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str]:
+        yield self.generate(messages, params)

@@ -1,9 +1,129 @@
-"""Placeholder until this command group lands (replaced by its owner)."""
+"""`dossier eval retrieval | calibrate`: measured recall per retrieval configuration, and the abstention threshold.
+
+    dossier eval retrieval --domain legal --evalset cail2018_lawbench_fact2article -k 1,5,10,20 [--json]
+    dossier eval calibrate --domain legal [--write]
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+CONFIGS = "bm25,dense,hybrid,hybrid+rerank"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    return None
+    parser = commands.add_parser("eval", help="evaluate retrieval; calibrate abstention")
+    sub = parser.add_subparsers(dest="eval_command", required=True, metavar="ACTION")
+
+    retrieval = sub.add_parser("retrieval", help="recall@k, hit@k, MRR, nDCG@k per retrieval configuration")
+    retrieval.add_argument("--domain", required=True)
+    retrieval.add_argument("--evalset", required=True, help="a set declared in the domain's domain.toml")
+    retrieval.add_argument("--file", type=Path, help="read this JSONL (same schema as the set) instead")
+    retrieval.add_argument("-k", dest="ks", default="1,5,10,20", help="cut-offs, comma-separated (default 1,5,10,20)")
+    retrieval.add_argument("--configs", default=CONFIGS, help=f"comma-separated (default {CONFIGS})")
+    retrieval.add_argument("--limit", type=int, default=0, help="only the first N queries with gold")
+    retrieval.add_argument("--split", default="all", help="all, or some of train,dev,test (eval/splits.py)")
+    retrieval.add_argument("--json", action="store_true", help="print only the summary JSON on stdout")
+    _common(retrieval)
+    retrieval.set_defaults(handler=eval_retrieval)
+
+    calibrate = sub.add_parser("calibrate", help="choose the abstention threshold (in- vs out-of-domain queries)")
+    calibrate.add_argument("--domain", required=True)
+    calibrate.add_argument("--per-set", type=int, default=150, help="queries per eval set and class (default 150)")
+    calibrate.add_argument("--write", action="store_true", help="write the threshold into the domain.toml")
+    calibrate.add_argument("--json", action="store_true", help="print only the result JSON on stdout")
+    _common(calibrate)
+    calibrate.set_defaults(handler=eval_calibrate)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index-dir", type=Path, help="the index version to load (default: the domain's current)")
+    parser.add_argument("--reranker", help="override models.reranker (a registry name or a local path)")
+    parser.add_argument("--embedder", help="override models.embedder (the index must have been built with it)")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
+
+
+def load_config(args: argparse.Namespace) -> Any:
+    """The domain config with the command line's model overrides applied."""
+    from domains import load_domain
+
+    cfg = load_domain(args.domain)
+    overrides = {key: value for key, value in (("reranker", args.reranker), ("embedder", args.embedder)) if value}
+    return replace(cfg, models=replace(cfg.models, **overrides)) if overrides else cfg
+
+
+def retriever_factory(cfg: Any, index_dir: Path | None) -> Any:
+    """stages -> a loaded retriever. A rerank stage without a configured reranker is a ConfigError."""
+    from api.build_retrieval import build_retriever
+    from core.errors import ConfigError
+
+    def factory(stages: tuple[str, ...]) -> Any:
+        if "rerank" in stages and not cfg.models.reranker:
+            raise ConfigError(f"domain {cfg.name}: no reranker configured (models.reranker, or --reranker)")
+        return build_retriever(cfg, stages=stages, index_dir=index_dir)
+
+    return factory
+
+
+def _ks(text: str) -> tuple[int, ...]:
+    from core.errors import ConfigError
+
+    try:
+        ks = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError as err:
+        raise ConfigError(f"-k: expected comma-separated integers, got {text!r}") from err
+    if not ks or ks[0] < 1:
+        raise ConfigError(f"-k: cut-offs must be >= 1, got {text!r}")
+    return ks
+
+
+def eval_retrieval(args: argparse.Namespace) -> int:
+    from core.errors import DossierError
+    from eval.evalsets import load_evalset
+    from eval.retrieval_run import config_name, config_stages, format_table, run_configs, write_run
+    from eval.splits import parse_splits
+
+    cfg = load_config(args)
+    ks = _ks(args.ks)
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    for name in configs:
+        config_stages(name)  # fail on a misspelt configuration before any model loads
+    splits = parse_splits(args.split)
+    evalset = load_evalset(cfg, args.evalset, file=args.file, splits=splits, limit=args.limit)
+    if not evalset.records:
+        raise DossierError(f"eval set {args.evalset!r}: no queries with gold ids ({evalset.skipped} skipped)")
+    run = run_configs(evalset, retriever_factory(cfg, args.index_dir), configs, ks, config_name(cfg.retrieval.stages))
+    run_dir = args.out / "eval" / cfg.name / args.evalset / time.strftime("%Y%m%d-%H%M%S")
+    data = write_run(run, run_dir, sorted(splits))
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        print(f"{cfg.name} / {args.evalset}: n={data['n']} (skipped {data['skipped']} without gold, "
+              f"filtered {data['filtered']}); * = the configured pipeline")
+        print(format_table(run))
+        print(f"run written to {run_dir}", file=sys.stderr)
+    return 0
+
+
+def eval_calibrate(args: argparse.Namespace) -> int:
+    from eval.calibrate import calibrate_domain, format_calibration, write_threshold
+
+    cfg = load_config(args)
+    result = calibrate_domain(cfg, retriever_factory(cfg, args.index_dir), per_set=args.per_set)
+    run_dir = args.out / "calibrate" / cfg.name / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "calibration.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    if args.write:
+        write_threshold(cfg, result["threshold"])
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(format_calibration(result))
+        print(f"written to {run_dir}" + (f" and {cfg.root / 'domain.toml'}" if args.write else ""), file=sys.stderr)
+    return 0

@@ -1,0 +1,179 @@
+"""Abstention threshold calibration: separate in-domain questions from out-of-domain ones by the best-hit score.
+
+The score is one the pipeline has at answer time (`[abstention] score` in domain.toml): for each query we run the
+domain's configured retriever (k = retrieval.final_k) and take `best_score(hits, score)`, the largest
+`stage_scores[score]` among the hits, exactly as api.abstention computes it at answer time.
+
+- in-domain: the dev split (eval/splits.py) of the domain's own retrieval and QA eval sets;
+- out-of-domain: the dev split of the other domains' retrieval eval sets, plus the hand-written off-topic
+  questions in eval/data/offtopic_queries.jsonl (cooking, travel, sport, programming …).
+
+The threshold maximises balanced accuracy, (answer rate in-domain + abstain rate out-of-domain) / 2; the
+threshold that keeps false abstentions at 5 % is reported beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+from core.records import Hit
+from domains import DomainConfig, available_domains, load_domain
+from eval.evalsets import load_evalset, read_jsonl
+
+log = logging.getLogger(__name__)
+
+OFFTOPIC = Path(__file__).resolve().parent / "data" / "offtopic_queries.jsonl"
+IN_KINDS = ("retrieval", "qa")
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdChoice:
+    threshold: float
+    balanced_accuracy: float
+    false_abstention: float  # in-domain queries under the threshold
+    false_answer: float  # out-of-domain queries at or over it
+
+
+def best_score(hits: Sequence[Hit], score: str) -> float | None:
+    """Exactly the score the pipeline abstains on (api.abstention.best_score); None: no hit carries it."""
+    from api.abstention import best_score as pipeline_best_score
+
+    return pipeline_best_score(hits, score)
+
+
+def rates(in_scores: Sequence[float], out_scores: Sequence[float], threshold: float) -> ThresholdChoice:
+    false_abstention = sum(s < threshold for s in in_scores) / len(in_scores)
+    false_answer = sum(s >= threshold for s in out_scores) / len(out_scores)
+    balanced = ((1 - false_abstention) + (1 - false_answer)) / 2
+    return ThresholdChoice(threshold, balanced, false_abstention, false_answer)
+
+
+def candidate_thresholds(scores: Sequence[float]) -> list[float]:
+    """Midpoints between neighbouring distinct scores, plus one under the smallest."""
+    values = sorted(set(scores))
+    if not values:
+        raise ValueError("no scores to calibrate on")
+    return [values[0] - 1e-6] + [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)]
+
+
+def choose_threshold(in_scores: Sequence[float], out_scores: Sequence[float]) -> ThresholdChoice:
+    """The threshold with the best balanced accuracy (ties: the lower threshold, i.e. fewer abstentions)."""
+    if not in_scores or not out_scores:
+        raise ValueError("need in-domain and out-of-domain scores")
+    best: ThresholdChoice | None = None
+    for threshold in candidate_thresholds([*in_scores, *out_scores]):
+        choice = rates(in_scores, out_scores, threshold)
+        if best is None or choice.balanced_accuracy > best.balanced_accuracy + 1e-12:
+            best = choice
+    assert best is not None
+    return best
+
+
+def threshold_at_false_abstention(in_scores: Sequence[float], out_scores: Sequence[float], rate: float) -> float:
+    """The largest threshold that abstains on at most `rate` of the in-domain queries."""
+    ordered = sorted(in_scores)
+    allowed = int(rate * len(ordered))  # this many may fall under the threshold
+    return rates(in_scores, out_scores, ordered[allowed]).threshold
+
+
+def in_domain_queries(cfg: DomainConfig, per_set: int) -> dict[str, list[str]]:
+    sets = [s for s in cfg.evalsets if s.kind in IN_KINDS]
+    return {s.name: _queries(cfg, s.name, per_set) for s in sets}
+
+
+def out_of_domain_queries(cfg: DomainConfig, per_set: int) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for other in (load_domain(d) for d in available_domains() if d != cfg.name):
+        for spec in (s for s in other.evalsets if s.kind == "retrieval"):
+            out[f"{other.name}/{spec.name}"] = _queries(other, spec.name, per_set)
+    out["offtopic"] = [str(r["question"]) for r in read_jsonl(OFFTOPIC)]
+    return out
+
+
+def _queries(cfg: DomainConfig, name: str, limit: int) -> list[str]:
+    records = load_evalset(cfg, name, splits=frozenset({"dev"}), require_gold=False, limit=limit).records
+    return [r.query for r in records if r.query.strip()]
+
+
+def score_queries(retriever: Any, queries: Mapping[str, list[str]], k: int, score: str) -> dict[str, list[float]]:
+    """Best-hit scores per query source; queries whose hits carry no such score are left out (and logged)."""
+    from tqdm import tqdm
+
+    out: dict[str, list[float]] = {}
+    for source, texts in queries.items():
+        found = [best_score(retriever.retrieve(q, k), score) for q in tqdm(texts, desc=source, unit="q")]
+        out[source] = [s for s in found if s is not None]
+        if len(out[source]) < len(found):
+            log.warning("%s: %d queries without a %r score", source, len(found) - len(out[source]), score)
+    return out
+
+
+def _rounded(choice: ThresholdChoice) -> dict[str, float]:
+    return {"threshold": round(choice.threshold, 4), "balanced_accuracy": round(choice.balanced_accuracy, 4),
+            "false_abstention": round(choice.false_abstention, 4), "false_answer": round(choice.false_answer, 4)}
+
+
+def _quantiles(values: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    at = [ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] for p in (5, 25, 50, 75, 95)]
+    return {f"p{p}": round(v, 4) for p, v in zip((5, 25, 50, 75, 95), at, strict=True)}
+
+
+def calibrate_domain(cfg: DomainConfig, factory: Callable[[tuple[str, ...]], Any], per_set: int) -> dict[str, Any]:
+    """Score in- and out-of-domain queries with the configured pipeline and choose the threshold."""
+    score = cfg.abstention.score
+    stages = tuple(cfg.retrieval.stages)
+    if score != "fused" and score not in stages:
+        raise ConfigError(f"abstention.score {score!r} is not a stage of retrieval.stages {list(stages)}")
+    retriever = factory(stages)
+    k = cfg.retrieval.final_k
+    in_scores = score_queries(retriever, in_domain_queries(cfg, per_set), k, score)
+    out_scores = score_queries(retriever, out_of_domain_queries(cfg, per_set), k, score)
+    ins = [s for values in in_scores.values() for s in values]
+    outs = [s for values in out_scores.values() for s in values]
+    best = choose_threshold(ins, outs)
+    at5 = rates(ins, outs, threshold_at_false_abstention(ins, outs, 0.05))
+    return {
+        "domain": cfg.name, "score": score, "stages": list(stages), "k": k,
+        **_rounded(best),
+        "at_5pct_false_abstention": _rounded(at5),
+        "n_in": len(ins), "n_out": len(outs),
+        "quantiles": {source: _quantiles(v) for source, v in {**in_scores, **out_scores}.items() if v},
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+_THRESHOLD_LINE = re.compile(r"^(\[abstention\][^\[]*?^)threshold\s*=\s*[^\n]*$", re.MULTILINE | re.DOTALL)
+
+
+def write_threshold(cfg: DomainConfig, threshold: float, date: str = "") -> Path:
+    """Rewrite only the `threshold = …` line of the [abstention] section, with a comment naming the command."""
+    path = cfg.root / "domain.toml"
+    text = path.read_text(encoding="utf-8")
+    date = date or time.strftime("%Y-%m-%d")
+    line = f"threshold = {threshold:.4f}  # calibrated by `dossier eval calibrate --domain {cfg.name}` on {date}"
+    new, count = _THRESHOLD_LINE.subn(lambda m: m.group(1) + line, text, count=1)
+    if count != 1:
+        raise ConfigError(f"{path}: no `threshold = …` line in an [abstention] section to update")
+    path.write_text(new, encoding="utf-8")
+    return path
+
+
+def format_calibration(result: Mapping[str, Any]) -> str:
+    lines = [
+        f"{result['domain']}: score={result['score']} (max over top-{result['k']} hits), "
+        f"n_in={result['n_in']} n_out={result['n_out']}",
+        f"threshold {result['threshold']:.4f}: balanced accuracy {result['balanced_accuracy']:.3f}, "
+        f"false abstention {result['false_abstention']:.3f}, false answer {result['false_answer']:.3f}",
+        f"at 5% false abstention: threshold {result['at_5pct_false_abstention']['threshold']:.4f}, "
+        f"false answer {result['at_5pct_false_abstention']['false_answer']:.3f}",
+    ]
+    lines += [f"  {source:45s} {q}" for source, q in result["quantiles"].items()]
+    return "\n".join(lines)

@@ -1,0 +1,52 @@
+"""Threshold choice on hand-made score lists, and the one-line domain.toml update."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from domains import DOMAINS_DIR, load_domain_file
+from eval.calibrate import OFFTOPIC, choose_threshold, rates, threshold_at_false_abstention, write_threshold
+from eval.evalsets import read_jsonl
+
+
+def test_separable_scores_get_a_perfect_threshold() -> None:
+    choice = choose_threshold([0.8, 0.7, 0.9], [0.2, 0.3, 0.1])
+    assert 0.3 < choice.threshold < 0.7
+    assert choice.balanced_accuracy == 1.0 and choice.false_abstention == 0.0 and choice.false_answer == 0.0
+
+
+def test_overlapping_scores_maximise_balanced_accuracy() -> None:
+    ins, outs = [0.5, 0.6, 0.7, 0.8], [0.1, 0.2, 0.3, 0.65]
+    choice = choose_threshold(ins, outs)
+    # at 0.4 (midpoint of 0.3 and 0.5): in-domain 4/4 answered, out 3/4 abstained -> 0.875; over 0.65 only 0.75
+    assert choice.balanced_accuracy == pytest.approx(0.875)
+    assert choice.threshold == pytest.approx(0.4)
+    assert rates(ins, outs, choice.threshold) == choice
+    assert rates(ins, outs, 0.675).balanced_accuracy == pytest.approx(0.75)
+    with pytest.raises(ValueError):
+        choose_threshold([], [0.1])
+
+
+def test_threshold_at_false_abstention_rate() -> None:
+    ins = [i / 100 for i in range(100)]
+    threshold = threshold_at_false_abstention(ins, [0.0], 0.05)
+    assert rates(ins, [0.0], threshold).false_abstention == pytest.approx(0.05)
+
+
+def test_write_threshold_edits_only_that_line(tmp_path: Path) -> None:
+    shutil.copy(DOMAINS_DIR / "legal" / "domain.toml", tmp_path / "domain.toml")
+    before = (tmp_path / "domain.toml").read_text(encoding="utf-8").splitlines()
+    cfg = load_domain_file(tmp_path / "domain.toml")
+    write_threshold(cfg, 0.42137, date="2026-11-01")
+    after = (tmp_path / "domain.toml").read_text(encoding="utf-8").splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) == 1 and changed[0][1].startswith("threshold = 0.4214  # calibrated by `dossier eval")
+    assert load_domain_file(tmp_path / "domain.toml").abstention.threshold == pytest.approx(0.4214)
+
+
+def test_offtopic_queries_ship() -> None:
+    rows = list(read_jsonl(OFFTOPIC))
+    assert len(rows) >= 20 and all(r["question"] for r in rows)

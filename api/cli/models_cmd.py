@@ -49,12 +49,12 @@ def _human(size: int) -> str:
 
 def _rows() -> list[dict[str, object]]:
     from core.model_fetch import read_marker
-    from core.models import MODELS, model_dir
+    from core.models import MODELS, is_fetched, model_dir
 
     rows = []
     for spec in MODELS.values():
         marker = read_marker(model_dir(spec.name)) or {}
-        rows.append({"name": spec.name, "kind": spec.kind, "fetched": bool(marker),
+        rows.append({"name": spec.name, "kind": spec.kind, "fetched": is_fetched(spec.name),
                      "size": marker.get("size") or spec.size or None, "licence": spec.licence,
                      "path": str(model_dir(spec.name)), "description": spec.description})
     return rows

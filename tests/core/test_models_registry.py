@@ -3,6 +3,7 @@ which command fetches them. Plus the shape of every shipped spec (the fetch code
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -98,3 +99,21 @@ def test_carrier_parts_are_in_assembly_order() -> None:
 
 def test_legal_domain_needs_the_default_embedder_and_generator() -> None:
     assert domain_models("legal") == ["embeddinggemma-300m", "qwen2.5-coder-0.5b-instruct"]
+
+
+def test_cli_lists_the_registry_and_prints_paths(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from api.cli import main
+
+    _fake_fetched("all-minilm-l6-v2")
+    assert main(["models", "list", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == set(MODELS)
+    assert rows["all-minilm-l6-v2"]["fetched"] and not rows["embeddinggemma-300m"]["fetched"]
+    assert rows["embeddinggemma-300m"]["size"] == 1_211_486_072
+    assert main(["models", "list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:4] == ["name", "kind", "fetched", "size"] and len(table) == len(MODELS) + 1
+    assert main(["models", "path", "all-minilm-l6-v2"]) == 0
+    assert capsys.readouterr().out.strip() == str(model_dir("all-minilm-l6-v2"))
+    assert main(["models", "path", "embeddinggemma-300m"]) == 2
+    assert "dossier models fetch embeddinggemma-300m" in capsys.readouterr().err

@@ -1,0 +1,55 @@
+"""Text normalisation: full-width ASCII to half-width, whitespace, control characters.
+
+Deliberately not full NFKC: Chinese text (and statute text above all) is written with full-width Chinese
+punctuation (，。！？；：（）), and the statute splitter keys on `（一）` items, so those are kept. What changes:
+- full-width forms of ASCII letters, digits and symbols (U+FF01..U+FF5E) become ASCII, e.g. `ＡＢＣ１２３％` ->
+  `ABC123%`, except the Chinese punctuation in `KEPT_FULL_WIDTH`;
+- the ideographic space U+3000, NBSP and other Unicode spaces become a plain space; runs of spaces collapse to one;
+- control characters (except newline and tab) and zero-width characters are removed; CR/CRLF become LF;
+- each line is stripped, and runs of blank lines collapse to one blank line (paragraphs survive: statute clauses
+  (款) are one per line).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Bumped whenever the output of `normalize_text` changes: the manifest re-ingests everything on a new version.
+NORMALIZE_VERSION = 1
+
+# Full-width punctuation that belongs to Chinese typesetting and stays full-width.
+KEPT_FULL_WIDTH = frozenset("！，：；？（）")
+
+_FULL_TO_HALF = {
+    code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F) if chr(code) not in KEPT_FULL_WIDTH
+}
+_SPACES = {ord(c): " " for c in "\u3000\u00a0\u2002\u2003\u2009\u202f\u205f\t\v\f"}
+_ZERO_WIDTH = {ord(c): None for c in "\u200b\u200c\u200d\u2060\ufeff\u00ad"}
+_TABLE = {**_FULL_TO_HALF, **_SPACES, **_ZERO_WIDTH}
+
+_RUN_OF_SPACES = re.compile(r" {2,}")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def _drop_controls(text: str) -> str:
+    # Cc is the control category; newline survives. Fast path: most text has none.
+    if not any(unicodedata.category(c) == "Cc" and c != "\n" for c in text):
+        return text
+    return "".join(c for c in text if c == "\n" or unicodedata.category(c) != "Cc")
+
+
+def normalize_text(text: str) -> str:
+    """Return the normalised form of `text` (idempotent: normalize_text(normalize_text(t)) == normalize_text(t))."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.translate(_TABLE)
+    text = _drop_controls(text)
+    text = _RUN_OF_SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
+
+
+def normalize_title(title: str) -> str:
+    """A title is one line: normalised, with newlines folded into spaces."""
+    return _RUN_OF_SPACES.sub(" ", normalize_text(title).replace("\n", " "))

@@ -1,0 +1,114 @@
+"""Sentence-transformers embedders: torch (fp32 / bf16) or ONNX Runtime, L2-normalised float32 (n, dim).
+
+Construction is cheap; `load()` reads the weights. The model reference goes through the registry
+(`core.models.resolve_model`), so a registry name, a local directory or a hub id all work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.models import resolve_model
+from core.protocols import EmbedRole
+from domains.config import EmbeddingConfig
+
+log = logging.getLogger(__name__)
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """(n, d) -> (n, d) float32 with unit rows (zero rows stay zero)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def truncate_matryoshka(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """Keep the first `dim` coordinates (Matryoshka) and re-normalise; dim 0 keeps all."""
+    if dim <= 0 or dim >= vectors.shape[1]:
+        return l2_normalise(vectors)
+    return l2_normalise(vectors[:, :dim])
+
+
+class SentenceTransformerEmbedder:
+    """`embed(texts, role)` with the model's own query / document prompts when it defines them
+    (EmbeddingGemma: "task: search result | query: " and "title: none | text: ")."""
+
+    def __init__(self, model: str, cfg: EmbeddingConfig | None = None, *, show_progress: bool = True) -> None:
+        self.name = model
+        self.cfg = cfg = cfg or EmbeddingConfig()
+        self.dim = cfg.dim  # the real dimension is known after load() when cfg.dim is 0
+        self.show_progress = show_progress
+        self._model: Any = None
+        self._onnx: Any = None
+
+    @property
+    def backend(self) -> str:
+        return self.cfg.backend
+
+    @property
+    def precision(self) -> str:
+        return "fp32" if self.cfg.backend == "onnx" else self.cfg.precision
+
+    def load(self) -> SentenceTransformerEmbedder:
+        if self._model is not None:
+            return self
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(max(1, self.cfg.threads))
+        path = resolve_model(self.name)
+        model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        model.max_seq_length = min(self.cfg.max_seq_length, model.max_seq_length or self.cfg.max_seq_length)
+        match (self.cfg.backend, self.cfg.precision):
+            case ("torch", "bf16"):
+                model = model.to(torch.bfloat16)
+            case ("torch", "fp32"):
+                pass
+            case ("onnx", _):
+                from retrieval.onnx_embedding import OnnxSentenceEncoder
+
+                self._onnx = OnnxSentenceEncoder.for_model(model, path, threads=self.cfg.threads)
+        model.eval()
+        self._model = model
+        full_dim = int(model.get_embedding_dimension() or 0)
+        self.dim = self.cfg.dim if 0 < self.cfg.dim < full_dim else full_dim
+        log.info("embedder %s loaded (%s, %s, dim %d)", self.name, self.cfg.backend, self.precision, self.dim)
+        return self
+
+    def prompt_for(self, role: EmbedRole) -> str:
+        """The text the model puts before inputs of this role ('' if it defines none)."""
+        prompts = getattr(self._model, "prompts", None) or {}
+        return str(prompts.get(role, ""))
+
+    def embed(self, texts: Sequence[str], role: EmbedRole = "document") -> np.ndarray:
+        """(n, dim) float32, L2-normalised rows; a progress bar for long batches."""
+        if self._model is None:
+            raise RuntimeError("SentenceTransformerEmbedder.embed() before load()")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        texts = list(texts)
+        progress = self.show_progress and len(texts) > 4 * self.cfg.batch_size
+        if self._onnx is not None:
+            prompt = self.prompt_for(role)
+            vectors = self._onnx.encode([prompt + t for t in texts], self.cfg.batch_size, progress)
+        else:
+            vectors = self._encode_torch(texts, role, progress)
+        return truncate_matryoshka(vectors, self.dim)
+
+    def _encode_torch(self, texts: list[str], role: EmbedRole, progress: bool) -> np.ndarray:
+        import torch
+
+        encode = self._model.encode_query if role == "query" else self._model.encode_document
+        with torch.inference_mode():
+            out = encode(
+                texts,
+                batch_size=self.cfg.batch_size,
+                show_progress_bar=progress,
+                convert_to_tensor=True,
+                normalize_embeddings=False,
+            )
+        return out.float().cpu().numpy()

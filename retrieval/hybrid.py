@@ -1,0 +1,186 @@
+"""The hybrid retriever: dense (FAISS) and BM25 candidates, fused by RRF, optionally reranked by a cross-encoder.
+
+Every hit carries the score each stage gave it in `stage_scores` ("dense" cosine, "bm25", "rrf", "rerank"), so the
+API can show why a passage was chosen. Stages come from `RetrievalConfig.stages`; any subset works.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import ConfigError, IndexError_
+from core.records import Hit
+from domains.config import RetrievalConfig
+from retrieval.faiss_index import FaissIndexSpec
+from retrieval.filters import MetadataFilter
+from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.index_build import LoadableEmbedder
+from retrieval.index_files import OpenIndex, open_index
+from retrieval.manifest import EmbedderInfo
+from retrieval.reranker import CrossEncoderReranker
+from retrieval.zh_tokenizer import JiebaTokenizer
+
+log = logging.getLogger(__name__)
+
+STAGES = ("dense", "bm25", "rerank")
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalResult:
+    """Hits best first and the milliseconds each stage took."""
+
+    hits: tuple[Hit, ...]
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    def add(self, stage: str, start: float) -> None:
+        self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - start) * 1000
+
+
+class HybridRetriever:
+    """`retrieve(query, k, filters) -> list[Hit]`; `retrieve_batch` for evaluation; `search` adds timings."""
+
+    def __init__(self, cfg: RetrievalConfig, *, index_location: Path, embedder: LoadableEmbedder,
+                 tokenizer: JiebaTokenizer, faiss_spec: FaissIndexSpec,
+                 reranker: CrossEncoderReranker | None = None, stages: Sequence[str] | None = None) -> None:
+        self.cfg = cfg
+        self.stages = tuple(stages or cfg.stages)
+        unknown = set(self.stages) - set(STAGES)
+        if unknown or not set(self.stages) & {"dense", "bm25"}:
+            raise ConfigError(f"retrieval stages {list(self.stages)}: use dense and/or bm25 (then optionally "
+                              f"rerank); valid stages: {', '.join(STAGES)}")
+        if "rerank" in self.stages and reranker is None:
+            raise ConfigError("retrieval stage 'rerank' needs a reranker: set [models] reranker in domain.toml")
+        self.index_location = index_location
+        self.embedder = embedder
+        self.tokenizer = tokenizer
+        self.faiss_spec = faiss_spec
+        self.reranker = reranker
+        self.default_filter = MetadataFilter.from_mapping(cfg.filters)
+        self._index: OpenIndex | None = None
+        self._masks: OrderedDict[MetadataFilter, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def index(self) -> OpenIndex:
+        if self._index is None:
+            raise IndexError_("HybridRetriever used before load()")
+        return self._index
+
+    def load(self) -> HybridRetriever:
+        if self._index is not None:
+            return self
+        dense = "dense" in self.stages
+        if dense:
+            self.embedder.load()
+        e = self.embedder
+        expected = EmbedderInfo(e.name, e.dim if dense else 0, e.precision, e.backend)
+        self._index = open_index(self.index_location, expected, self.tokenizer, self.faiss_spec)
+        if self.reranker is not None and "rerank" in self.stages:
+            self.reranker.load()
+        return self
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def retrieve(self, query: str, k: int | None = None, filters: Mapping[str, Any] | None = None) -> list[Hit]:
+        return list(self.search(query, k, filters).hits)
+
+    def search(self, query: str, k: int | None = None, filters: Mapping[str, Any] | None = None) -> RetrievalResult:
+        timer = _Timer()
+        hits = self._run([query], k or self.cfg.final_k, filters, timer)[0]
+        return RetrievalResult(tuple(hits), {s: round(v, 3) for s, v in timer.ms.items()})
+
+    def retrieve_batch(self, queries: Sequence[str], k: int | None = None,
+                       filters: Mapping[str, Any] | None = None) -> list[list[Hit]]:
+        """Queries embedded together (much faster for evaluation); the same filters for all."""
+        return self._run(list(queries), k or self.cfg.final_k, filters, _Timer())
+
+    def _run(self, queries: list[str], k: int, filters: Mapping[str, Any] | None, timer: _Timer) -> list[list[Hit]]:
+        where = self.default_filter.merged(MetadataFilter.from_mapping(filters))
+        allowed = self._allowed(where) if where else None
+        if allowed is not None and not allowed[0].any():
+            return [[] for _ in queries]
+        rankings: list[dict[str, list[Hit]]] = [{} for _ in queries]
+        if "dense" in self.stages:
+            for ranking, hits in zip(rankings, self._dense(queries, max(self.cfg.dense_k, k), allowed, timer),
+                                     strict=True):
+                ranking["dense"] = hits
+        if "bm25" in self.stages:
+            for ranking, hits in zip(rankings, self._bm25(queries, max(self.cfg.sparse_k, k), allowed, timer),
+                                     strict=True):
+                ranking["bm25"] = hits
+        return [self._finish(q, r, k, timer) for q, r in zip(queries, rankings, strict=True)]
+
+    def _finish(self, query: str, ranking: dict[str, list[Hit]], k: int, timer: _Timer) -> list[Hit]:
+        start = time.perf_counter()
+        if len(ranking) > 1:
+            weights = {"dense": self.cfg.dense_weight, "bm25": self.cfg.sparse_weight}
+            hits = reciprocal_rank_fusion(ranking, weights, k=self.cfg.rrf_k)
+            timer.add("fusion", start)
+        else:
+            hits = next(iter(ranking.values()))
+        if "rerank" in self.stages and self.reranker is not None and hits:
+            start = time.perf_counter()
+            hits = self.reranker.rerank(query, hits[: max(self.cfg.rerank_top_n, k)])
+            timer.add("rerank", start)
+        return hits[:k]
+
+    def _dense(self, queries: list[str], k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
+               timer: _Timer) -> list[list[Hit]]:
+        start = time.perf_counter()
+        vectors = self.embedder.embed(queries, role="query")  # (q, dim)
+        timer.add("dense_embed", start)
+        start = time.perf_counter()
+        scores, keys = self.index.dense.search(vectors, k, None if allowed is None else allowed[1])
+        timer.add("dense_search", start)
+        return self._hits("dense", scores, keys, timer)
+
+    def _bm25(self, queries: list[str], k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
+              timer: _Timer) -> list[list[Hit]]:
+        start = time.perf_counter()
+        scores, positions = self.index.bm25.search(queries, k, None if allowed is None else allowed[0])
+        keys_by_pos = self.index.docstore.keys_by_position()
+        keys = np.where(positions >= 0, keys_by_pos[np.maximum(positions, 0)], -1)
+        timer.add("bm25", start)
+        return self._hits("bm25", scores, keys, timer)
+
+    def _hits(self, stage: str, scores: np.ndarray, keys: np.ndarray, timer: _Timer) -> list[list[Hit]]:
+        start = time.perf_counter()
+        chunks = self.index.docstore.chunks(np.unique(keys[keys >= 0]).tolist())
+        out = [
+            [Hit(chunks[key], float(s), stage, {stage: float(s)}) for s, key in zip(row_s, row_k, strict=True)
+             if key >= 0 and key in chunks]
+            for row_s, row_k in zip(scores, keys.tolist(), strict=True)
+        ]
+        timer.add("docstore", start)
+        return out
+
+    def _allowed(self, where: MetadataFilter) -> tuple[np.ndarray, np.ndarray]:
+        """(mask over BM25 positions, allowed FAISS keys), cached for the last 32 filters."""
+        with self._lock:
+            if where in self._masks:
+                self._masks.move_to_end(where)
+                return self._masks[where]
+        mask = self.index.docstore.positions_matching(where)
+        allowed = (mask, self.index.docstore.keys_by_position()[mask])
+        with self._lock:
+            self._masks[where] = allowed
+            while len(self._masks) > 32:
+                self._masks.popitem(last=False)
+        return allowed

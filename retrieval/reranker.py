@@ -1,0 +1,71 @@
+"""Cross-encoder reranking over sentence-transformers `CrossEncoder`; returns new hits scored by the model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from core.models import resolve_model
+from core.records import Hit
+
+log = logging.getLogger(__name__)
+
+
+class CrossEncoderReranker:
+    """`rerank(query, hits)` -> new hits, best first, retriever "rerank", stage_scores gain "rerank"."""
+
+    def __init__(self, model: str, *, batch_size: int = 16, max_length: int = 512, precision: str = "bf16",
+                 threads: int = 1) -> None:
+        self.name = model
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.precision = precision
+        self.threads = threads
+        self._model: Any = None
+
+    def load(self) -> CrossEncoderReranker:
+        if self._model is not None:
+            return self
+        import torch
+        from sentence_transformers import CrossEncoder
+
+        torch.set_num_threads(max(1, self.threads))
+        model = CrossEncoder(resolve_model(self.name), device="cpu", max_length=self.max_length,
+                             local_files_only=True)
+        tokenizer = model.tokenizer
+        if getattr(tokenizer, "chat_template", None):
+            # sentence-transformers 6.2 formats (query, document) pairs through a chat template when the tokenizer
+            # has one, and raises for a plain classifier: a reranker scores raw pairs (MODELS.md).
+            tokenizer.chat_template = None
+            log.info("removed the chat template from reranker %s's tokenizer", self.name)
+        if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+            model.model.config.pad_token_id = tokenizer.pad_token_id
+        if self.precision == "bf16":
+            model.model.to(torch.bfloat16)
+        model.model.eval()
+        self._model = model
+        return self
+
+    def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        """One relevance score per text (higher is better)."""
+        if self._model is None:
+            raise RuntimeError("CrossEncoderReranker.score() before load()")
+        if not texts:
+            return []
+        import torch
+
+        with torch.inference_mode():
+            scores = self._model.predict([(query, t) for t in texts], batch_size=self.batch_size,
+                                         show_progress_bar=False, convert_to_numpy=True)
+        return [float(s) for s in scores.reshape(len(texts), -1)[:, -1]]  # a 2-label head: the "relevant" logit
+
+    def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
+        scores = self.score(query, [h.chunk.text for h in hits])
+        rescored = [
+            replace(h, score=s, retriever="rerank", stage_scores={**h.stage_scores, "rerank": s})
+            for h, s in zip(hits, scores, strict=True)
+        ]
+        return sorted(rescored, key=lambda h: -h.score)  # stable: equal scores keep the earlier order

@@ -1,0 +1,66 @@
+"""How an `Answer` is shown: JSON for the API / `--json`, and plain text for clients that only read a message
+(the OpenAI-compatible route, the CLI chat)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from core.records import Answer, Hit
+
+NEAREST_SHOWN = 3
+NEAREST_CHARS = 160
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    chunk = hit.chunk
+    return {
+        "chunk_id": chunk.chunk_id,
+        "doc_id": chunk.doc_id,
+        "title": chunk.title,
+        "text": chunk.text,
+        "start": chunk.start,
+        "end": chunk.end,
+        "score": float(hit.score),
+        "retriever": hit.retriever,
+        "stage_scores": {k: float(v) for k, v in hit.stage_scores.items()},
+        "metadata": {k: v for k, v in chunk.metadata.items() if isinstance(v, str | int | float | bool) or v is None},
+    }
+
+
+def answer_json(answer: Answer, domain: str) -> dict[str, Any]:
+    return {
+        "domain": domain,
+        "question": answer.question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "abstain_reason": answer.abstain_reason,
+        "disclaimer": answer.disclaimer,
+        "citations": [asdict(c) for c in answer.citations],
+        "hits": [hit_json(h) for h in answer.hits],
+        "trace": dict(answer.trace),
+    }
+
+
+def nearest_passages_text(hits: Sequence[Hit], n: int = NEAREST_SHOWN) -> str:
+    lines = []
+    for i, hit in enumerate(hits[:n], 1):
+        text = hit.chunk.text if len(hit.chunk.text) <= NEAREST_CHARS else hit.chunk.text[:NEAREST_CHARS] + "…"
+        lines.append(f"[{i}] {hit.chunk.title}: {text}" if hit.chunk.title else f"[{i}] {text}")
+    return "\n".join(lines)
+
+
+def answer_epilogue(answer: Answer) -> str:
+    """What follows the answer text for a reader of plain text: the nearest passages when the service
+    abstained, and the domain disclaimer."""
+    parts = []
+    if answer.abstained and answer.hits:
+        parts.append(nearest_passages_text(answer.hits))
+    if answer.disclaimer:
+        parts.append(answer.disclaimer)
+    return "".join(f"\n\n{p}" for p in parts)
+
+
+def sources_text(answer: Answer) -> str:
+    return "\n".join(f"[{c.marker}] {c.title} ({c.doc_id} {c.start}-{c.end}): {c.quote}" for c in answer.citations)

@@ -1,0 +1,61 @@
+"""Feedback on answers, stored as training records for `dossier train dpo` / `kto`.
+
+A preferred answer -> `<workspace>/feedback/preferences.jsonl`: {"prompt", "chosen", "rejected", "domain",
+"question", "created"}. A thumbs up / down -> `<workspace>/feedback/kto.jsonl`: {"prompt", "completion", "label",
+"domain", "question", "created"}. `prompt` is the question, preceded by the conversation when there was one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from api.server.schemas import FeedbackRequest
+from core.paths import domain_workspace
+
+PREFERENCES_FILE = "preferences.jsonl"
+KTO_FILE = "kto.jsonl"
+
+
+def feedback_dir(domain: str) -> Path:
+    return domain_workspace(domain) / "feedback"
+
+
+def prompt_text(request: FeedbackRequest) -> str:
+    turns = [f"{t.role}: {t.content}" for t in request.history]
+    return "\n".join([*turns, f"user: {request.question}"]) if turns else request.question
+
+
+def feedback_records(request: FeedbackRequest) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, record) for each record this feedback makes."""
+    common = {"domain": request.domain, "question": request.question, "created": datetime.now(UTC).isoformat()}
+    prompt = prompt_text(request)
+    records: list[tuple[str, dict[str, Any]]] = []
+    if request.preferred is not None and request.preferred != request.answer:
+        records.append((PREFERENCES_FILE, {"prompt": prompt, "chosen": request.preferred,
+                                           "rejected": request.answer, **common}))
+    if request.rating is not None:
+        label = request.rating == "up"
+        records.append((KTO_FILE, {"prompt": prompt, "completion": request.answer, "label": label, **common}))
+    return records
+
+
+class JsonlFeedbackStore:
+    """Appends records, one JSON line each; a lock keeps concurrent requests' lines whole."""
+
+    def __init__(self, root_for: Callable[[str], Path] = feedback_dir) -> None:
+        self.root_for = root_for
+        self._lock = threading.Lock()
+
+    def append(self, domain: str, records: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        folder = self.root_for(domain)
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, record in records:
+                with (folder / name).open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return [name for name, _ in records]

@@ -1,0 +1,87 @@
+"""API fixtures: the legal domain served by a real uvicorn server over real retrieval (MiniLM + BM25 on a slice
+of the shipped Criminal Law) and the tiny real transformers generator."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from core.models import is_fetched
+
+IN_DOMAIN = [
+    "故意杀人罪判几年？",
+    "抢劫罪怎么判？",
+    "故意伤害他人身体的怎么处罚？",
+    "绑架罪如何处罚？",
+    "敲诈勒索罪怎么判？",
+]
+# all-MiniLM-L6-v2 reads almost no Chinese, so with it only an English off-topic question is separable by the
+# dense score; the Chinese cooking questions are checked with the real default embedder in a slow test.
+OUT_OF_DOMAIN = ["What is the best way to roast a chicken?", "How many eggs go into a pancake batter?",
+                 "Which wine goes with grilled salmon?", "How do I make fresh pasta at home?"]
+COOKING_QUESTION = "How long should I knead bread dough?"
+
+needs_minilm = pytest.mark.skipif(
+    not is_fetched("all-minilm-l6-v2"), reason="run `dossier models fetch all-minilm-l6-v2` (make test does)"
+)
+
+
+@pytest.fixture(scope="session")
+def slice_retriever():
+    from slice_retriever import SliceHybridRetriever, legal_slice
+
+    # Criminal Law articles 232-276: crimes against the person and against property (53 chunks)
+    return SliceHybridRetriever(legal_slice(range(232, 277)))
+
+
+@pytest.fixture(scope="session")
+def calibrated_threshold(slice_retriever) -> float:
+    """The threshold eval.calibrate would choose (best balanced accuracy) on held-apart questions."""
+    from api.abstention import best_score
+    from eval.calibrate import choose_threshold
+
+    def scores(questions: list[str]) -> list[float]:
+        return [best_score(slice_retriever.retrieve(q, 5), "dense") for q in questions]
+
+    return choose_threshold(scores(IN_DOMAIN), scores(OUT_OF_DOMAIN)).threshold
+
+
+@pytest.fixture(scope="session")
+def legal_cfg(tiny_lm_dir, calibrated_threshold):
+    from domains import load_domain
+
+    cfg = load_domain("legal")
+    # the tiny random model's greedy output is only newlines: sample, so the answer has text to cite and check
+    generation = replace(cfg.generation, backend="transformers", temperature=1.0, max_new_tokens=48)
+    return replace(
+        cfg,
+        models=replace(cfg.models, generator=str(tiny_lm_dir)),
+        generation=generation,
+        abstention=replace(cfg.abstention, threshold=calibrated_threshold, score="dense"),
+    )
+
+
+@pytest.fixture(scope="session")
+def legal_pipeline(legal_cfg, slice_retriever):
+    from api.build import build_pipeline
+
+    return build_pipeline(legal_cfg, retriever=slice_retriever)
+
+
+@pytest.fixture(scope="session")
+def feedback_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("feedback")
+
+
+@pytest.fixture(scope="session")
+def live_server(legal_pipeline, feedback_root):
+    from live_server import LiveServer
+
+    from api.server import create_app
+    from api.server.feedback import JsonlFeedbackStore
+
+    store = JsonlFeedbackStore(root_for=lambda domain: feedback_root / domain)
+    app = create_app(["legal"], build=lambda _: legal_pipeline, api_keys=[], feedback=store)
+    with LiveServer(app) as server:
+        yield server

@@ -28,11 +28,17 @@ needs_minilm = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="session")
-def slice_retriever():
-    from slice_retriever import SliceHybridRetriever, legal_slice
+def slice_retriever(tmp_path_factory):
+    """The real HybridRetriever (dense + BM25, RRF) over a real index of Criminal Law articles 232-276
+    (crimes against the person and against property: 53 chunks), embedded with MiniLM."""
+    from slice_index import build_slice_index, legal_slice, minilm_cfg
 
-    # Criminal Law articles 232-276: crimes against the person and against property (53 chunks)
-    return SliceHybridRetriever(legal_slice(range(232, 277)))
+    from api.build_retrieval import build_retriever
+    from domains import load_domain
+
+    cfg = minilm_cfg(load_domain("legal"))
+    index = build_slice_index(cfg, legal_slice(range(232, 277)), tmp_path_factory.mktemp("legal-slice"))
+    return build_retriever(cfg, index_dir=index)
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +55,11 @@ def calibrated_threshold(slice_retriever) -> float:
 
 @pytest.fixture(scope="session")
 def legal_cfg(tiny_lm_dir, calibrated_threshold):
+    from slice_index import minilm_cfg
+
     from domains import load_domain
 
-    cfg = load_domain("legal")
+    cfg = minilm_cfg(load_domain("legal"))
     # the tiny random model's greedy output is only newlines: sample, so the answer has text to cite and check
     generation = replace(cfg.generation, backend="transformers", temperature=1.0, max_new_tokens=48)
     return replace(

@@ -13,7 +13,6 @@ punctuation (，。！？；：（）), and the statute splitter keys on `（一
 from __future__ import annotations
 
 import re
-import unicodedata
 
 # Bumped whenever the output of `normalize_text` changes: the manifest re-ingests everything on a new version.
 NORMALIZE_VERSION = 1
@@ -28,22 +27,17 @@ _SPACES = {ord(c): " " for c in "\u3000\u00a0\u2002\u2003\u2009\u202f\u205f\t\v\
 _ZERO_WIDTH = {ord(c): None for c in "\u200b\u200c\u200d\u2060\ufeff\u00ad"}
 _TABLE = {**_FULL_TO_HALF, **_SPACES, **_ZERO_WIDTH}
 
+# C0 and C1 control characters except newline (tab, VT and FF were already mapped to a space above).
+_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 _RUN_OF_SPACES = re.compile(r" {2,}")
 _BLANK_LINES = re.compile(r"\n{3,}")
-
-
-def _drop_controls(text: str) -> str:
-    # Cc is the control category; newline survives. Fast path: most text has none.
-    if not any(unicodedata.category(c) == "Cc" and c != "\n" for c in text):
-        return text
-    return "".join(c for c in text if c == "\n" or unicodedata.category(c) != "Cc")
 
 
 def normalize_text(text: str) -> str:
     """Return the normalised form of `text` (idempotent: normalize_text(normalize_text(t)) == normalize_text(t))."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.translate(_TABLE)
-    text = _drop_controls(text)
+    text = _CONTROLS.sub("", text)
     text = _RUN_OF_SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     text = _BLANK_LINES.sub("\n\n", text)

@@ -70,7 +70,7 @@ def run_ingest(
             log.info("ingest %s: nothing changed", cfg.name)
         report = _report(cfg.name, found, scan, {**manifest, **entries}, store, delta, time.perf_counter() - started)
     write_report(report, workspace / REPORT_FILE)
-    log.info("%s", report.summary())
+    log.debug("%s", report.summary())
     return report
 
 

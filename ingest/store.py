@@ -44,10 +44,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _CHUNK_COLUMNS = 'chunk_id, doc_id, text, start, "end", title, metadata'
 
 
-def chunk_hash(chunk: Chunk) -> str:
+def chunk_hash(chunk: Chunk, metadata_json: str | None = None) -> str:
     """Changes whenever anything an index keeps about the chunk changes (text, span, title, metadata)."""
-    payload = [chunk.text, chunk.start, chunk.end, chunk.title, dict(chunk.metadata)]
-    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
+    meta = metadata_json if metadata_json is not None else _dump(chunk.metadata)
+    payload = "\x1f".join((chunk.text, str(chunk.start), str(chunk.end), chunk.title, meta))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def _dump(metadata: Mapping[str, Any]) -> str:
@@ -70,6 +71,7 @@ class ChunkStore:
             # isolation_level=None: transactions are explicit (BEGIN/COMMIT in transaction()).
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")  # readers keep reading while a run writes
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash still rolls back whole runs
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
             raise IngestError(f"{self.path} is not a valid chunk store ({err}); delete it and re-run ingest") from err
@@ -156,13 +158,13 @@ class ChunkStore:
 
     def add_document(self, doc: Document, digest: str, chunks: Iterable[Chunk]) -> int:
         """Insert a document and its chunks; returns the number of chunks."""
-        self._db.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-            (doc.doc_id, doc.source, doc.title, doc.text, _dump(doc.metadata), digest),
-        )
-        rows = [
-            (c.chunk_id, c.doc_id, c.text, c.start, c.end, c.title, _dump(c.metadata), chunk_hash(c)) for c in chunks
-        ]
+        meta = _dump(doc.metadata)  # chunks share their document's metadata: serialise it once
+        row = (doc.doc_id, doc.source, doc.title, doc.text, meta, digest)
+        self._db.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)", row)
+        rows = []
+        for c in chunks:
+            chunk_meta = meta if c.metadata is doc.metadata else _dump(c.metadata)
+            rows.append((c.chunk_id, c.doc_id, c.text, c.start, c.end, c.title, chunk_meta, chunk_hash(c, chunk_meta)))
         self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 

@@ -23,11 +23,11 @@ log = logging.getLogger(__name__)
 PipelineBuilder = Callable[[str], RagPipeline]
 
 
-def default_builder(domain: str) -> RagPipeline:
+def default_builder(domain: str, backend: str | None = None) -> RagPipeline:
     from api.build import build_pipeline
     from domains import load_domain
 
-    return build_pipeline(load_domain(domain))
+    return build_pipeline(load_domain(domain), backend=backend)
 
 
 def create_app(

@@ -100,12 +100,11 @@ class Reconciler:
                 self._drop(cand, kind, doc_id, 1.0, delta)
             elif cand.digest in by_hash:
                 self._drop(cand, "exact", by_hash[cand.digest], 1.0, delta)
-            elif (found := near.find(cand.group, near_text(cand.doc.title, cand.doc.text))) is not None:
+            elif (found := near.find_or_add(doc_id, cand.group, near_text(cand.doc.title, cand.doc.text))) is not None:
                 self._drop(cand, "near", found[0], found[1], delta)
-            else:
+            else:  # find_or_add registered it with the near-duplicate index
                 self._keep(cand, delta)
                 by_id[doc_id], by_hash[cand.digest] = cand.digest, doc_id
-                near.add(doc_id, cand.group, near_text(cand.doc.title, cand.doc.text))
 
     def _keep(self, cand: Candidate, delta: Delta) -> None:
         delta.chunks_added += self.store.add_document(cand.doc, cand.digest, chunk_document(cand.doc, self.chunking))

@@ -166,6 +166,8 @@ def resolve_model(ref: str) -> str:
         if not is_fetched(ref):
             raise ModelNotFound(ref, str(path))
         return str(path)
+    if "/" not in ref and is_fetched(ref):
+        return str(model_dir(ref))  # a model trained here and installed under its name (training/trained_models.py)
     local = Path(ref).expanduser()
     if local.exists():
         return str(local)

@@ -1,0 +1,149 @@
+"""`dossier train embedder --domain D`: tune the domain's embedder on the TRAIN split of its retrieval eval set.
+
+The recipe (training/configs/embedder_<domain>.toml) names the eval set, the base model and the output name. The
+method is a query-side adapter on the frozen embedder (training/query_adapter.py: why, and the loss):
+
+1. embed the train and dev queries and the candidate documents once with the base model (cached by content);
+2. fit the adapter on train, choosing the epoch by dev recall@k;
+3. keep it only if dev recall@k beats the base model by `min_gain`; then install it as `<cache>/models/<output>`
+   (COMPLETE_MARKER) so a domain.toml can name it, and write report.json into the run dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import ConfigError
+from core.models import resolve_model
+from domains import load_domain
+from domains.config import DomainConfig
+from domains.config_parse import parse_section
+from training.query_adapter import AdapterArgs, apply_adapter, fit_adapter, positives_matrix, recall_at
+from training.retrieval_data import Example, candidates, examples
+
+log = logging.getLogger(__name__)
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedderRecipe:
+    domain: str
+    evalset: str
+    base: str = "embeddinggemma-300m"  # registry name or local path
+    output: str = ""  # model name in the cache; default "<base>-<domain>-qa"
+    charge_map: bool = False  # CAIL: add charge-only records labelled via the train split's charge map
+    max_train: int = 0  # 0: every train example
+    max_dev: int = 0
+    k: int = 5  # dev recall@k decides the epoch and whether to keep the model
+    min_gain: float = 0.01  # keep only if dev recall@k improves by at least this much
+    adapter: AdapterArgs = field(default_factory=AdapterArgs)
+
+    @property
+    def output_name(self) -> str:
+        return self.output or f"{Path(self.base).name}-{self.domain}-qa"
+
+
+def load_recipe(path: Path) -> EmbedderRecipe:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the recipe: {err}") from err
+    return parse_section(EmbedderRecipe, data, where=str(path))
+
+
+def recipe_for(domain: str, path: Path | None = None) -> EmbedderRecipe:
+    path = path or CONFIGS / f"embedder_{domain}.toml"
+    if not path.is_file():
+        raise ConfigError(f"no embedder recipe for domain {domain!r}: {path} not found")
+    return load_recipe(path)
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def encode_cached(cfg: DomainConfig, base: str, texts: list[str], role: str, cache: Path) -> np.ndarray:
+    """(n, dim) base-model embeddings. A per-text store under `cache` (one per model, settings and role) keeps
+    every vector computed so far, so re-runs and other splits only embed texts not seen before."""
+    emb = cfg.embedding
+    settings = json.dumps([base, emb.precision, emb.max_seq_length, role]).encode()
+    store = cache / hashlib.sha256(settings).hexdigest()[:16]
+    keys_file, vectors_file = store.with_suffix(".keys.json"), store.with_suffix(".npy")
+    keys: list[str] = json.loads(keys_file.read_text()) if keys_file.is_file() else []
+    vectors = np.load(vectors_file) if vectors_file.is_file() else None
+    position = {key: i for i, key in enumerate(keys)}
+    missing = list(dict.fromkeys(t for t in texts if text_key(t) not in position))
+    if missing:
+        from retrieval.embedders import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder(base, replace(emb, dim=0)).load()
+        fresh = embedder.embed(missing, role="query" if role == "query" else "document")
+        vectors = fresh if vectors is None else np.concatenate([vectors, fresh])
+        keys += [text_key(t) for t in missing]
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(vectors_file, vectors)
+        keys_file.write_text(json.dumps(keys))
+        position = {key: i for i, key in enumerate(keys)}
+    assert vectors is not None
+    return vectors[[position[text_key(t)] for t in texts]]
+
+
+def _gold_rows(items: list[Example], index: dict[str, int]) -> list[list[int]]:
+    return [[index[g] for g in ex.gold_ids if g in index] for ex in items]
+
+
+def train_embedder(recipe: EmbedderRecipe, run_dir: Path, cache: Path, install: bool = True) -> dict[str, Any]:
+    """Run the recipe; returns the report (also written to run_dir/report.json)."""
+    cfg = load_domain(recipe.domain)
+    train = examples(cfg, recipe.evalset, "train", charge_map=recipe.charge_map, limit=recipe.max_train)
+    dev = examples(cfg, recipe.evalset, "dev", limit=recipe.max_dev)
+    docs = candidates(cfg, recipe.evalset, {g for ex in train + dev for g in ex.gold_ids})
+    index = {doc_id: i for i, doc_id in enumerate(docs.doc_ids)}
+    train_gold, dev_gold = _gold_rows(train, index), _gold_rows(dev, index)
+    train = [ex for ex, g in zip(train, train_gold, strict=True) if g]
+    dev = [ex for ex, g in zip(dev, dev_gold, strict=True) if g]
+    base = recipe.base
+    started = time.perf_counter()
+    doc_vecs = encode_cached(cfg, base, list(docs.texts), "document", cache)
+    q_train = encode_cached(cfg, base, [ex.query for ex in train], "query", cache)
+    q_dev = encode_cached(cfg, base, [ex.query for ex in dev], "query", cache)
+    encode_s = time.perf_counter() - started
+    pos_train = positives_matrix([g for g in train_gold if g], len(docs.doc_ids))
+    pos_dev = positives_matrix([g for g in dev_gold if g], len(docs.doc_ids))
+    started = time.perf_counter()
+    adapter, history = fit_adapter(q_train, doc_vecs, pos_train, recipe.adapter, dev=(q_dev, pos_dev), k=recipe.k)
+    base_dev = recall_at(q_dev, doc_vecs, pos_dev, recipe.k)
+    tuned_dev = recall_at(apply_adapter(q_dev, adapter), doc_vecs, pos_dev, recipe.k)
+    report: dict[str, Any] = {
+        "recipe": asdict(recipe), "output": recipe.output_name, "n_train": len(train), "n_dev": len(dev),
+        "n_docs": len(docs.doc_ids), f"dev_recall@{recipe.k}": {"base": base_dev, "tuned": tuned_dev},
+        "train_recall@5": {"base": recall_at(q_train, doc_vecs, pos_train, 5),
+                           "tuned": recall_at(apply_adapter(q_train, adapter), doc_vecs, pos_train, 5)},
+        "kept": tuned_dev >= base_dev + recipe.min_gain, "encode_s": round(encode_s, 1),
+        "fit_s": round(time.perf_counter() - started, 1), "history": history,
+    }
+    if report["kept"] and install:
+        report["model_dir"] = str(_install(recipe, adapter, report))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    np.save(run_dir / "adapter.npy", adapter)
+    return report
+
+
+def _install(recipe: EmbedderRecipe, adapter: np.ndarray, report: dict[str, Any]) -> Path:
+    from training.query_adapter import save_adapted_model
+    from training.trained_models import install_trained_model
+
+    base_dir = resolve_model(recipe.base)
+    marker = {"base": recipe.base, "method": "query-adapter", "evalset": recipe.evalset,
+              f"dev_recall@{recipe.k}": report[f"dev_recall@{recipe.k}"]}
+    return install_trained_model(recipe.output_name, lambda tmp: save_adapted_model(base_dir, adapter, tmp), marker)

@@ -21,7 +21,7 @@ def domain_workspace(domain: str) -> Path:
 
 
 def ingest_dir(domain: str) -> Path:
-    """Holds chunks.sqlite (documents + chunks), manifest.json and the last report.json."""
+    """Holds chunks.sqlite (documents, chunks, duplicates and the manifest, see ingest.store) and report.json."""
     return domain_workspace(domain) / "ingest"
 
 

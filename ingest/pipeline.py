@@ -24,7 +24,7 @@ from ingest.loaders import load_source
 from ingest.manifest import ManifestEntry, file_hash, fingerprint
 from ingest.reconcile import Changes, Delta, Reconciler
 from ingest.report import IngestReport, SkippedItem, write_report
-from ingest.sources import Discovery, SourceFile, discover, key_path
+from ingest.sources import Discovery, SourceFile, discover
 from ingest.store import ChunkStore
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def run_ingest(
     with ChunkStore(workspace / STORE_FILE, create=True) as store:
         rebuild = _stale(store, cfg, identity)
         manifest = {} if rebuild else store.manifest()
-        scan = _scan(cfg, found, manifest)
+        scan = _scan(found, manifest)
         delta, entries = Delta(), {}
         if scan.changed or scan.removed or rebuild:
             parsed, entries = _load(scan, progress)
@@ -83,7 +83,7 @@ def _stale(store: ChunkStore, cfg: DomainConfig, identity: Sequence[str]) -> boo
     return previous != current
 
 
-def _scan(cfg: DomainConfig, found: Discovery, manifest: dict[str, ManifestEntry]) -> _Scan:
+def _scan(found: Discovery, manifest: dict[str, ManifestEntry]) -> _Scan:
     hashes, unreadable = {}, []
     for file in found.files:
         try:
@@ -94,7 +94,7 @@ def _scan(cfg: DomainConfig, found: Discovery, manifest: dict[str, ManifestEntry
     changed = tuple(f for f in readable if f.key not in manifest or manifest[f.key].file_hash != hashes[f.key])
     unchanged = tuple(f for f in readable if f not in changed)
     listed = {f.key for f in found.files}
-    removed = tuple(k for k in manifest if k not in listed and found.in_scope(key_path(k, cfg.root)))
+    removed = tuple(k for k in manifest if k not in listed and found.in_scope(k))
     return _Scan(changed, unchanged, removed, hashes, tuple(unreadable))
 
 

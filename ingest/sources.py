@@ -2,9 +2,10 @@
 
 Keys: a file of the declared corpus is keyed by its path relative to the domain folder
 (`data/corpus/statutes_all.jsonl.gz`); a file given on the command line by its absolute path. The scope of a run
-is the list of roots it was asked to ingest (the declared corpus entries, or the PATHs given): only manifest
-entries under those roots can be found "removed". So `dossier ingest --domain legal ~/contracts` and a later
-plain `dossier ingest --domain legal` never undo each other.
+is what it was asked to ingest: the whole declared corpus (every relative key, so a file dropped from domain.toml
+goes too), or the PATHs given (every absolute key under them). Only manifest entries in scope can be found
+"removed". So `dossier ingest --domain legal ~/contracts` and a later plain `dossier ingest --domain legal` never
+undo each other.
 """
 
 from __future__ import annotations
@@ -40,11 +41,15 @@ class SourceFile:
 @dataclass(frozen=True, slots=True)
 class Discovery:
     files: tuple[SourceFile, ...]
-    roots: tuple[Path, ...]  # the scope of the run
+    roots: tuple[Path, ...]  # the PATHs given; empty for a run over the declared corpus
     skipped: tuple[SkippedItem, ...]  # missing paths, unsupported file types
 
-    def in_scope(self, path: Path) -> bool:
-        return any(path == root or path.is_relative_to(root) for root in self.roots)
+    def in_scope(self, key: str) -> bool:
+        """Whether a manifest key belongs to this run's scope (and so is removed when its file is gone)."""
+        path = Path(key)
+        if not self.roots:
+            return not path.is_absolute()
+        return path.is_absolute() and any(path == root or path.is_relative_to(root) for root in self.roots)
 
 
 def detect_format(path: Path) -> str | None:
@@ -53,12 +58,6 @@ def detect_format(path: Path) -> str | None:
         if name.endswith(suffix):
             return fmt
     return None
-
-
-def key_path(key: str, domain_root: Path) -> Path:
-    """The absolute path a manifest key stands for."""
-    path = Path(key)
-    return path if path.is_absolute() else domain_root.resolve() / path
 
 
 def discover(cfg: DomainConfig, paths: Sequence[Path] = ()) -> Discovery:
@@ -80,7 +79,8 @@ def discover(cfg: DomainConfig, paths: Sequence[Path] = ()) -> Discovery:
                 continue
             doc_base = path.relative_to(base).as_posix()
             files.append(SourceFile(key, path, spec, fmt, doc_base, len(files)))
-    return Discovery(tuple(_first_per_key(files)), tuple(e for e, _, _ in entries), tuple(skipped))
+    roots = tuple(entry for entry, _, _ in entries) if paths else ()
+    return Discovery(tuple(_first_per_key(files)), roots, tuple(skipped))
 
 
 def _walk(entry: Path, skipped: list[SkippedItem], key_root: Path | None) -> Iterator[Path]:

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, file_hash TEXT NOT NU
   skipped TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_LOCK_WAIT_S = 120.0  # a second ingest of the same domain waits for the first to commit
 _CHUNK_COLUMNS = 'chunk_id, doc_id, text, start, "end", title, metadata'
 
 
@@ -69,7 +70,7 @@ class ChunkStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # isolation_level=None: transactions are explicit (BEGIN/COMMIT in transaction()).
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=_LOCK_WAIT_S)
             self._db.execute("PRAGMA journal_mode=WAL")  # readers keep reading while a run writes
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash still rolls back whole runs
             self._db.executescript(_SCHEMA)

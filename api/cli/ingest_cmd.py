@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 EXIT_SKIPS = 3
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.summary())
     if report.completed_with_skips:
-        print(f"completed with skips: {len(report.skipped)} input(s) skipped (reasons above and in report.json)")
+        message = f"completed with skips: {len(report.skipped)} input(s) skipped (reasons listed in report.json)"
+        print(message, file=sys.stderr if args.json else sys.stdout)  # --json keeps stdout parseable
         return EXIT_SKIPS
     return 0

@@ -178,3 +178,12 @@ def test_new_chunking_settings_rebuild_the_store(make_domain, tmp_path: Path) ->
     report = run_ingest(make_domain([statute_source("a.jsonl")], max_chars=64, overlap_chars=0), progress=False)
     assert report.files_ingested == 1 and report.chunks_added == report.chunks > 20
     assert all(len(c.text) <= 64 for c in store_of(ingest_dir("t")).chunks())
+
+
+def test_a_source_dropped_from_the_domain_config_goes(make_domain, tmp_path: Path) -> None:
+    records = criminal_law_records(10)
+    write_jsonl(tmp_path / "domain" / "a.jsonl", records[:5])
+    write_jsonl(tmp_path / "domain" / "b.jsonl", records[5:])
+    run_ingest(make_domain([statute_source("a.jsonl"), statute_source("b.jsonl")]), progress=False)
+    report = run_ingest(make_domain([statute_source("a.jsonl")]), progress=False)
+    assert (report.files_removed, report.documents, report.documents_removed) == (1, 5, 5)

@@ -1,0 +1,176 @@
+"""A training recipe: small typed sections read from a TOML file, validated, overridable from the command line.
+
+Precedence is defaults < recipe file < CLI overrides (`--set train.learning_rate=1e-4`). Unknown keys and invalid
+choices raise `ConfigError` naming the valid ones (the same parser as `domain.toml`). Loading has no side effects.
+The sections map onto trl / peft configs in `training.trl_configs` (one function each).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from core.errors import ConfigError
+from domains.config_parse import parse_section
+
+Task = Literal["sft", "reward", "dpo", "kto", "ppo"]
+Method = Literal["lora", "qlora", "full"]
+DataSource = Literal["file", "charges", "rag", "feedback"]  # feedback: the service's rated answers
+RecordFormat = Literal["auto", "messages", "alpaca", "sharegpt", "preference", "kto"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoraArgs:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    # only these decoder layers get adapters (empty: all). Adapting the top layers only stops the backward pass
+    # there: on a CPU that is most of the step time saved, for little loss on a narrow task.
+    layers: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha < 1:
+            raise ConfigError(f"lora: r and alpha must be >= 1, got r={self.r}, alpha={self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"lora.dropout: must be in [0, 1), got {self.dropout}")
+        if not self.target_modules:
+            raise ConfigError("lora.target_modules: name at least one module, e.g. ['q_proj', 'v_proj']")
+        if any(layer < 0 for layer in self.layers):
+            raise ConfigError(f"lora.layers: layer indices are >= 0, got {list(self.layers)}")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainArgs:
+    method: Method = "lora"  # qlora needs a CUDA GPU (bitsandbytes 4-bit); full trains every weight
+    model: str = ""  # registry name, local path or hub id; empty: the domain's generator
+    reward_model: str = ""  # ppo: the trained reward model (a run dir's model/ or a registry name)
+    learning_rate: float = 2e-4
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 2
+    grad_accum: int = 1
+    max_length: int = 256  # tokens per example (prompt + answer)
+    warmup_ratio: float = 0.0  # fraction of the total steps, in [0, 1)
+    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    logging_steps: int = 1
+    save_steps: int = 25  # checkpoint every N optimizer steps, so a stopped run loses little
+    save_total_limit: int = 2
+    seed: int = 0
+    precision: Literal["bf16", "fp32"] = "bf16"  # bf16 pays on CPUs with AVX-512 BF16 / AMX (MODELS.md)
+    threads: int = 1
+    gradient_checkpointing: bool = False
+    beta: float = 0.1  # dpo / kto: strength of the pull towards the reference model
+    num_generations: int = 2  # ppo (online RL): completions sampled per prompt
+    max_completion_length: int = 32  # ppo: tokens generated per completion
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ConfigError("train: batch_size and grad_accum must be >= 1")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"train.learning_rate: must be > 0, got {self.learning_rate}")
+        if self.max_length < 16:
+            raise ConfigError(f"train.max_length: {self.max_length} is too small (at least 16)")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise ConfigError("train: set epochs > 0 or max_steps > 0")
+        if self.save_steps < 1 or self.threads < 1:
+            raise ConfigError("train: save_steps and threads must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class DataArgs:
+    source: DataSource = "feedback"
+    path: str = ""  # file: relative to the domain folder, or absolute
+    format: RecordFormat = "auto"
+    evalset: str = ""  # charges / rag: the domain eval set the examples come from
+    splits: tuple[str, ...] = ("train",)  # eval.splits names; never the split a gain is reported on
+    limit: int = 0  # 0: every record
+    max_input_tokens: int = 192  # charges / rag: the case fact / question is cut to this many tokens
+    passages: int = 3  # rag: passages in the prompt
+    passage_chars: int = 160  # rag: characters kept per passage
+    context_filter: Mapping[str, Any] = field(default_factory=dict)  # keep retrieved chunks whose metadata match
+
+    def __post_init__(self) -> None:
+        if self.source == "file" and not self.path:
+            raise ConfigError("data.path: required when data.source = 'file'")
+        if self.source in ("charges", "rag") and not self.evalset:
+            raise ConfigError(f"data.evalset: required when data.source = {self.source!r}")
+        if "test" in self.splits:
+            raise ConfigError("data.splits: 'test' is held out for reporting; train on 'train' (and 'dev')")
+
+
+@dataclass(frozen=True, slots=True)
+class PromptArgs:
+    """Prompt templates of the task (Chinese text lives in the recipe TOML, not in code).
+    `user` gets {input}; `user_with_context` gets {context} and {input}."""
+
+    system: str = ""
+    user: str = "{input}"
+    user_with_context: str = "{context}\n\n{input}"
+    context_item: str = "[{n}] {title}\n{text}"  # one retrieved passage in {context}; gets {n}, {title}, {text}
+    label_suffix: str = ""  # classification targets: appended to each label (e.g. the charge suffix)
+    label_separator: str = "; "  # between labels of a multi-label target
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    task: Task
+    name: str = ""
+    domain: str = ""  # empty: taken from --domain
+    train: TrainArgs = TrainArgs()
+    lora: LoraArgs = LoraArgs()
+    data: DataArgs = DataArgs()
+    prompts: PromptArgs = PromptArgs()
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'train.learning_rate=1e-4' -> (['train', 'learning_rate'], 0.0001). Values are TOML; bare words are strings."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r}: expected SECTION.KEY=VALUE, e.g. train.max_steps=10")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def merge_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    merged: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    for text in overrides:
+        path, value = parse_override(text)
+        target = merged
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"override {text!r}: {part} is not a section")
+        target[path[-1]] = value
+    return merged
+
+
+def recipe_from_mapping(data: Mapping[str, Any], where: str = "recipe") -> Recipe:
+    return parse_section(Recipe, data, where)
+
+
+def load_recipe(path: Path | str, overrides: Sequence[str] = ()) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe {path}: file not found (shipped recipes are in training/configs/)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    return recipe_from_mapping(merge_overrides(data, overrides), where=str(path.name))
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """Plain data for the run directory's config.json (tuples become lists)."""
+    return dataclasses.asdict(recipe)
+
+
+def recipe_from_dict(data: Mapping[str, Any]) -> Recipe:
+    return recipe_from_mapping(data, where="config.json")

@@ -1,0 +1,129 @@
+"""`dossier train evaluate`: score the base model and a run's tuned model on the same held-out examples.
+
+Tasks:
+    charges       charge prediction from CAIL facts (training.charges): accuracy / micro-F1 over the charge set
+    cited_answer  question + passages -> cited answer (training.rag_sft): citation precision, char ROUGE-L
+
+Examples are the task's eval set, test split only (eval.splits: the run trained on train / dev), or every record
+of `--file` (same schema; the split is not applied, so do not pass a file the run was trained on). Both models
+see exactly the same prompts, built with the run's own recipe. With a retriever (`--retrieval`) the prompt also
+carries the top passages. Each model's per-example rows go to <run>/eval/<task>[-retrieval]-<model>.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+from core.protocols import Message, Retriever
+from domains.config import DomainConfig
+from training import charges
+from training.args import Recipe, recipe_from_dict
+from training.generation import generate_replies, load_for_generation
+from training.passages import context_block
+from training.run_dir import CONFIG, read_json, weights_dir, write_json
+
+log = logging.getLogger(__name__)
+
+TASKS = ("charges", "cited_answer")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskExamples:
+    """The prompts both models answer, and how to score the replies: score(replies) -> (metrics, rows)."""
+
+    chats: list[list[Message]]
+    score: Callable[[list[str]], tuple[dict[str, float], list[dict[str, Any]]]]
+    max_new_tokens: int
+
+
+def charge_examples(
+    cfg: DomainConfig, recipe: Recipe, tokenizer: Any, file: Path | None, limit: int, retriever: Retriever | None
+) -> TaskExamples:
+    evalset = recipe.data.evalset or "cail2018_charges"
+    splits = ("train", "dev", "test") if file else ("test",)
+    cases = charges.load_cases(cfg, evalset, splits, file=file, limit=limit)
+    vocabulary = sorted({*charges.charge_vocabulary(cfg, evalset), *(c for case in cases for c in case.charges)})
+    reader = charges.ChargeReader(vocabulary)
+    chats = []
+    for case in cases:
+        fact = charges.truncate_tokens(tokenizer, case.fact, recipe.data.max_input_tokens)
+        context = context_block(retriever, fact, recipe) if retriever is not None else ""
+        chats.append(charges.prompt_messages(recipe.prompts, fact, context))
+
+    def score(replies: list[str]) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        predicted = [reader.read(r) for r in replies]
+        rows = [dict(charges.case_row(c, r, p)) for c, r, p in zip(cases, replies, predicted, strict=True)]
+        return charges.score_charges(predicted, [c.charges for c in cases]), rows
+
+    return TaskExamples(chats, score, max_new_tokens=32)
+
+
+def task_examples(
+    task: str, cfg: DomainConfig, recipe: Recipe, tokenizer: Any, file: Path | None, limit: int,
+    retriever: Retriever | None,
+) -> TaskExamples:
+    match task:
+        case "charges":
+            return charge_examples(cfg, recipe, tokenizer, file, limit, retriever)
+        case "cited_answer":
+            from training.rag_sft import cited_answer_examples
+
+            return cited_answer_examples(cfg, recipe, tokenizer, file, limit, retriever)
+        case _:
+            raise ConfigError.invalid_choice("task", task, TASKS)
+
+
+def _score_model(
+    name: str, base: str, weights: Path | None, examples_for: Callable[[Any], TaskExamples], out: Path,
+    recipe: Recipe,
+) -> tuple[int, dict[str, float]]:
+    model, tokenizer = load_for_generation(base, weights, recipe.train.precision, recipe.train.threads)
+    examples = examples_for(tokenizer)
+    if not examples.chats:
+        raise ConfigError("no examples to evaluate (empty test split or --file)")
+    replies = generate_replies(model, tokenizer, examples.chats, max_new_tokens=examples.max_new_tokens)
+    metrics, rows = examples.score(replies)
+    with out.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    log.info("%s: %s (%d examples, rows in %s)", name, metrics, len(rows), out)
+    del model
+    return len(rows), metrics
+
+
+def evaluate_run(
+    cfg: DomainConfig, run: Path, task: str, file: Path | None = None, limit: int = 0,
+    retriever: Retriever | None = None,
+) -> dict[str, Any]:
+    """{"task", "n", "base": {metric: value}, "tuned": {metric: value}}; also written to <run>/eval/."""
+    config = read_json(run / CONFIG)
+    recipe = recipe_from_dict(config["recipe"])
+    out_dir = run / "eval"
+    out_dir.mkdir(exist_ok=True)
+    tag = f"{task}{'-retrieval' if retriever is not None else ''}"
+
+    def examples_for(tokenizer: Any) -> TaskExamples:
+        return task_examples(task, cfg, recipe, tokenizer, file, limit, retriever)
+
+    n, base = _score_model("base", config["base_model"], None, examples_for, out_dir / f"{tag}-base.jsonl", recipe)
+    _, tuned = _score_model("tuned", config["base_model"], weights_dir(run), examples_for,
+                            out_dir / f"{tag}-tuned.jsonl", recipe)
+    result = {"task": task, "n": n, "base": base, "tuned": tuned}
+    write_json(out_dir / f"{tag}-summary.json", {**result, "retrieval": retriever is not None,
+                                                  "file": str(file) if file else None, "limit": limit})
+    return result
+
+
+def gain_table(results: Sequence[tuple[str, dict[str, Any]]], metric: str) -> str:
+    """A markdown table: one row per (label, result), base vs tuned and the gain in points."""
+    lines = [f"| setting | n | base {metric} | tuned {metric} | gain |", "|---|---|---|---|---|"]
+    for label, res in results:
+        b, t = res["base"][metric], res["tuned"][metric]
+        lines.append(f"| {label} | {res['n']} | {b:.1f} | {t:.1f} | {t - b:+.1f} |")
+    return "\n".join(lines)

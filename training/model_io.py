@@ -1,0 +1,85 @@
+"""Loading the base model for a recipe: causal LM or score-head classifier, bf16 or fp32, LoRA / QLoRA / full.
+
+QLoRA loads the base in 4-bit through bitsandbytes, which needs a CUDA GPU: on a CPU machine it raises a clear
+error instead of silently training something else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from core.errors import DossierError, MissingDependency
+from core.models import resolve_model
+from training.args import TrainArgs
+
+log = logging.getLogger(__name__)
+
+
+class GpuRequired(DossierError):
+    """The recipe asks for something only a CUDA GPU can run (QLoRA)."""
+
+
+def set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def torch_dtype(precision: str) -> Any:
+    import torch
+
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+def load_tokenizer(ref: str, padding_side: str = "right") -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(ref))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def _quantization(args: TrainArgs) -> dict[str, Any]:
+    if args.method != "qlora":
+        return {}
+    import torch
+
+    if not torch.cuda.is_available():
+        raise GpuRequired("method = 'qlora' loads the base in 4-bit with bitsandbytes, which needs a CUDA GPU; "
+                          "use method = 'lora' on this machine")
+    try:
+        from transformers import BitsAndBytesConfig
+    except ImportError as err:  # pragma: no cover - transformers always has it
+        raise MissingDependency("bitsandbytes", extra="train") from err
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+    return {"quantization_config": config, "device_map": "auto"}
+
+
+def load_model(ref: str, args: TrainArgs, head: str = "causal-lm", num_labels: int = 1) -> Any:
+    """The base model for training: `head` is 'causal-lm' or 'score' (a reward model: one scalar per sequence)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    set_threads(args.threads)
+    path = resolve_model(ref)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(args.precision), **_quantization(args)}
+    if head == "score":
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, **kwargs)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = model.config.eos_token_id
+    if args.method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing)
+    log.info("loaded %s (%s, %s)", path, head, args.precision)
+    return model
+
+
+def parameter_counts(model: Any) -> dict[str, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable_params": trainable, "total_params": total}

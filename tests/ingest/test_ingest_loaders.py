@@ -83,6 +83,13 @@ def test_html_keeps_visible_text_only(make_domain, tmp_path: Path) -> None:
     assert doc.title == "T" and doc.text == "One.\nTwo"
 
 
+def test_html_inline_markup_stays_in_its_sentence(make_domain, tmp_path: Path) -> None:
+    path = tmp_path / "inline.html"
+    path.write_text("<p>Hello <b>bold</b> <a href='#'>world</a>!</p><table><tr><td>a</td><td>b</td></tr></table>")
+    (doc,) = load_source(source_file(make_domain, path)).documents
+    assert doc.text == "Hello bold world!\na | b"
+
+
 def test_pdf_text_title_and_page_offsets(make_domain, tmp_path: Path) -> None:
     path = write_pdf(tmp_path / "c.pdf", [CONTRACT_ZH, "Page two."], title="Contract")
     (doc,) = load_source(source_file(make_domain, path)).documents

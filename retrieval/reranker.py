@@ -36,9 +36,11 @@ class CrossEncoderReranker:
                              local_files_only=True)
         tokenizer = model.tokenizer
         if getattr(tokenizer, "chat_template", None):
-            # sentence-transformers 6.2 formats (query, document) pairs through a chat template when the tokenizer
-            # has one, and raises for a plain classifier: a reranker scores raw pairs (MODELS.md).
+            # sentence-transformers 6.2 routes (query, document) pairs through the tokenizer's chat template when
+            # it has one (a "message" modality) and raises for a plain classifier: score raw pairs (MODELS.md).
             tokenizer.chat_template = None
+            for module in model:
+                getattr(module, "modality_config", {}).pop("message", None)
             log.info("removed the chat template from reranker %s's tokenizer", self.name)
         if tokenizer.pad_token is None and tokenizer.eos_token is not None:
             tokenizer.pad_token = tokenizer.eos_token

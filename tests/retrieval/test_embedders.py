@@ -1,0 +1,45 @@
+"""The real sentence-transformers path, on the small English MiniLM (skipped when it is not fetched)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from domains.config import EmbeddingConfig
+from retrieval.embedders import SentenceTransformerEmbedder, truncate_matryoshka
+
+TEXTS = ["The court sentenced the thief to three years in prison.", "Aspirin relieves headaches.",
+         "A burglar stole a phone from the house."]
+
+
+def test_normalised_float32_and_retrieval_sense(minilm_dir: str) -> None:
+    embedder = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig(precision="fp32", batch_size=2)).load()
+    docs = embedder.embed(TEXTS)
+    assert docs.dtype == np.float32 and docs.shape == (3, 384) and embedder.dim == 384
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    query = embedder.embed(["who stole the phone?"], role="query")
+    assert int(np.argmax(docs @ query[0])) == 2
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def test_bf16_close_to_fp32_and_matryoshka(minilm_dir: str) -> None:
+    fp32 = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig(precision="fp32")).load().embed(TEXTS)
+    bf16 = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig(precision="bf16")).load().embed(TEXTS)
+    assert np.min(np.sum(fp32 * bf16, axis=1)) > 0.99  # bf16 keeps the direction
+    small = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig(precision="fp32", dim=128)).load()
+    out = small.embed(TEXTS)
+    assert out.shape == (3, 128) and small.dim == 128
+    np.testing.assert_allclose(out, truncate_matryoshka(fp32, 128), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_embed_before_load_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="load"):
+        SentenceTransformerEmbedder("all-minilm-l6-v2").embed(["x"])
+
+
+def test_onnx_backend_matches_torch(minilm_dir: str) -> None:
+    torch_vecs = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig(precision="fp32")).load().embed(TEXTS)
+    onnx = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig(backend="onnx", batch_size=2)).load()
+    assert onnx.precision == "fp32" and onnx.backend == "onnx"
+    np.testing.assert_allclose(onnx.embed(TEXTS), torch_vecs, atol=1e-4)

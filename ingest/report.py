@@ -65,7 +65,7 @@ class IngestReport:
             f"duplicates: {self.exact_duplicates} exact, {self.near_duplicates} near, "
             f"{self.id_conflicts} id conflicts",
             f"  chunks: {self.chunks} (+{self.chunks_added} -{self.chunks_removed}, {self.chunks_unchanged} unchanged)"
-            f" in {self.seconds:.1f} s",
+            f" in {self.seconds:.2f} s",
         ]
         if self.skipped:
             lines.append(f"  skipped {len(self.skipped)} input(s):")

@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, file_hash TEXT NOT NU
   skipped TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_TABLES = ("documents", "chunks", "duplicates", "manifest", "meta")
+SCHEMA_VERSION = 2  # a store of another version is a stale cache: it is dropped and rebuilt by the next ingest
 _LOCK_WAIT_S = 120.0  # a second ingest of the same domain waits for the first to commit
 _CHUNK_COLUMNS = 'chunk_id, doc_id, text, start, "end", title, metadata'
 
@@ -73,9 +75,17 @@ class ChunkStore:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=_LOCK_WAIT_S)
             self._db.execute("PRAGMA journal_mode=WAL")  # readers keep reading while a run writes
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash still rolls back whole runs
-            self._db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as err:
             raise IngestError(f"{self.path} is not a valid chunk store ({err}); delete it and re-run ingest") from err
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            for table in _TABLES:
+                self._db.execute(f"DROP TABLE IF EXISTS {table}")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -205,7 +215,7 @@ class ChunkStore:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def clear(self) -> None:
-        for table in ("documents", "chunks", "duplicates", "manifest", "meta"):
+        for table in _TABLES:
             self._db.execute(f"DELETE FROM {table}")
 
     @staticmethod

@@ -67,3 +67,13 @@ def test_lookups_of_missing_ids_raise_key_error(legal) -> None:
 def test_a_missing_store_names_the_command(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="dossier ingest"):
         ChunkStore(tmp_path / "none.sqlite")
+
+
+def test_a_store_of_an_older_schema_is_rebuilt(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "chunks.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE duplicates (source TEXT, doc_id TEXT)")  # an older layout, user_version 0
+    with ChunkStore(path) as store:
+        assert len(store) == 0 and store.duplicate_rows() == []

@@ -165,3 +165,22 @@ def test_invalid_json_and_unknown_route_then_still_serving(live_server):
     assert r.status_code == 404 and r.json()["error"]["reason"]
     ok = httpx.post(f"{live_server.url}/v1/search", json={"domain": "legal", "query": QUESTION, "k": 1})
     assert ok.status_code == 200 and ok.json()["hits"]
+
+
+def test_bearer_token_auth_when_keys_are_set(legal_pipeline):
+    from live_server import LiveServer
+    from openai import AuthenticationError, OpenAI
+
+    from api.server import create_app
+
+    with LiveServer(create_app(["legal"], build=lambda _: legal_pipeline, api_keys=["s3cret"])) as server:
+        body = {"domain": "legal", "query": QUESTION, "k": 1}
+        r = httpx.post(f"{server.url}/v1/search", json=body)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        for token, status in (("nope", 401), ("s3cret", 200)):
+            headers = {"Authorization": f"Bearer {token}"}
+            assert httpx.post(f"{server.url}/v1/search", json=body, headers=headers).status_code == status
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # probes stay open
+        with pytest.raises(AuthenticationError):
+            OpenAI(base_url=f"{server.url}/v1", api_key="wrong", max_retries=0).models.list()
+        assert OpenAI(base_url=f"{server.url}/v1", api_key="s3cret", max_retries=0).models.list().data

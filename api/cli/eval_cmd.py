@@ -33,6 +33,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     _common(retrieval)
     retrieval.set_defaults(handler=eval_retrieval)
 
+    index = sub.add_parser("index", help="index only the gold document pool of an eval set (eval/eval_index.py)")
+    index.add_argument("--domain", required=True)
+    index.add_argument("--evalset", required=True)
+    index.add_argument("--embedder", help="override models.embedder")
+    index.add_argument("--reranker", help=argparse.SUPPRESS)
+    index.add_argument("--out", type=Path, default=Path("runs/eval-index"), help="default runs/eval-index")
+    index.set_defaults(handler=eval_index)
+
     calibrate = sub.add_parser("calibrate", help="choose the abstention threshold (in- vs out-of-domain queries)")
     calibrate.add_argument("--domain", required=True)
     calibrate.add_argument("--per-set", type=int, default=150, help="queries per eval set and class (default 150)")
@@ -108,6 +116,15 @@ def eval_retrieval(args: argparse.Namespace) -> int:
               f"filtered {data['filtered']}); * = the configured pipeline")
         print(format_table(run))
         print(f"run written to {run_dir}", file=sys.stderr)
+    return 0
+
+
+def eval_index(args: argparse.Namespace) -> int:
+    from eval.eval_index import build_eval_index
+
+    cfg = load_config(args)
+    root = build_eval_index(cfg, args.evalset, args.out)
+    print(f"eval index for {cfg.name}/{args.evalset} ({cfg.models.embedder}): --index-dir {root}")
     return 0
 
 

@@ -64,6 +64,8 @@ class FaissIndex:
         keys = np.ascontiguousarray(keys, dtype=np.int64)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(keys) != len(vectors):
             raise ValueError(f"add: expected ({len(keys)}, {self.dim}) vectors, got {vectors.shape}")
+        if len(keys) == 0:
+            return
         if self._index is None:
             self._index = self._new_index(vectors)
         self._index.add_with_ids(vectors, keys)

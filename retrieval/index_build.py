@@ -22,6 +22,7 @@ from core.protocols import EmbedRole
 from core.records import Chunk
 from retrieval.bm25 import Bm25Retriever
 from retrieval.docstore import DocRow, SqliteDocstore
+from retrieval.embed_cache import EmbeddingCache
 from retrieval.faiss_index import FaissIndex, FaissIndexSpec, chunk_keys
 from retrieval.index_files import BM25_DIR, DOCSTORE_FILE, FAISS_FILE
 from retrieval.manifest import EmbedderInfo, IndexManifest
@@ -29,6 +30,8 @@ from retrieval.store import IndexStore
 from retrieval.zh_tokenizer import JiebaTokenizer
 
 log = logging.getLogger(__name__)
+
+EMBED_SLICE = 512  # chunks per saved slice: at most this much work is lost when a build is killed
 
 
 class LoadableEmbedder(Protocol):
@@ -148,11 +151,29 @@ class IndexBuilder:
         tokens = [self.tokenizer.tokenize(bm25_text(c)) for c in tqdm(chunks, desc="BM25 tokens", unit="chunk")]
         stats["tokenize_s"] = round(time.perf_counter() - start, 2)
         start = time.perf_counter()
-        vectors = self.embedder.embed([c.text for c in chunks], role="document")  # (n, dim) float32
+        vectors = self._embed_resumable(chunks, hashes, stats)  # (n, dim) float32
         stats["embed_s"] = round(time.perf_counter() - start, 2)
-        stats["embedded_chunks"] = len(chunks)
         rows = [DocRow(c, hashes.get(c.chunk_id, ""), tuple(t)) for c, t in zip(chunks, tokens, strict=True)]
         return rows, vectors
+
+    def _embed_resumable(self, chunks: Sequence[Chunk], hashes: Mapping[str, str],
+                         stats: dict[str, float]) -> np.ndarray:
+        """Embed in slices saved to the embedding cache; vectors a killed build already made are reused."""
+        cache = EmbeddingCache(self.store.root, self.embedder_info())
+        done = cache.load()
+        keys = [(c.chunk_id, hashes.get(c.chunk_id, "")) for c in chunks]
+        todo = [i for i, key in enumerate(keys) if key not in done]
+        stats["embedded_chunks"], stats["resumed_chunks"] = len(todo), len(chunks) - len(todo)
+        with tqdm(total=len(todo), desc="embed", unit="chunk", disable=len(todo) < EMBED_SLICE) as bar:
+            for start in range(0, len(todo), EMBED_SLICE):
+                part = todo[start : start + EMBED_SLICE]
+                vectors = self.embedder.embed([chunks[i].text for i in part], role="document")
+                cache.append([keys[i][0] for i in part], [keys[i][1] for i in part], vectors)
+                done.update((keys[i], v) for i, v in zip(part, vectors, strict=True))
+                bar.update(len(part))
+        if not chunks:
+            return np.zeros((0, self.embedder.dim), np.float32)
+        return np.vstack([done[key] for key in keys]).astype(np.float32)
 
     def _write(self, index: FaissIndex, rows: list[DocRow], stats: dict[str, float], parent: str) -> Path:
         def fill(tmp: Path) -> IndexManifest:
@@ -170,4 +191,6 @@ class IndexBuilder:
 
         if len(index) != len(rows):
             raise IndexError_(f"internal: {len(index)} vectors for {len(rows)} docstore rows")
-        return self.store.write(fill)
+        version_dir = self.store.write(fill)
+        EmbeddingCache(self.store.root, self.embedder_info()).clear()
+        return version_dir

@@ -72,6 +72,8 @@ class IndexStore:
         here). Returns the new version's directory, which `current` now points at."""
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
+            for stale in self.root.glob(".tmp-*"):  # left by a killed build: under the lock nobody owns them
+                shutil.rmtree(stale, ignore_errors=True)
             version = self._next_version()
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=self.root))
             try:

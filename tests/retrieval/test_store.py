@@ -106,3 +106,30 @@ def test_incremental_update_touches_only_changed_chunks(tmp_path: Path, chunk_st
     with ChunkStore(chunk_store_path) as source:
         again = _builder(root, embedder).update(source)
     assert again.touched == 0 and IndexStore(root).current() == "v0002"  # nothing changed: no new version
+
+
+def test_killed_build_resumes_from_the_embedding_cache(tmp_path: Path, chunk_store_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("retrieval.index_build.EMBED_SLICE", 40)
+    root = tmp_path / "index"
+
+    class DiesAfterTwoSlices(HashEmbedder):
+        def embed(self, texts, role="document"):  # noqa: ANN001, ANN201
+            if len(self.calls) == 2:
+                raise KeyboardInterrupt  # the user stops a long build
+            return super().embed(texts, role)
+
+    with pytest.raises(KeyboardInterrupt), ChunkStore(chunk_store_path) as source:
+        _builder(root, DiesAfterTwoSlices()).build(source)
+    assert IndexStore(root).current() is None
+    embedder = HashEmbedder()
+    with ChunkStore(chunk_store_path) as source:
+        change = _builder(root, embedder).build(source)
+        total = len(source)
+    assert sum(embedder.calls) == total - 80  # two slices of 40 were kept
+    assert change.stats["resumed_chunks"] == 80
+    assert not (root / ".embed-cache").exists()  # cleared once the version is written
+    index = open_index(root, None, JiebaTokenizer(), FaissIndexSpec())
+    fresh = HashEmbedder().embed([c.text for c in ChunkStore(chunk_store_path).chunks()])
+    scores, _ = index.dense.search(fresh, 1)
+    assert scores[:, 0].min() > 0.999  # resumed vectors are the right ones

@@ -73,10 +73,19 @@ class RagPipeline:
         return self.cfg.name
 
     def search(self, query: str, k: int | None = None, filters: Mapping[str, Any] | None = None) -> list[Hit]:
+        return self._retrieve(query, k, filters)[0]
+
+    def _retrieve(
+        self, query: str, k: int | None, filters: Mapping[str, Any] | None
+    ) -> tuple[list[Hit], dict[str, float]]:
+        """Hits, and the retriever's own per-stage milliseconds when it reports them (HybridRetriever.search)."""
         k = k or self.cfg.retrieval.final_k
-        if filters:
-            return self.retriever.retrieve(query, k, filters=dict(filters))  # type: ignore[call-arg]
-        return self.retriever.retrieve(query, k)
+        kwargs = {"filters": dict(filters)} if filters else {}
+        detailed = getattr(self.retriever, "search", None)
+        if callable(detailed):
+            result = detailed(query, k, **kwargs)
+            return list(result.hits), {f"retrieve.{s}": round(ms, 2) for s, ms in result.timings_ms.items()}
+        return self.retriever.retrieve(query, k, **kwargs), {}
 
     def rewrite(self, question: str, history: Sequence[Message]) -> str:
         """A follow-up rewritten into a standalone query with the domain's `rewrite` prompt."""
@@ -125,7 +134,9 @@ class RagPipeline:
         with timer.stage("rewrite"):
             query = self.rewrite(question, history)
         with timer.stage("retrieve"):
-            hits = tuple(self.search(query, k, filters))
+            found, stage_ms = self._retrieve(query, k, filters)
+        timer.ms.update(stage_ms)
+        hits = tuple(found)
         decision = decide(hits, self.cfg.abstention)
         evidence = prompting.select_evidence(hits, self.cfg.generation.context_chars)
         messages = tuple(prompting.answer_messages(self.cfg.prompts, evidence, query, history))

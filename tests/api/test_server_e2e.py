@@ -36,6 +36,7 @@ def test_ask_answers_from_the_corpus_with_checkable_citations(live_server):
     check_citations_point_into_hits(body)
     trace = body["trace"]
     assert {"rewrite", "retrieve", "generate", "cite", "total"} <= set(trace["timings_ms"])
+    assert {"retrieve.bm25", "retrieve.fusion"} <= set(trace["timings_ms"])  # the retriever's own stages
     assert "precision" in trace["citations"]
 
 

@@ -28,7 +28,7 @@ from domains import load_domain
 from domains.config import DomainConfig
 from domains.config_parse import parse_section
 from training.query_adapter import AdapterArgs, apply_adapter, fit_adapter, positives_matrix, recall_at
-from training.retrieval_data import Example, candidates, examples
+from training.retrieval_data import Example, candidates, examples, index_candidates
 
 log = logging.getLogger(__name__)
 CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -97,35 +97,49 @@ def encode_cached(cfg: DomainConfig, base: str, texts: list[str], role: str, cac
     return vectors[[position[text_key(t)] for t in texts]]
 
 
-def _gold_rows(items: list[Example], index: dict[str, int]) -> list[list[int]]:
-    return [[index[g] for g in ex.gold_ids if g in index] for ex in items]
+def _gold_rows(items: list[Example], doc_ids: tuple[str, ...]) -> list[list[int]]:
+    """Per example, the candidate rows that belong to a gold document (several chunks of one document all do)."""
+    rows: dict[str, list[int]] = {}
+    for row, doc_id in enumerate(doc_ids):
+        rows.setdefault(doc_id, []).append(row)
+    return [[r for g in ex.gold_ids for r in rows.get(g, [])] for ex in items]
 
 
-def train_embedder(recipe: EmbedderRecipe, run_dir: Path, cache: Path, install: bool = True) -> dict[str, Any]:
-    """Run the recipe; returns the report (also written to run_dir/report.json)."""
+def candidate_vectors(cfg: DomainConfig, recipe: EmbedderRecipe, gold: set[str], cache: Path,
+                      index_dir: Path | None) -> tuple[tuple[str, ...], np.ndarray]:
+    """(doc id per row, (rows, dim) vectors): an index's own chunk vectors, or the gold pool embedded here."""
+    if index_dir is not None:
+        indexed = index_candidates(index_dir)
+        return indexed.doc_ids, indexed.vectors
+    docs = candidates(cfg, recipe.evalset, gold)
+    return docs.doc_ids, encode_cached(cfg, recipe.base, list(docs.texts), "document", cache)
+
+
+def train_embedder(recipe: EmbedderRecipe, run_dir: Path, cache: Path, install: bool = True,
+                   index_dir: Path | None = None) -> dict[str, Any]:
+    """Run the recipe; returns the report (also written to run_dir/report.json). `index_dir`: train against the
+    chunk vectors of an index built with the base model (e.g. `dossier eval index`) instead of embedding here."""
     cfg = load_domain(recipe.domain)
     train = examples(cfg, recipe.evalset, "train", charge_map=recipe.charge_map, limit=recipe.max_train)
     dev = examples(cfg, recipe.evalset, "dev", limit=recipe.max_dev)
-    docs = candidates(cfg, recipe.evalset, {g for ex in train + dev for g in ex.gold_ids})
-    index = {doc_id: i for i, doc_id in enumerate(docs.doc_ids)}
-    train_gold, dev_gold = _gold_rows(train, index), _gold_rows(dev, index)
-    train = [ex for ex, g in zip(train, train_gold, strict=True) if g]
-    dev = [ex for ex, g in zip(dev, dev_gold, strict=True) if g]
-    base = recipe.base
     started = time.perf_counter()
-    doc_vecs = encode_cached(cfg, base, list(docs.texts), "document", cache)
-    q_train = encode_cached(cfg, base, [ex.query for ex in train], "query", cache)
-    q_dev = encode_cached(cfg, base, [ex.query for ex in dev], "query", cache)
+    gold = {g for ex in train + dev for g in ex.gold_ids}
+    doc_ids, doc_vecs = candidate_vectors(cfg, recipe, gold, cache, index_dir)
+    train_gold, dev_gold = _gold_rows(train, doc_ids), _gold_rows(dev, doc_ids)
+    train, train_gold = [ex for ex, g in zip(train, train_gold, strict=True) if g], [g for g in train_gold if g]
+    dev, dev_gold = [ex for ex, g in zip(dev, dev_gold, strict=True) if g], [g for g in dev_gold if g]
+    q_train = encode_cached(cfg, recipe.base, [ex.query for ex in train], "query", cache)
+    q_dev = encode_cached(cfg, recipe.base, [ex.query for ex in dev], "query", cache)
     encode_s = time.perf_counter() - started
-    pos_train = positives_matrix([g for g in train_gold if g], len(docs.doc_ids))
-    pos_dev = positives_matrix([g for g in dev_gold if g], len(docs.doc_ids))
+    pos_train, pos_dev = positives_matrix(train_gold, len(doc_ids)), positives_matrix(dev_gold, len(doc_ids))
     started = time.perf_counter()
     adapter, history = fit_adapter(q_train, doc_vecs, pos_train, recipe.adapter, dev=(q_dev, pos_dev), k=recipe.k)
     base_dev = recall_at(q_dev, doc_vecs, pos_dev, recipe.k)
     tuned_dev = recall_at(apply_adapter(q_dev, adapter), doc_vecs, pos_dev, recipe.k)
     report: dict[str, Any] = {
         "recipe": asdict(recipe), "output": recipe.output_name, "n_train": len(train), "n_dev": len(dev),
-        "n_docs": len(docs.doc_ids), f"dev_recall@{recipe.k}": {"base": base_dev, "tuned": tuned_dev},
+        "n_candidates": len(doc_ids), "index_dir": str(index_dir or ""),
+        f"dev_recall@{recipe.k}": {"base": base_dev, "tuned": tuned_dev},
         "train_recall@5": {"base": recall_at(q_train, doc_vecs, pos_train, 5),
                            "tuned": recall_at(apply_adapter(q_train, adapter), doc_vecs, pos_train, 5)},
         "kept": tuned_dev >= base_dev + recipe.min_gain, "encode_s": round(encode_s, 1),

@@ -87,7 +87,7 @@ def fit_adapter(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(rows)
+            total += loss.item() * len(rows)
         a = adapter.detach()
         dev_recall = recall_at(apply_adapter(dev[0], a.numpy()), docs, dev[1], k) if dev else float("nan")
         history.append({"epoch": epoch, "loss": total / len(order), "dev_recall": dev_recall})

@@ -14,6 +14,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from domains.config import DomainConfig
@@ -97,3 +98,36 @@ def candidates(cfg: DomainConfig, evalset: str, gold_ids: Iterable[str]) -> Cand
     if missing:
         log.warning("%s: %d gold ids not among the candidates (e.g. %s)", evalset, len(missing), sorted(missing)[0])
     return Candidates(tuple(doc_ids), tuple(doc_ids.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedCandidates:
+    """The chunks of a built index: their document ids and the index's own (n, dim) document vectors."""
+
+    doc_ids: tuple[str, ...]
+    vectors: Any
+
+
+def index_candidates(index_location: Path) -> IndexedCandidates:
+    """Read every chunk vector back from an index (a root with `current`, or a version dir): training against
+    exactly what the dense stage searches, without embedding the corpus again."""
+    import numpy as np
+
+    from retrieval.docstore import SqliteDocstore
+    from retrieval.faiss_index import FaissIndex, FaissIndexSpec
+    from retrieval.index_files import DOCSTORE_FILE, FAISS_FILE
+    from retrieval.store import CURRENT, IndexStore, open_version_dir
+
+    if (index_location / CURRENT).is_file():
+        directory, manifest = IndexStore(index_location).open(None)
+    else:
+        directory, manifest = open_version_dir(index_location)
+    dense = FaissIndex.load(directory / FAISS_FILE, FaissIndexSpec(kind=manifest.index_kind))  # type: ignore[arg-type]
+    keys = dense.keys()
+    vectors = np.vstack([dense.faiss_index.reconstruct(int(key)) for key in keys]).astype(np.float32)
+    docstore = SqliteDocstore(directory / DOCSTORE_FILE)
+    try:
+        chunks = docstore.chunks(keys.tolist())
+    finally:
+        docstore.close()
+    return IndexedCandidates(tuple(chunks[int(key)].doc_id for key in keys), vectors)

@@ -23,6 +23,7 @@ def register(train_commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--recipe", type=Path, help="a recipe TOML (default: the shipped one)")
         parser.add_argument("--out", type=Path, default=Path("runs"), help="run directories go under here")
         parser.add_argument("--cache", type=Path, help="embedding cache (default runs/train/embedder/cache)")
+        parser.add_argument("--index-dir", type=Path, help="embedder: train against this base-model index's vectors")
         parser.add_argument("--no-install", action="store_true", help="measure only; do not install the model")
         parser.add_argument("--json", action="store_true", help="print the report JSON on stdout")
         parser.set_defaults(handler=train_embedder if name == "embedder" else train_reranker)
@@ -44,7 +45,7 @@ def train_embedder(args: argparse.Namespace) -> int:
     recipe = recipe_for(args.domain, args.recipe)
     run_dir = args.out / "train" / "embedder" / args.domain / time.strftime("%Y%m%d-%H%M%S")
     cache = args.cache or args.out / "train" / "embedder" / "cache"
-    report = train_embedder(recipe, run_dir, cache, install=not args.no_install)
+    report = train_embedder(recipe, run_dir, cache, install=not args.no_install, index_dir=args.index_dir)
     return _finish(args, report, run_dir, f"dev_recall@{recipe.k}")
 
 

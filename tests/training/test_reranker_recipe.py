@@ -30,9 +30,15 @@ def test_two_training_steps_change_parameters(tiny_classifier_dir: Path, tmp_pat
                                      batch_size=2, max_length=64, precision="fp32", learning_rate=1e-3)
     model = reranker.load_cross_encoder(str(tiny_classifier_dir), recipe.max_length, recipe.precision)
     before = {name: p.detach().clone() for name, p in model.model.named_parameters()}
-    docs = Candidates(("a", "b", "c"), ("盗窃公私财物，数额较大的，处三年以下有期徒刑。", "故意伤害他人身体的，处三年以下有期徒刑。",
-                                        "以非法占有为目的，诈骗公私财物，数额较大的。"))
-    items = [Example("q1", "被告人趁无人之机窃取手机一部。", ("a",)), Example("q2", "被告人持刀将被害人刺伤。", ("b",))]
+    docs = Candidates(("a", "b", "c"), (
+        "盗窃公私财物，数额较大的，处三年以下有期徒刑。",
+        "故意伤害他人身体的，处三年以下有期徒刑。",
+        "以非法占有为目的，诈骗公私财物，数额较大的。",
+    ))
+    items = [
+        Example("q1", "被告人趁无人之机窃取手机一部。", ("a",)),
+        Example("q2", "被告人持刀将被害人刺伤。", ("b",)),
+    ]
     rows = reranker.pair_rows(items, docs, [[0], [1]], [[1, 2], [0, 2]], recipe.query_chars)
     history = reranker.train_cross_encoder(model, rows, recipe, tmp_path / "trainer")
     assert len(history) == 2 and all(math.isfinite(h["loss"]) for h in history)

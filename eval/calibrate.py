@@ -103,12 +103,18 @@ def _queries(cfg: DomainConfig, name: str, limit: int) -> list[str]:
 
 
 def score_queries(retriever: Any, queries: Mapping[str, list[str]], k: int, score: str) -> dict[str, list[float]]:
-    """Best-hit scores per query source; queries whose hits carry no such score are left out (and logged)."""
+    """Best-hit scores per query source (batched when the retriever can); queries whose hits carry no such score
+    are left out (and logged)."""
     from tqdm import tqdm
 
+    batched = getattr(retriever, "retrieve_batch", None)
     out: dict[str, list[float]] = {}
     for source, texts in queries.items():
-        found = [best_score(retriever.retrieve(q, k), score) for q in tqdm(texts, desc=source, unit="q")]
+        found: list[float | None] = []
+        for start in tqdm(range(0, len(texts), 16), desc=source, unit="batch"):
+            part = texts[start : start + 16]
+            hits = batched(part, k) if batched is not None else [retriever.retrieve(q, k) for q in part]
+            found += [best_score(h, score) for h in hits]
         out[source] = [s for s in found if s is not None]
         if len(out[source]) < len(found):
             log.warning("%s: %d queries without a %r score", source, len(found) - len(out[source]), score)

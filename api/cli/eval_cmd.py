@@ -43,7 +43,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     calibrate = sub.add_parser("calibrate", help="choose the abstention threshold (in- vs out-of-domain queries)")
     calibrate.add_argument("--domain", required=True)
-    calibrate.add_argument("--per-set", type=int, default=150, help="queries per eval set and class (default 150)")
+    calibrate.add_argument("--per-set", type=int, default=60, help="dev queries per eval set (default 60)")
     calibrate.add_argument("--write", action="store_true", help="write the threshold into the domain.toml")
     calibrate.add_argument("--json", action="store_true", help="print only the result JSON on stdout")
     _common(calibrate)

@@ -39,6 +39,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     index.add_argument("--embedder", help="override models.embedder")
     index.add_argument("--reranker", help=argparse.SUPPRESS)
     index.add_argument("--out", type=Path, default=Path("runs/eval-index"), help="default runs/eval-index")
+    index.add_argument("--from-index", type=Path,
+                       help="with a query-adapter --embedder: relabel this base-model index instead of re-embedding")
     index.set_defaults(handler=eval_index)
 
     calibrate = sub.add_parser("calibrate", help="choose the abstention threshold (in- vs out-of-domain queries)")
@@ -55,6 +57,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reranker", help="override models.reranker (a registry name or a local path)")
     parser.add_argument("--embedder", help="override models.embedder (the index must have been built with it)")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
+    parser.add_argument("--dense-weight", type=float, help="override retrieval.dense_weight (RRF)")
+    parser.add_argument("--sparse-weight", type=float, help="override retrieval.sparse_weight (RRF)")
 
 
 def load_config(args: argparse.Namespace) -> Any:
@@ -62,8 +66,10 @@ def load_config(args: argparse.Namespace) -> Any:
     from domains import load_domain
 
     cfg = load_domain(args.domain)
-    overrides = {key: value for key, value in (("reranker", args.reranker), ("embedder", args.embedder)) if value}
-    return replace(cfg, models=replace(cfg.models, **overrides)) if overrides else cfg
+    models = {key: value for key, value in (("reranker", args.reranker), ("embedder", args.embedder)) if value}
+    weights = {key: getattr(args, key, None) for key in ("dense_weight", "sparse_weight")}
+    weights = {key: value for key, value in weights.items() if value is not None}
+    return replace(cfg, models=replace(cfg.models, **models), retrieval=replace(cfg.retrieval, **weights))
 
 
 def retriever_factory(cfg: Any, index_dir: Path | None) -> Any:
@@ -120,10 +126,13 @@ def eval_retrieval(args: argparse.Namespace) -> int:
 
 
 def eval_index(args: argparse.Namespace) -> int:
-    from eval.eval_index import build_eval_index
+    from eval.eval_index import adapter_index, build_eval_index, eval_index_dir
 
     cfg = load_config(args)
-    root = build_eval_index(cfg, args.evalset, args.out)
+    if args.from_index:
+        root = adapter_index(args.from_index, cfg.models.embedder, eval_index_dir(args.out, cfg, args.evalset))
+    else:
+        root = build_eval_index(cfg, args.evalset, args.out)
     print(f"eval index for {cfg.name}/{args.evalset} ({cfg.models.embedder}): --index-dir {root}")
     return 0
 

@@ -114,9 +114,12 @@ class IndexStore:
         _fsync_path(self.root)
 
     def _prune(self) -> None:
+        """Keep the current version and the newest `keep - 1` others (keep <= 0: keep everything)."""
+        if self.keep <= 0:
+            return
         current = self.current()
-        old = [v for v in self.versions() if v != current][: -max(self.keep - 1, 0) or None]
-        for name in old if self.keep > 0 else []:
+        others = [v for v in self.versions() if v != current]
+        for name in others[: max(0, len(others) - (self.keep - 1))]:
             shutil.rmtree(self.root / name, ignore_errors=True)
             log.info("pruned old index version %s", name)
 

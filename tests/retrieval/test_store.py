@@ -133,3 +133,17 @@ def test_killed_build_resumes_from_the_embedding_cache(tmp_path: Path, chunk_sto
     fresh = HashEmbedder().embed([c.text for c in ChunkStore(chunk_store_path).chunks()])
     scores, _ = index.dense.search(fresh, 1)
     assert scores[:, 0].min() > 0.999  # resumed vectors are the right ones
+
+
+def test_old_versions_are_pruned(tmp_path: Path) -> None:
+    from retrieval.manifest import IndexManifest
+
+    store = IndexStore(tmp_path / "index", keep=2)
+
+    def fill(tmp: Path) -> IndexManifest:
+        (tmp / "data.bin").write_bytes(b"x")
+        return IndexManifest("legal", "", "", EmbedderInfo("e", 4, "fp32", "torch"), "flat", 1)
+
+    for _ in range(3):
+        store.write(fill)
+    assert store.versions() == ["v0002", "v0003"] and store.current() == "v0003"

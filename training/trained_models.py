@@ -25,6 +25,7 @@ def install_trained_model(name: str, build: Callable[[Path], None], marker: Mapp
     root.mkdir(parents=True, exist_ok=True)
     final = root / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared
     try:
         build(tmp)
         data = {"name": name, "kind": "trained", "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **marker}

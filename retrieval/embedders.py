@@ -7,6 +7,7 @@ Construction is cheap; `load()` reads the weights. The model reference goes thro
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,7 +62,7 @@ class SentenceTransformerEmbedder:
 
         torch.set_num_threads(max(1, self.cfg.threads))
         path = resolve_model(self.name)
-        model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        model = SentenceTransformer(path, device="cpu", local_files_only=os.path.isdir(path))  # else a hub id
         model.max_seq_length = min(self.cfg.max_seq_length, model.max_seq_length or self.cfg.max_seq_length)
         match (self.cfg.backend, self.cfg.precision):
             case ("torch", "bf16"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -32,8 +33,8 @@ class CrossEncoderReranker:
         from sentence_transformers import CrossEncoder
 
         torch.set_num_threads(max(1, self.threads))
-        model = CrossEncoder(resolve_model(self.name), device="cpu", max_length=self.max_length,
-                             local_files_only=True)
+        path = resolve_model(self.name)
+        model = CrossEncoder(path, device="cpu", max_length=self.max_length, local_files_only=os.path.isdir(path))
         tokenizer = model.tokenizer
         if getattr(tokenizer, "chat_template", None):
             # sentence-transformers 6.2 routes (query, document) pairs through the tokenizer's chat template when

@@ -93,6 +93,9 @@ class DataArgs:
     passages: int = 3  # rag: passages in the prompt
     passage_chars: int = 160  # rag: characters kept per passage
     context_filter: Mapping[str, Any] = field(default_factory=dict)  # keep retrieved chunks whose metadata match
+    answer_prefix: str = ""  # rag: removed from the start of a reference answer
+    answer_stop: str = ""  # rag: a reference answer is cut where this appears (e.g. its own statute quotes)
+    seed: int = 0  # rag fallback: which corpus passages are sampled as negatives
 
     def __post_init__(self) -> None:
         if self.source == "file" and not self.path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +38,37 @@ def start_run(cfg: DomainConfig, recipe: Recipe, output: str | Path | None, repo
     return run
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def callbacks(run: Path) -> list[Any]:
     return [loss_log_callback(run)]
 
 
-def train_and_save(trainer: Any, run: Path, tokenizer: Any, resume: bool, is_peft: bool) -> dict[str, Any]:
+def train_and_save(
+    trainer: Any, run: Path, tokenizer: Any, resume: bool, is_peft: bool, save: bool = True
+) -> dict[str, Any]:
     """trainer.train (from the last checkpoint if `resume`), then save adapter/ or model/ and metrics.json."""
     checkpoint = last_checkpoint(run) if resume else None
     if resume and checkpoint is None:
         log.warning("--resume: no checkpoint in %s/checkpoints; starting from step 0", run)
+    cpu_start = _cpu_seconds()
     with PeakMemory() as peak:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    cpu_seconds = _cpu_seconds() - cpu_start  # on a shared machine this is far below the wall time
     out = run / ("adapter" if is_peft else "model")
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
+    if save:
+        trainer.save_model(str(out))
+        tokenizer.save_pretrained(str(out))
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     metrics = {
         **result.metrics,
         **peak.report(),
         **parameter_counts(trainer.model),
         "steps": trainer.state.global_step,
+        "cpu_time_s": cpu_seconds,
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "resumed_from": str(checkpoint) if checkpoint else None,

@@ -24,8 +24,9 @@ def run_sft(
     output: str | Path | None = None,
     resume: bool = False,
     retriever: Retriever | None = None,
+    save: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train, save <run>/adapter (or model), and return (run dir, metrics)."""
+    """Train, save <run>/adapter (or model) unless `save` is False, and return (run dir, metrics)."""
     from trl import SFTTrainer
 
     ref = base_model_ref(cfg, recipe)
@@ -42,4 +43,4 @@ def run_sft(
         peft_config=lora_config(recipe.lora) if is_peft else None,
         callbacks=callbacks(run),
     )
-    return run, train_and_save(trainer, run, tokenizer, resume, is_peft)
+    return run, train_and_save(trainer, run, tokenizer, resume, is_peft, save=save)

@@ -1,0 +1,100 @@
+"""The `dossier train` commands end to end on the tiny model: a charges SFT run, `evaluate --json` (only the JSON
+on stdout), `merge`, and `launch --dry-run` handing accelerate the right arguments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+from training.launch import ACCELERATE_CONFIGS, CONFIGS_DIR
+
+CHARGES = str(CONFIGS_DIR / "sft_legal_charges.toml")
+TINY = ["--set", "train.precision='fp32'", "--set", "train.batch_size=2", "--set", "data.limit=6",
+        "--set", "lora.layers=[]", "--set", "lora.r=4", "--set", "train.learning_rate=1e-2",
+        "--set", "train.logging_steps=1"]
+
+
+@pytest.fixture(scope="module")
+def charges_run(tiny_lm_dir, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("charges") / "run"
+    code = main(["train", "sft", "--domain", "legal", "--recipe", CHARGES, "--model", str(tiny_lm_dir),
+                 "--max-steps", "2", "--output", str(run), *TINY])
+    assert code == 0
+    return run
+
+
+def test_sft_run_directory_holds_config_report_losses_and_adapter(charges_run: Path) -> None:
+    config = json.loads((charges_run / "config.json").read_text())
+    assert config["recipe"]["train"]["max_steps"] == 2 and config["recipe"]["data"]["limit"] == 6
+    assert json.loads((charges_run / "data_report.json").read_text())["kept"] == 6
+    assert (charges_run / "adapter" / "adapter_config.json").is_file()
+    metrics = json.loads((charges_run / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and metrics["peak_rss_mib"] > 0 and metrics["cpu_time_s"] > 0
+    assert len((charges_run / "loss.jsonl").read_text().splitlines()) >= 2
+
+
+def test_evaluate_json_prints_only_the_result(charges_run: Path, capsys) -> None:
+    capsys.readouterr()
+    code = main(["train", "evaluate", "--domain", "legal", "--task", "charges", "--run", str(charges_run),
+                 "--limit", "3", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"task", "n", "base", "tuned"} and result["task"] == "charges" and result["n"] == 3
+    assert set(result["base"]) == set(result["tuned"]) >= {"accuracy", "micro_f1"}
+    rows = (charges_run / "eval" / "charges-tuned.jsonl").read_text().splitlines()
+    assert len(rows) == 3 and {"id", "gold", "reply", "predicted"} <= set(json.loads(rows[0]))
+
+
+def test_evaluate_never_scores_training_records(charges_run: Path, legal) -> None:
+    from eval.splits import split_of
+
+    rows = (charges_run / "eval" / "charges-base.jsonl").read_text().splitlines()
+    assert all(split_of(json.loads(r)["id"]) == "test" for r in rows)
+
+
+def test_merge_command_checks_logits(charges_run: Path, capsys) -> None:
+    capsys.readouterr()
+    assert main(["train", "merge", "--domain", "legal", "--run", str(charges_run), "--prompts", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["max_abs_diff"] < 1e-3
+    assert (charges_run / "merged" / "config.json").is_file()
+
+
+def test_recipe_for_another_step_is_refused(tiny_lm_dir, capsys) -> None:
+    code = main(["train", "dpo", "--domain", "legal", "--recipe", CHARGES, "--model", str(tiny_lm_dir)])
+    assert code == 2 and "dossier train sft" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(ACCELERATE_CONFIGS))
+def test_accelerate_configs_parse(name: str) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(CONFIGS_DIR / ACCELERATE_CONFIGS[name]))
+    assert config.num_processes >= 2 and config.distributed_type.name in ("MULTI_GPU", "DEEPSPEED", "FSDP")
+    if config.distributed_type.name == "DEEPSPEED":
+        ds_file = Path(config.deepspeed_config["deepspeed_config_file"])
+        assert (CONFIGS_DIR.parents[1] / ds_file).is_file()
+
+
+@pytest.mark.parametrize("name", sorted(ACCELERATE_CONFIGS))
+def test_launch_dry_run_hands_accelerate_the_right_arguments(name: str, capsys) -> None:
+    from accelerate.commands.launch import launch_command_parser
+
+    step = ["sft", "--domain", "legal", "--recipe", CHARGES, "--max-steps", "5"]
+    code = main(["train", "launch", "--accelerate-config", name, "--num-processes", "4", "--dry-run", "--", *step])
+    assert code == 0
+    argv = capsys.readouterr().out.strip().split(" ")
+    assert argv[0].endswith("accelerate") and argv[1] == "launch"
+    parsed = launch_command_parser().parse_args(argv[2:])  # accelerate's own parser reads what it would receive
+    assert parsed.config_file == str(CONFIGS_DIR / ACCELERATE_CONFIGS[name])
+    assert parsed.num_processes == 4 and parsed.module and parsed.training_script == "api"
+    assert parsed.training_script_args == ["train", *step]
+
+
+def test_launch_rejects_unknown_config_and_step(capsys) -> None:
+    assert main(["train", "launch", "--accelerate-config", "mpi", "--dry-run", "--", "sft"]) == 2
+    assert "deepspeed_zero3" in capsys.readouterr().err
+    assert main(["train", "launch", "--accelerate-config", "ddp", "--dry-run", "--", "pretrain"]) == 2

@@ -83,8 +83,9 @@ def threshold_at_false_abstention(in_scores: Sequence[float], out_scores: Sequen
     return rates(in_scores, out_scores, ordered[allowed]).threshold
 
 
-def in_domain_queries(cfg: DomainConfig, per_set: int) -> dict[str, list[str]]:
-    sets = [s for s in cfg.evalsets if s.kind in IN_KINDS]
+def in_domain_queries(cfg: DomainConfig, per_set: int, names: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Dev queries of the domain's retrieval / QA sets (or of exactly `names`)."""
+    sets = [cfg.evalset(n) for n in names] if names else [s for s in cfg.evalsets if s.kind in IN_KINDS]
     return {s.name: _queries(cfg, s.name, per_set) for s in sets}
 
 
@@ -132,15 +133,17 @@ def _quantiles(values: Sequence[float]) -> dict[str, float]:
     return {f"p{p}": round(v, 4) for p, v in zip((5, 25, 50, 75, 95), at, strict=True)}
 
 
-def calibrate_domain(cfg: DomainConfig, factory: Callable[[tuple[str, ...]], Any], per_set: int) -> dict[str, Any]:
-    """Score in- and out-of-domain queries with the configured pipeline and choose the threshold."""
+def calibrate_domain(cfg: DomainConfig, factory: Callable[[tuple[str, ...]], Any], per_set: int,
+                     evalsets: Sequence[str] = ()) -> dict[str, Any]:
+    """Score in- and out-of-domain queries with the configured pipeline and choose the threshold. `evalsets`
+    narrows the in-domain sets (e.g. to those an eval index covers)."""
     score = cfg.abstention.score
     stages = tuple(cfg.retrieval.stages)
     if score != "fused" and score not in stages:
         raise ConfigError(f"abstention.score {score!r} is not a stage of retrieval.stages {list(stages)}")
     retriever = factory(stages)
     k = cfg.retrieval.final_k
-    in_scores = score_queries(retriever, in_domain_queries(cfg, per_set), k, score)
+    in_scores = score_queries(retriever, in_domain_queries(cfg, per_set, evalsets), k, score)
     out_scores = score_queries(retriever, out_of_domain_queries(cfg, per_set), k, score)
     ins = [s for values in in_scores.values() for s in values]
     outs = [s for values in out_scores.values() for s in values]

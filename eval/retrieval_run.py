@@ -146,6 +146,19 @@ def run_configs(
     return RunResult(evalset, configured, tuple(ks), tuple(results), unavailable)
 
 
+def by_split(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Metrics per eval split (eval/splits.py) of the rows' query ids: train / dev / test and held-out (dev+test)."""
+    from eval.splits import split_of
+
+    groups: dict[str, list[Mapping[str, float]]] = {}
+    for row in rows:
+        split = split_of(row["id"])
+        groups.setdefault(split, []).append(row["metrics"])
+        if split != "train":
+            groups.setdefault("heldout", []).append(row["metrics"])
+    return {name: {"n": len(group), **mean_metrics(group)} for name, group in sorted(groups.items())}
+
+
 def summary(run: RunResult, splits: Sequence[str], run_dir: Path | None = None) -> dict[str, Any]:
     by_config = {r.name: dict(r.metrics) for r in run.results}
     es = run.evalset
@@ -161,6 +174,7 @@ def summary(run: RunResult, splits: Sequence[str], run_dir: Path | None = None) 
         "splits": list(splits),
         "file": str(es.source),
         "ks": list(run.ks),
+        "by_split": {r.name: by_split(r.rows) for r in run.results},
         "seconds": {r.name: round(r.seconds, 1) for r in run.results},
         "unavailable": dict(run.unavailable),
         "run_dir": str(run_dir) if run_dir else "",

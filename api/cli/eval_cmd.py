@@ -46,6 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     calibrate = sub.add_parser("calibrate", help="choose the abstention threshold (in- vs out-of-domain queries)")
     calibrate.add_argument("--domain", required=True)
     calibrate.add_argument("--per-set", type=int, default=60, help="dev queries per eval set (default 60)")
+    calibrate.add_argument("--evalsets", default="", help="in-domain sets, comma-separated (default: retrieval + qa)")
     calibrate.add_argument("--write", action="store_true", help="write the threshold into the domain.toml")
     calibrate.add_argument("--json", action="store_true", help="print only the result JSON on stdout")
     _common(calibrate)
@@ -141,7 +142,9 @@ def eval_calibrate(args: argparse.Namespace) -> int:
     from eval.calibrate import calibrate_domain, format_calibration, write_threshold
 
     cfg = load_config(args)
-    result = calibrate_domain(cfg, retriever_factory(cfg, args.index_dir), per_set=args.per_set)
+    names = [n.strip() for n in args.evalsets.split(",") if n.strip()]
+    result = calibrate_domain(cfg, retriever_factory(cfg, args.index_dir), per_set=args.per_set, evalsets=names)
+    result["index_dir"] = str(args.index_dir or "")
     run_dir = args.out / "calibrate" / cfg.name / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "calibration.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

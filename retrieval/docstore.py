@@ -30,6 +30,7 @@ CREATE TABLE chunks (
 """
 _COLUMNS = "key, chunk_id, doc_id, text, start, end, title, metadata"
 _TOKEN_SEP = "\x1f"  # unit separator: tokens never contain it
+CHUNK_CACHE = 50_000  # chunks kept in memory after a lookup (~1 KB each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class SqliteDocstore:
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
         self._keys_by_pos: np.ndarray | None = None
+        self._cache: dict[int, Chunk] = {}
 
     @staticmethod
     def write(path: Path, rows: Iterable[DocRow]) -> int:
@@ -88,14 +90,18 @@ class SqliteDocstore:
         return self._keys_by_pos
 
     def chunks(self, keys: Sequence[int]) -> dict[int, Chunk]:
-        """key -> Chunk for the keys that exist."""
-        out: dict[int, Chunk] = {}
+        """key -> Chunk for the keys that exist (a version never changes, so chunks read once are kept)."""
         keys = [int(k) for k in keys]
-        for start in range(0, len(keys), 500):  # SQLite caps the number of bound parameters
-            batch = keys[start : start + 500]
+        out = {k: self._cache[k] for k in keys if k in self._cache}
+        missing = [k for k in keys if k not in out]
+        for start in range(0, len(missing), 500):  # SQLite caps the number of bound parameters
+            batch = missing[start : start + 500]
             marks = ",".join("?" * len(batch))
             for row in self._query(f"SELECT {_COLUMNS} FROM chunks WHERE key IN ({marks})", batch):
                 out[row[0]] = _chunk(row)
+        if len(self._cache) > CHUNK_CACHE:
+            self._cache.clear()
+        self._cache.update((k, out[k]) for k in missing if k in out)
         return out
 
     def chunk_by_id(self, chunk_id: str) -> Chunk | None:

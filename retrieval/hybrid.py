@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ConfigError, IndexError_
-from core.records import Hit
+from core.records import Chunk, Hit
 from domains.config import RetrievalConfig
 from retrieval.faiss_index import FaissIndexSpec
 from retrieval.filters import MetadataFilter
@@ -116,15 +116,19 @@ class HybridRetriever:
         allowed = self._allowed(where) if where else None
         if allowed is not None and not allowed[0].any():
             return [[] for _ in queries]
-        rankings: list[dict[str, list[Hit]]] = [{} for _ in queries]
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # stage -> scores (q, k), keys (q, k)
         if "dense" in self.stages:
-            for ranking, hits in zip(rankings, self._dense(queries, max(self.cfg.dense_k, k), allowed, timer),
-                                     strict=True):
-                ranking["dense"] = hits
+            found["dense"] = self._dense(queries, max(self.cfg.dense_k, k), allowed, timer)
         if "bm25" in self.stages:
-            for ranking, hits in zip(rankings, self._bm25(queries, max(self.cfg.sparse_k, k), allowed, timer),
-                                     strict=True):
-                ranking["bm25"] = hits
+            found["bm25"] = self._bm25(queries, max(self.cfg.sparse_k, k), allowed, timer)
+        start = time.perf_counter()
+        keys = np.unique(np.concatenate([ids[ids >= 0] for _, ids in found.values()]))
+        chunks = self.index.docstore.chunks(keys.tolist())  # one lookup for every stage and query
+        rankings = [
+            {stage: _hits(stage, scores[i], ids[i], chunks) for stage, (scores, ids) in found.items()}
+            for i in range(len(queries))
+        ]
+        timer.add("docstore", start)
         return [self._finish(q, r, k, timer) for q, r in zip(queries, rankings, strict=True)]
 
     def _finish(self, query: str, ranking: dict[str, list[Hit]], k: int, timer: _Timer) -> list[Hit]:
@@ -142,34 +146,23 @@ class HybridRetriever:
         return hits[:k]
 
     def _dense(self, queries: list[str], k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
-               timer: _Timer) -> list[list[Hit]]:
+               timer: _Timer) -> tuple[np.ndarray, np.ndarray]:
         start = time.perf_counter()
         vectors = self.embedder.embed(queries, role="query")  # (q, dim)
         timer.add("dense_embed", start)
         start = time.perf_counter()
         scores, keys = self.index.dense.search(vectors, k, None if allowed is None else allowed[1])
         timer.add("dense_search", start)
-        return self._hits("dense", scores, keys, timer)
+        return scores, keys
 
     def _bm25(self, queries: list[str], k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
-              timer: _Timer) -> list[list[Hit]]:
+              timer: _Timer) -> tuple[np.ndarray, np.ndarray]:
         start = time.perf_counter()
         scores, positions = self.index.bm25.search(queries, k, None if allowed is None else allowed[0])
         keys_by_pos = self.index.docstore.keys_by_position()
         keys = np.where(positions >= 0, keys_by_pos[np.maximum(positions, 0)], -1)
         timer.add("bm25", start)
-        return self._hits("bm25", scores, keys, timer)
-
-    def _hits(self, stage: str, scores: np.ndarray, keys: np.ndarray, timer: _Timer) -> list[list[Hit]]:
-        start = time.perf_counter()
-        chunks = self.index.docstore.chunks(np.unique(keys[keys >= 0]).tolist())
-        out = [
-            [Hit(chunks[key], float(s), stage, {stage: float(s)}) for s, key in zip(row_s, row_k, strict=True)
-             if key >= 0 and key in chunks]
-            for row_s, row_k in zip(scores, keys.tolist(), strict=True)
-        ]
-        timer.add("docstore", start)
-        return out
+        return scores, keys
 
     def _allowed(self, where: MetadataFilter) -> tuple[np.ndarray, np.ndarray]:
         """(mask over BM25 positions, allowed FAISS keys), cached for the last 32 filters."""
@@ -184,3 +177,9 @@ class HybridRetriever:
             while len(self._masks) > 32:
                 self._masks.popitem(last=False)
         return allowed
+
+
+def _hits(stage: str, scores: np.ndarray, keys: np.ndarray, chunks: Mapping[int, Chunk]) -> list[Hit]:
+    """One stage's ranking for one query: (k,) scores and keys, -1 padded -> hits with that stage's score."""
+    return [Hit(chunks[key], float(s), stage, {stage: float(s)})
+            for s, key in zip(scores.tolist(), keys.tolist(), strict=True) if key >= 0 and key in chunks]

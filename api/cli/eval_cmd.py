@@ -74,14 +74,20 @@ def load_config(args: argparse.Namespace) -> Any:
 
 
 def retriever_factory(cfg: Any, index_dir: Path | None) -> Any:
-    """stages -> a loaded retriever. A rerank stage without a configured reranker is a ConfigError."""
+    """stages -> a loaded retriever. A rerank stage without a configured reranker is a ConfigError. Query
+    embeddings are shared between the configurations of one run (eval.query_cache)."""
     from api.build_retrieval import build_retriever
     from core.errors import ConfigError
+    from eval.query_cache import CachingEmbedder
+
+    memory: dict = {}
 
     def factory(stages: tuple[str, ...]) -> Any:
         if "rerank" in stages and not cfg.models.reranker:
             raise ConfigError(f"domain {cfg.name}: no reranker configured (models.reranker, or --reranker)")
-        return build_retriever(cfg, stages=stages, index_dir=index_dir)
+        retriever = build_retriever(cfg, stages=stages, index_dir=index_dir, load=False)
+        retriever.embedder = CachingEmbedder(retriever.embedder, memory)
+        return retriever.load()
 
     return factory
 

@@ -50,3 +50,25 @@ def test_write_threshold_edits_only_that_line(tmp_path: Path) -> None:
 def test_offtopic_queries_ship() -> None:
     rows = list(read_jsonl(OFFTOPIC))
     assert len(rows) >= 20 and all(r["question"] for r in rows)
+
+
+class _FixedScoreRetriever:
+    """A protocol fake: every query gets one hit whose dense score is looked up from a table."""
+
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores = scores
+
+    def retrieve(self, query: str, k: int) -> list:
+        from core.records import Chunk, Hit
+
+        chunk = Chunk(chunk_id="c", doc_id="d", text="t", start=0, end=1)
+        return [Hit(chunk, self.scores[query], "dense", {"dense": self.scores[query]})][:k]
+
+
+def test_score_queries_uses_the_pipelines_best_score() -> None:
+    from eval.calibrate import score_queries
+
+    retriever = _FixedScoreRetriever({"a": 0.9, "b": 0.2, "c": 0.4})
+    out = score_queries(retriever, {"in": ["a", "c"], "out": ["b"]}, k=5, score="dense")
+    assert out == {"in": [0.9, 0.4], "out": [0.2]}
+    assert score_queries(retriever, {"in": ["a"]}, k=5, score="rerank") == {"in": []}  # no rerank score: left out

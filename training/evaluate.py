@@ -12,6 +12,7 @@ carries the top passages. Each model's per-example rows go to <run>/eval/<task>[
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from core.models import resolve_model
 from core.protocols import Message, Retriever
 from domains.config import DomainConfig
 from training import charges
 from training.args import Recipe, recipe_from_dict
 from training.generation import generate_replies, load_for_generation
+from training.model_io import load_tokenizer
 from training.passages import context_block
 from training.run_dir import CONFIG, read_json, weights_dir, write_json
 
@@ -79,27 +82,46 @@ def task_examples(
             raise ConfigError.invalid_choice("task", task, TASKS)
 
 
-def _score_model(
-    name: str, base: str, weights: Path | None, examples_for: Callable[[Any], TaskExamples], out: Path,
-    recipe: Recipe,
-) -> tuple[int, dict[str, float]]:
+def _cache_key(model_id: str, weights: Path | None, examples: TaskExamples) -> str:
+    """Same model files + same prompts + same generation length -> same greedy replies."""
+    digest = hashlib.sha256(f"{model_id}|{examples.max_new_tokens}".encode())
+    if weights is not None:
+        for file in sorted(weights.glob("*.safetensors")):
+            digest.update(file.read_bytes())
+    digest.update(json.dumps([[(m.role, m.content) for m in chat] for chat in examples.chats]).encode())
+    return digest.hexdigest()
+
+
+def _replies(name: str, base: str, weights: Path | None, examples: TaskExamples, cache: Path,
+             recipe: Recipe) -> list[str]:
+    """Greedy replies, reused from `cache` when the model and prompts are unchanged (a re-run costs nothing)."""
+    key = _cache_key(resolve_model(base), weights, examples)
+    if cache.is_file():
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            log.info("%s: replies reused from %s", name, cache)
+            return list(cached["replies"])
     model, tokenizer = load_for_generation(base, weights, recipe.train.precision, recipe.train.threads)
-    examples = examples_for(tokenizer)
-    if not examples.chats:
-        raise ConfigError("no examples to evaluate (empty test split or --file)")
     replies = generate_replies(model, tokenizer, examples.chats, max_new_tokens=examples.max_new_tokens)
+    write_json(cache, {"key": key, "replies": replies})
+    return replies
+
+
+def _score_model(
+    name: str, base: str, weights: Path | None, examples: TaskExamples, out: Path, recipe: Recipe
+) -> dict[str, float]:
+    replies = _replies(name, base, weights, examples, out.with_suffix(".replies.json"), recipe)
     metrics, rows = examples.score(replies)
     with out.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     log.info("%s: %s (%d examples, rows in %s)", name, metrics, len(rows), out)
-    del model
-    return len(rows), metrics
+    return metrics
 
 
 def evaluate_run(
     cfg: DomainConfig, run: Path, task: str, file: Path | None = None, limit: int = 0,
-    retriever: Retriever | None = None,
+    retriever: Retriever | None = None, models: Sequence[str] = ("base", "tuned"),
 ) -> dict[str, Any]:
     """{"task", "n", "base": {metric: value}, "tuned": {metric: value}}; also written to <run>/eval/."""
     config = read_json(run / CONFIG)
@@ -107,16 +129,18 @@ def evaluate_run(
     out_dir = run / "eval"
     out_dir.mkdir(exist_ok=True)
     tag = f"{task}{'-retrieval' if retriever is not None else ''}"
-
-    def examples_for(tokenizer: Any) -> TaskExamples:
-        return task_examples(task, cfg, recipe, tokenizer, file, limit, retriever)
-
-    n, base = _score_model("base", config["base_model"], None, examples_for, out_dir / f"{tag}-base.jsonl", recipe)
-    _, tuned = _score_model("tuned", config["base_model"], weights_dir(run), examples_for,
-                            out_dir / f"{tag}-tuned.jsonl", recipe)
-    result = {"task": task, "n": n, "base": base, "tuned": tuned}
-    write_json(out_dir / f"{tag}-summary.json", {**result, "retrieval": retriever is not None,
-                                                  "file": str(file) if file else None, "limit": limit})
+    tokenizer = load_tokenizer(config["base_model"], padding_side="left")
+    examples = task_examples(task, cfg, recipe, tokenizer, file, limit, retriever)
+    if not examples.chats:
+        raise ConfigError("no examples to evaluate (empty test split or --file)")
+    result: dict[str, Any] = {"task": task, "n": len(examples.chats)}
+    for name in models:
+        weights = weights_dir(run) if name == "tuned" else None
+        result[name] = _score_model(name, config["base_model"], weights, examples, out_dir / f"{tag}-{name}.jsonl",
+                                    recipe)
+    if len(models) == 2:
+        write_json(out_dir / f"{tag}-summary.json", {**result, "retrieval": retriever is not None,
+                                                      "file": str(file) if file else None, "limit": limit})
     return result
 
 

@@ -77,16 +77,18 @@ def _load(args: argparse.Namespace):
     return cfg, recipe
 
 
-def indexed_retriever(cfg):
-    """The domain's hybrid retriever when an index has been built, else None (recipes then use their fallback)."""
+def indexed_retriever(cfg, index_dir: Path | None = None):
+    """The domain's hybrid retriever (or one over `index_dir`) when the index exists, else None (recipes then use
+    their fallback)."""
     from core.paths import index_root
 
-    if not (index_root(cfg.name) / "current").exists():
+    root = index_dir or index_root(cfg.name)
+    if not ((root / "current").exists() or (root / "manifest.json").exists() or index_dir is not None):
         log.warning("%s: no index (dossier index build --domain %s); passages from the fallback", cfg.name, cfg.name)
         return None
     from api.build_retrieval import build_retriever
 
-    return build_retriever(cfg)
+    return build_retriever(cfg, index_dir=index_dir)
 
 
 def run_recipe_step(args: argparse.Namespace) -> int:
@@ -151,6 +153,9 @@ def _register_evaluate(steps: argparse._SubParsersAction) -> None:
     parser.add_argument("--file", type=Path, help="score on this JSONL (same schema) instead of the test split")
     parser.add_argument("--limit", type=int, default=0, help="only the first N examples")
     parser.add_argument("--retrieval", action="store_true", help="put the top passages of the index in the prompt")
+    parser.add_argument("--index-dir", type=Path, help="--retrieval: this index (root or version) instead of the "
+                        "domain's, e.g. an `dossier eval index` gold-pool index")
+    parser.add_argument("--models", default="base,tuned", help="which to score (replies are cached per model)")
     parser.add_argument("--json", action="store_true", help='print only {"task","n","base","tuned"} on stdout')
     parser.set_defaults(handler=run_evaluate)
 
@@ -162,16 +167,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
     cfg = load_domain(args.domain)
     retriever = None
     if args.retrieval:
-        retriever = indexed_retriever(cfg)
+        retriever = indexed_retriever(cfg, args.index_dir)
         if retriever is None:
             raise ConfigError(f"--retrieval: no index for {cfg.name}; build it with: dossier index build "
                               f"--domain {cfg.name}")
-    result = evaluate_run(cfg, args.run, args.task, args.file, args.limit, retriever)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models or set(models) - {"base", "tuned"}:
+        raise ConfigError.invalid_choice("--models", args.models, ["base", "tuned", "base,tuned"])
+    result = evaluate_run(cfg, args.run, args.task, args.file, args.limit, retriever, models)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
-    else:
+    elif len(models) == 2:
         metric = next(iter(result["base"]))
         print(gain_table([(args.task + (" + retrieval" if args.retrieval else ""), result)], metric))
+    else:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
 
 

@@ -48,6 +48,19 @@ def test_evaluate_json_prints_only_the_result(charges_run: Path, capsys) -> None
     assert len(rows) == 3 and {"id", "gold", "reply", "predicted"} <= set(json.loads(rows[0]))
 
 
+def test_evaluate_rerun_reuses_the_replies(charges_run: Path, capsys) -> None:
+    argv = ["train", "evaluate", "--domain", "legal", "--task", "charges", "--run", str(charges_run), "--limit", "3",
+            "--json"]
+    main(argv)
+    first = capsys.readouterr().out
+    cache = charges_run / "eval" / "charges-base.replies.json"
+    stamp = cache.stat().st_mtime_ns
+    assert main(argv) == 0
+    assert capsys.readouterr().out == first and cache.stat().st_mtime_ns == stamp
+    assert main([*argv[:-3], "--limit", "2", "--json", "--models", "base"]) == 0  # other prompts: generated anew
+    assert set(json.loads(capsys.readouterr().out)) == {"task", "n", "base"} and cache.stat().st_mtime_ns != stamp
+
+
 def test_evaluate_never_scores_training_records(charges_run: Path, legal) -> None:
     from eval.splits import split_of
 

@@ -1,0 +1,53 @@
+"""Peak memory of full fine-tuning vs LoRA vs QLoRA on the same model, batch and data (a few SFT steps each, each
+in its own process), with trainable-parameter counts; writes memory_report.json and memory.png.
+
+    .venv/bin/python bench/bench_train_memory.py [--model qwen2.5-coder-0.5b-instruct] [--steps 2] [--out DIR]
+
+QLoRA needs a CUDA GPU (bitsandbytes 4-bit): on a CPU machine its row says skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from training.args import load_recipe  # noqa: E402
+from training.launch import CONFIGS_DIR  # noqa: E402
+from training.memory_report import format_table, memory_report  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--methods", default="full,lora,qlora")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "dossier-bench-train-memory")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    # the charge-prediction recipe (same data, sequence length and LoRA shape as the measured gain), all layers
+    recipe = load_recipe(CONFIGS_DIR / "sft_legal_charges.toml", [
+        f'train.model="{args.model}"', f"train.batch_size={args.batch_size}", "data.limit=16", "lora.layers=[]",
+    ])
+    rows = memory_report("legal", recipe, args.out, args.methods.split(","), args.steps)
+    print(f"model {args.model}, batch {args.batch_size}, max_length {recipe.train.max_length}, {args.steps} steps")
+    print(format_table(rows))
+    measured = {r["label"]: r for r in rows if r.get("peak_rss_mib")}
+    if "full" in measured and "lora" in measured:
+        full, lora = measured["full"], measured["lora"]
+        print(f"peak RSS LoRA / full: {lora['peak_rss_mib'] / full['peak_rss_mib']:.2f}; "
+              f"training growth LoRA / full: {lora['delta_rss_mib'] / max(full['delta_rss_mib'], 1):.2f}; "
+              f"trainable LoRA / full: {lora['trainable_params'] / full['trainable_params']:.4f}")
+    print(f"plot: {args.out / 'memory.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

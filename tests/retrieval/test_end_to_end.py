@@ -17,12 +17,22 @@ from ingest.store import ChunkStore
 from retrieval.langchain_adapter import LangchainRetriever
 
 
+@pytest.fixture(scope="module")
+def legal_home(tmp_path_factory: pytest.TempPathFactory, minilm_dir: str, articles: list[dict]) -> Path:
+    """DOSSIER_HOME with a small ingested slice of the Criminal Law, indexed once with MiniLM (via the CLI)."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DOSSIER_HOME", str(home))
+        write_chunk_store(ingest_dir("legal") / "chunks.sqlite", [article_chunk(r) for r in articles])
+        mp.setattr("domains.load_domain", lambda name: _cfg(minilm_dir))
+        assert main(["index", "build", "--domain", "legal"]) == 0
+    return home
+
+
 @pytest.fixture()
-def legal_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minilm_dir: str, articles: list[dict]) -> Path:
-    """DOSSIER_HOME with a small ingested slice of the Criminal Law; the legal domain points at MiniLM."""
-    monkeypatch.setenv("DOSSIER_HOME", str(tmp_path))
-    write_chunk_store(ingest_dir("legal") / "chunks.sqlite", [article_chunk(r) for r in articles])
-    return tmp_path
+def home(legal_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DOSSIER_HOME", str(legal_home))
+    return legal_home
 
 
 def _cfg(minilm_dir: str):  # noqa: ANN202
@@ -31,11 +41,11 @@ def _cfg(minilm_dir: str):  # noqa: ANN202
                    embedding=replace(cfg.embedding, batch_size=64))
 
 
-def test_build_and_search_hybrid(legal_home: Path, minilm_dir: str, articles: list[dict]) -> None:
+def test_build_and_search_hybrid(home: Path, minilm_dir: str, articles: list[dict]) -> None:
     cfg = _cfg(minilm_dir)
     with ChunkStore(ingest_dir("legal") / "chunks.sqlite") as source:
-        change = build_index_builder(cfg).build(source)
-    assert change.full_build and len(change.added) == len(articles)
+        change = build_index_builder(cfg).update(source)
+    assert change.touched == 0 and len(build_retriever(cfg, stages=["bm25"]).index.docstore) == len(articles)
 
     retriever = build_retriever(cfg)
     result = retriever.search("入户盗窃 携带凶器盗窃 扒窃", 5)
@@ -62,10 +72,8 @@ def test_build_and_search_hybrid(legal_home: Path, minilm_dir: str, articles: li
     assert docs[0].page_content == result.hits[0].chunk.text and docs[0].metadata["score"] == result.hits[0].score
 
 
-def test_single_stages_and_bad_stage(legal_home: Path, minilm_dir: str) -> None:
+def test_single_stages_and_bad_stage(home: Path, minilm_dir: str) -> None:
     cfg = _cfg(minilm_dir)
-    with ChunkStore(ingest_dir("legal") / "chunks.sqlite") as source:
-        build_index_builder(cfg).build(source)
     bm25_hits = build_retriever(cfg, stages=["bm25"]).retrieve("以暴力、胁迫方法抢劫公私财物", 3)
     assert bm25_hits[0].retriever == "bm25" and bm25_hits[0].chunk.metadata["article_no"] == "第二百六十三条"
     dense_hits = build_retriever(cfg, stages=["dense"]).retrieve("robbery", 3)
@@ -76,10 +84,13 @@ def test_single_stages_and_bad_stage(legal_home: Path, minilm_dir: str) -> None:
         build_retriever(cfg, stages=["dense", "rerank"], load=False)
 
 
-def test_cli_build_then_search(legal_home: Path, minilm_dir: str, monkeypatch: pytest.MonkeyPatch,
+def test_cli_build_then_search(home: Path, minilm_dir: str, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr("domains.load_domain", lambda name: _cfg(minilm_dir))
     assert main(["index", "build", "--domain", "legal"]) == 0
+    assert "update" in capsys.readouterr().out  # built by the fixture: an update that finds nothing to do
+    assert main(["index", "status", "--domain", "legal"]) == 0
+    assert "* v0001" in capsys.readouterr().out
     assert main(["index", "build", "--domain", "legal", "--if-missing"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert main(["search", "--domain", "legal", "入户盗窃 扒窃", "-k", "3", "--json",
@@ -91,10 +102,8 @@ def test_cli_build_then_search(legal_home: Path, minilm_dir: str, monkeypatch: p
     assert "bm25=" in capsys.readouterr().out
 
 
-def test_rerank_stage_with_a_tiny_cross_encoder(legal_home: Path, minilm_dir: str, tiny_classifier_dir: Path) -> None:
+def test_rerank_stage_with_a_tiny_cross_encoder(home: Path, minilm_dir: str, tiny_classifier_dir: Path) -> None:
     cfg = _cfg(minilm_dir)
-    with ChunkStore(ingest_dir("legal") / "chunks.sqlite") as source:
-        build_index_builder(cfg).build(source)
     cfg = replace(cfg, models=replace(cfg.models, reranker=str(tiny_classifier_dir)),
                   retrieval=replace(cfg.retrieval, rerank_top_n=8))
     result = build_retriever(cfg, stages=["dense", "bm25", "rerank"]).search("入户盗窃 扒窃", 5)

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import HashEmbedder, article_chunk, write_chunk_store
+from conftest import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
 
 from domains.config import RetrievalConfig
 from ingest.store import ChunkStore
@@ -15,7 +15,6 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.index_build import IndexBuilder
 from retrieval.langchain_adapter import LangchainRetriever
 from retrieval.store import IndexStore
-from retrieval.zh_tokenizer import JiebaTokenizer
 
 THEFT = "入户盗窃、携带凶器盗窃、扒窃的"
 
@@ -26,7 +25,7 @@ def index_root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     tmp_path = tmp_path_factory.mktemp("hybrid")
     chunk_store_path = write_chunk_store(tmp_path / "chunks.sqlite", [article_chunk(r) for r in articles])
     root = tmp_path / "index"
-    builder = IndexBuilder("legal", IndexStore(root), HashEmbedder(), JiebaTokenizer(),
+    builder = IndexBuilder("legal", IndexStore(root), HashEmbedder(), shared_tokenizer(),
                            FaissIndexSpec(kind=request.param))
     with ChunkStore(chunk_store_path) as source:
         builder.build(source)
@@ -36,7 +35,7 @@ def index_root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 def _retriever(index: tuple[Path, str], **cfg: object) -> HybridRetriever:
     root, kind = index
     return HybridRetriever(replace(RetrievalConfig(), **cfg), index_location=root, embedder=HashEmbedder(),
-                           tokenizer=JiebaTokenizer(), faiss_spec=FaissIndexSpec(kind=kind)).load()
+                           tokenizer=shared_tokenizer(), faiss_spec=FaissIndexSpec(kind=kind)).load()
 
 
 def test_hybrid_hits_carry_every_stage_score(index_root: tuple[Path, str]) -> None:

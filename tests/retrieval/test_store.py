@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import HashEmbedder, article_chunk, write_chunk_store
+from conftest import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
 
 from core.errors import IndexError_
 from ingest.store import ChunkStore
@@ -14,11 +14,10 @@ from retrieval.index_build import IndexBuilder
 from retrieval.index_files import DOCSTORE_FILE, FAISS_FILE, open_index
 from retrieval.manifest import EmbedderInfo
 from retrieval.store import IndexStore
-from retrieval.zh_tokenizer import JiebaTokenizer
 
 
 def _builder(root: Path, embedder: HashEmbedder | None = None) -> IndexBuilder:
-    return IndexBuilder("legal", IndexStore(root), embedder or HashEmbedder(), JiebaTokenizer(), FaissIndexSpec())
+    return IndexBuilder("legal", IndexStore(root), embedder or HashEmbedder(), shared_tokenizer(), FaissIndexSpec())
 
 
 def _build(root: Path, chunk_store_path: Path, embedder: HashEmbedder | None = None) -> Path:
@@ -73,7 +72,7 @@ def test_embedder_mismatch_is_refused(tmp_path: Path, chunk_store_path: Path) ->
     root = tmp_path / "index"
     _build(root, chunk_store_path)
     with pytest.raises(IndexError_, match="built with embedder 'hash-bigrams'.*'all-minilm-l6-v2'"):
-        open_index(root, EmbedderInfo("all-minilm-l6-v2", 384, "fp32", "torch"), JiebaTokenizer(), FaissIndexSpec())
+        open_index(root, EmbedderInfo("all-minilm-l6-v2", 384, "fp32", "torch"), shared_tokenizer(), FaissIndexSpec())
     with pytest.raises(IndexError_, match="dim 64"):
         IndexStore(root).open(EmbedderInfo("hash-bigrams", 128, "fp32", "torch"))
 
@@ -97,7 +96,7 @@ def test_incremental_update_touches_only_changed_chunks(tmp_path: Path, chunk_st
     assert sum(embedder.calls) == 2  # only the new and the changed chunk were embedded
     assert IndexStore(root).current() == "v0002"
 
-    index = open_index(root, None, JiebaTokenizer(), FaissIndexSpec())
+    index = open_index(root, None, shared_tokenizer(), FaissIndexSpec())
     assert len(index.dense) == len(index.docstore) == n
     assert index.docstore.chunk_by_id(f"{articles[0]['doc_id']}#0") is None
     assert index.docstore.chunk_by_id(f"{articles[1]['doc_id']}#0").text.endswith("（修订）")
@@ -129,7 +128,7 @@ def test_killed_build_resumes_from_the_embedding_cache(tmp_path: Path, chunk_sto
     assert sum(embedder.calls) == total - 80  # two slices of 40 were kept
     assert change.stats["resumed_chunks"] == 80
     assert not (root / ".embed-cache").exists()  # cleared once the version is written
-    index = open_index(root, None, JiebaTokenizer(), FaissIndexSpec())
+    index = open_index(root, None, shared_tokenizer(), FaissIndexSpec())
     fresh = HashEmbedder().embed([c.text for c in ChunkStore(chunk_store_path).chunks()])
     scores, _ = index.dense.search(fresh, 1)
     assert scores[:, 0].min() > 0.999  # resumed vectors are the right ones

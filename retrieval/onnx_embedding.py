@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from core.errors import MissingDependency
+from core.errors import ConfigError, MissingDependency
 from core.models import cache_dir
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,11 @@ class OnnxSentenceEncoder:
         path = dest / ONNX_FILE
         if not path.is_file():
             log.info("exporting %s to ONNX at %s (once)", model_path, dest)
-            path = export_onnx(st_model, dest)
+            try:
+                path = export_onnx(st_model, dest)
+            except Exception as err:  # the exporter raises many kinds; the user needs one actionable message
+                raise ConfigError(f"embedding.backend = \"onnx\": exporting {model_path} to ONNX failed "
+                                  f"({type(err).__name__}: {err}); use backend = \"torch\"") from err
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1

@@ -30,6 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     retrieval.add_argument("--limit", type=int, default=0, help="only the first N queries with gold")
     retrieval.add_argument("--split", default="all", help="all, or some of train,dev,test (eval/splits.py)")
     retrieval.add_argument("--json", action="store_true", help="print only the summary JSON on stdout")
+    retrieval.add_argument("--query-cache", type=Path, help="keep query vectors in this file across runs")
     _common(retrieval)
     retrieval.set_defaults(handler=eval_retrieval)
 
@@ -73,14 +74,14 @@ def load_config(args: argparse.Namespace) -> Any:
     return replace(cfg, models=replace(cfg.models, **models), retrieval=replace(cfg.retrieval, **weights))
 
 
-def retriever_factory(cfg: Any, index_dir: Path | None) -> Any:
+def retriever_factory(cfg: Any, index_dir: Path | None, memory: dict | None = None) -> Any:
     """stages -> a loaded retriever. A rerank stage without a configured reranker is a ConfigError. Query
     embeddings are shared between the configurations of one run (eval.query_cache)."""
     from api.build_retrieval import build_retriever
     from core.errors import ConfigError
     from eval.query_cache import CachingEmbedder
 
-    memory: dict = {}
+    memory = {} if memory is None else memory
 
     def factory(stages: tuple[str, ...]) -> Any:
         if "rerank" in stages and not cfg.models.reranker:
@@ -107,6 +108,7 @@ def _ks(text: str) -> tuple[int, ...]:
 def eval_retrieval(args: argparse.Namespace) -> int:
     from core.errors import DossierError
     from eval.evalsets import load_evalset
+    from eval.query_cache import load_memory, save_memory
     from eval.retrieval_run import config_name, config_stages, format_table, run_configs, write_run
     from eval.splits import parse_splits
 
@@ -119,7 +121,10 @@ def eval_retrieval(args: argparse.Namespace) -> int:
     evalset = load_evalset(cfg, args.evalset, file=args.file, splits=splits, limit=args.limit)
     if not evalset.records:
         raise DossierError(f"eval set {args.evalset!r}: no queries with gold ids ({evalset.skipped} skipped)")
-    run = run_configs(evalset, retriever_factory(cfg, args.index_dir), configs, ks, config_name(cfg.retrieval.stages))
+    memory = load_memory(args.query_cache)
+    factory = retriever_factory(cfg, args.index_dir, memory)
+    run = run_configs(evalset, factory, configs, ks, config_name(cfg.retrieval.stages))
+    save_memory(args.query_cache, memory)
     run_dir = args.out / "eval" / cfg.name / args.evalset / time.strftime("%Y%m%d-%H%M%S")
     data = write_run(run, run_dir, sorted(splits))
     if args.json:

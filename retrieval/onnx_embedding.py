@@ -47,6 +47,27 @@ def _torch_module(st_model: Any) -> Any:
     return SentenceEmbedding().eval()
 
 
+def _export(module: Any, args: tuple, path: Path) -> None:
+    """The TorchScript exporter first (seconds for a BERT); Gemma3's masks defeat its tracer ("unordered_map::at"),
+    so the torch.export-based exporter (minutes) is the fallback."""
+    import torch
+
+    names = {"input_names": ["input_ids", "attention_mask"], "output_names": ["sentence_embedding"]}
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+            "sentence_embedding": {0: "batch"}}
+    try:
+        torch.onnx.export(module, args, str(path), dynamo=False, dynamic_axes=axes, opset_version=17, **names)
+        return
+    except Exception as err:  # noqa: BLE001 - any exporter failure: try the other exporter
+        log.warning("TorchScript ONNX export failed (%s: %s); trying the torch.export-based exporter",
+                    type(err).__name__, str(err)[:200])
+    for stale in path.parent.iterdir():
+        stale.unlink()
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
+    shapes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+    torch.onnx.export(module, args, str(path), dynamo=True, dynamic_shapes=shapes, opset_version=18, **names)
+
+
 def export_onnx(st_model: Any, dest: Path) -> Path:
     """Export to `dest/model.onnx` atomically (temp dir, then rename); returns the file."""
     import torch
@@ -55,14 +76,10 @@ def export_onnx(st_model: Any, dest: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-onnx-", dir=dest.parent))
     try:
         prepare = getattr(st_model, "preprocess", None) or st_model.tokenize  # renamed in sentence-transformers 6
-        sample = prepare(["title: none | text: example"])
+        sample = prepare(["title: none | text: example", "a second, longer example text"])
         args = (sample["input_ids"], sample["attention_mask"])
-        axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                "sentence_embedding": {0: "batch"}}
-        with torch.inference_mode():
-            torch.onnx.export(_torch_module(st_model.float()), args, str(tmp / ONNX_FILE), dynamo=False,
-                              input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
-                              dynamic_axes=axes, opset_version=17)
+        with torch.no_grad():
+            _export(_torch_module(st_model.float()), args, tmp / ONNX_FILE)
         os.replace(tmp, dest) if not dest.exists() else shutil.rmtree(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

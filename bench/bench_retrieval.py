@@ -161,7 +161,7 @@ def bench_faiss_overhead(retriever: object, queries: list[str], repeats: int = 5
     row("FAISS search: dossier path vs bare (median)", f"{a:.3f} ms vs {b:.3f} ms  ratio {a / b:.2f}x (goal <= 1.2x)")
 
 
-def bench_throughput(cfg: DomainConfig, n: int) -> None:
+def bench_throughput(cfg: DomainConfig, n: int, backends: list[str]) -> None:
     from core.paths import ingest_dir
     from ingest.store import ChunkStore
 
@@ -174,7 +174,7 @@ def bench_throughput(cfg: DomainConfig, n: int) -> None:
         texts = [c.text for c in store.chunks()]
     texts = [texts[i] for i in np.random.default_rng(1).permutation(len(texts))[:n]]  # a uniform sample
     row("throughput sample", f"{len(texts)} chunks, mean {np.mean([len(t) for t in texts]):.0f} chars")
-    for backend, precision in (("torch", "fp32"), ("torch", "bf16"), ("onnx", "fp32")):
+    for backend, precision in (b.split("/") for b in backends):
         emb_cfg = replace(cfg.embedding, backend=backend, precision=precision)
         try:
             embedder = SentenceTransformerEmbedder(cfg.models.embedder, emb_cfg, show_progress=False).load()
@@ -198,6 +198,7 @@ def main() -> int:
     parser.add_argument("--embed-n", type=int, default=64)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--backends", default="torch/fp32,torch/bf16,onnx/fp32", help="backend/precision list")
     parser.add_argument("--proxy-index", action="store_true",
                         help="time FAISS/BM25/fusion on a full-size index with stand-in vectors (no hour-long build); "
                              "the real embedder's query latency is timed separately")
@@ -213,7 +214,7 @@ def main() -> int:
         except DossierError as err:
             row("latency", f"skipped: {err}")
     if not args.skip_throughput:
-        bench_throughput(cfg, args.embed_n)
+        bench_throughput(cfg, args.embed_n, args.backends.split(","))
     print("\n| measure | figure |\n|---|---|")
     for name, value in ROWS:
         print(f"| {name} | {value} |")

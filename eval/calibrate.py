@@ -162,12 +162,13 @@ def calibrate_domain(cfg: DomainConfig, factory: Callable[[tuple[str, ...]], Any
 _THRESHOLD_LINE = re.compile(r"^(\[abstention\][^\[]*?^)threshold\s*=\s*[^\n]*$", re.MULTILINE | re.DOTALL)
 
 
-def write_threshold(cfg: DomainConfig, threshold: float, date: str = "") -> Path:
+def write_threshold(cfg: DomainConfig, threshold: float, date: str = "", command: str = "") -> Path:
     """Rewrite only the `threshold = …` line of the [abstention] section, with a comment naming the command."""
     path = cfg.root / "domain.toml"
     text = path.read_text(encoding="utf-8")
     date = date or time.strftime("%Y-%m-%d")
-    line = f"threshold = {threshold:.4f}  # calibrated by `dossier eval calibrate --domain {cfg.name}` on {date}"
+    command = command or f"dossier eval calibrate --domain {cfg.name}"
+    line = f"threshold = {threshold:.4f}  # calibrated by `{command}` on {date}"
     new, count = _THRESHOLD_LINE.subn(lambda m: m.group(1) + line, text, count=1)
     if count != 1:
         raise ConfigError(f"{path}: no `threshold = …` line in an [abstention] section to update")

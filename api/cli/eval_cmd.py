@@ -149,6 +149,16 @@ def eval_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this calibration (for the comment in domain.toml)."""
+    parts = ["dossier eval calibrate", f"--domain {args.domain}", f"--per-set {args.per_set}"]
+    for flag, value in (("--index-dir", args.index_dir), ("--evalsets", args.evalsets),
+                        ("--embedder", args.embedder), ("--reranker", args.reranker)):
+        if value:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
 def eval_calibrate(args: argparse.Namespace) -> int:
     from eval.calibrate import calibrate_domain, format_calibration, write_threshold
 
@@ -160,7 +170,7 @@ def eval_calibrate(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "calibration.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     if args.write:
-        write_threshold(cfg, result["threshold"])
+        write_threshold(cfg, result["threshold"], command=_calibrate_command(args))
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

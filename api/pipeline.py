@@ -151,6 +151,7 @@ class RagPipeline:
             "abstention": prep.decision.trace(),
             "evidence": [h.chunk.chunk_id for h in prep.evidence.hits],
             "generator": self.generator.name,
+            "prompt_chars": sum(len(m.content) for m in prep.messages),
             "timings_ms": dict(timer.ms),
             **extra,
         }

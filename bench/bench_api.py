@@ -9,7 +9,7 @@
 
 Run: DOSSIER_CACHE_DIR=.cache OMP_NUM_THREADS=1 .venv/bin/python bench/bench_api.py [--quick]
 Uses the domain's index under DOSSIER_HOME when one exists, else builds one over the Criminal Law (505 articles)
-in a temporary directory with the domain's embedder.
+under <DOSSIER_HOME>/domains/legal/bench-slice with the domain's embedder (kept for the next run).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +36,9 @@ QUESTIONS = [
 ]
 
 
+TRACES: list[dict] = []  # the traces of the last ask_latency run
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -47,23 +50,32 @@ def legal_pipeline(args: argparse.Namespace):
     from api.build import build_pipeline
     from api.build_retrieval import build_retriever
     from core.errors import IndexError_
+    from core.paths import domain_workspace
     from domains import load_domain
 
     cfg = load_domain("legal")
-    cfg = replace(cfg, generation=replace(cfg.generation, max_new_tokens=args.max_new_tokens))
+    generation = replace(cfg.generation, max_new_tokens=args.max_new_tokens,
+                         context_chars=args.context_chars or cfg.generation.context_chars)
+    cfg = replace(cfg, generation=generation)
     try:
         retriever = build_retriever(cfg)
         where = "the domain index"
     except IndexError_:
-        index = build_slice_index(cfg, legal_slice(), Path(tempfile.mkdtemp(prefix="bench-legal-")))
-        retriever, where = build_retriever(cfg, index_dir=index), "a Criminal Law index (505 articles)"
+        workdir = domain_workspace("legal") / "bench-slice"  # kept between runs: the build is minutes
+        if not (workdir / "index" / "current").exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir(parents=True)
+            build_slice_index(cfg, legal_slice(), workdir)
+        retriever, where = build_retriever(cfg, index_dir=workdir / "index"), "a Criminal Law index (505 articles)"
     print(f"retrieval: {cfg.models.embedder} over {where}; generator {cfg.models.generator} "
-          f"(transformers, {cfg.generation.threads} thread), max_new_tokens {args.max_new_tokens}")
+          f"(transformers, {cfg.generation.threads} thread), max_new_tokens {args.max_new_tokens}, "
+          f"context_chars {cfg.generation.context_chars}")
     return build_pipeline(cfg, retriever=retriever)
 
 
 def ask_latency(url: str, questions: list[str]) -> tuple[list[float], list[float], int]:
     firsts, fulls, abstained = [], [], 0
+    TRACES.clear()
     for q in questions:
         t0, first = time.perf_counter(), None
         with httpx.stream("POST", f"{url}/v1/ask", json={"domain": "legal", "question": q, "stream": True},
@@ -72,7 +84,9 @@ def ask_latency(url: str, questions: list[str]) -> tuple[list[float], list[float
                 if line.startswith("data:") and first is None:
                     first = time.perf_counter() - t0
                 if line.startswith('data: {"answer"'):
-                    abstained += json.loads(line[5:])["answer"]["abstained"]
+                    answer = json.loads(line[5:])["answer"]
+                    abstained += answer["abstained"]
+                    TRACES.append(answer["trace"])
         fulls.append(time.perf_counter() - t0)
         firsts.append(first or fulls[-1])
     return firsts, fulls, abstained
@@ -108,6 +122,9 @@ def service_figures(args: argparse.Namespace) -> None:
         firsts, fulls, abstained = ask_latency(server.url, QUESTIONS[: args.questions])
         print(f"/v1/ask (n={len(fulls)}, {abstained} abstained): first token p50 {pct(firsts, 50):.2f} s, "
               f"p95 {pct(firsts, 95):.2f} s; full answer p50 {pct(fulls, 50):.2f} s, p95 {pct(fulls, 95):.2f} s")
+        retrieve = [t["timings_ms"]["retrieve"] for t in TRACES]
+        chars = [t["prompt_chars"] for t in TRACES]
+        print(f"  of which retrieval p50 {pct(retrieve, 50):.0f} ms; prompt p50 {pct(chars, 50)} chars")
         qps, lat = search_qps(server.url, args.search_requests, args.concurrency)
         print(f"/v1/search: {qps:.1f} QPS with {args.concurrency} concurrent clients "
               f"(latency p50 {pct(lat, 50) * 1000:.0f} ms, p95 {pct(lat, 95) * 1000:.0f} ms, n={len(lat)})")
@@ -121,6 +138,7 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="fewer questions and repetitions")
     parser.add_argument("--questions", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--context-chars", type=int, default=0, help="evidence budget (default: domain.toml)")
     parser.add_argument("--search-requests", type=int, default=80)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--reps", type=int, default=3, help="round-robin repetitions per generation backend")

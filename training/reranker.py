@@ -138,7 +138,7 @@ def train_cross_encoder(model: Any, rows: dict[str, list[Any]], recipe: Reranker
     args = CrossEncoderTrainingArguments(
         output_dir=str(out_dir), max_steps=recipe.max_steps, per_device_train_batch_size=recipe.batch_size,
         learning_rate=recipe.learning_rate, seed=recipe.seed, logging_steps=1, save_strategy="no",
-        report_to=[], bf16=False, use_cpu=True, dataloader_num_workers=0, disable_tqdm=False,
+        report_to=[], bf16=recipe.precision == "bf16", use_cpu=True, dataloader_num_workers=0, disable_tqdm=False,
     )
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(rows),
                                   loss=BinaryCrossEntropyLoss(model))
@@ -180,7 +180,8 @@ def train_reranker(recipe: RerankerRecipe, run_dir: Path, cache: Path, install: 
         hard_negatives(dense_train, train_gold, recipe.negatives - half),
         hard_negatives(sparse_train, train_gold, half), strict=True)]
     rows = pair_rows(train, docs, train_gold, negatives, recipe.query_chars)
-    model = load_cross_encoder(resolve_model(recipe.base), recipe.max_length, recipe.precision)
+    # fp32 master weights; with precision "bf16" the trainer runs the forward / backward under bf16 autocast
+    model = load_cross_encoder(resolve_model(recipe.base), recipe.max_length, "fp32")
     started = time.perf_counter()
     history = train_cross_encoder(model, rows, recipe, run_dir / "trainer")
     train_s = time.perf_counter() - started

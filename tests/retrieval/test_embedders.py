@@ -39,6 +39,7 @@ def test_embed_before_load_is_an_error() -> None:
 
 
 def test_onnx_backend_matches_torch(minilm_dir: str) -> None:
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     torch_vecs = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig(precision="fp32")).load().embed(TEXTS)
     onnx = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig(backend="onnx", batch_size=2)).load()
     assert onnx.precision == "fp32" and onnx.backend == "onnx"

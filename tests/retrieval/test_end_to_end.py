@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import article_chunk, write_chunk_store
+from retrieval_support import article_chunk, write_chunk_store
 
 from api.build_retrieval import build_index_builder, build_retriever
 from api.cli import main

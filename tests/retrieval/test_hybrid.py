@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
+from retrieval_support import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
 
 from domains.config import RetrievalConfig
 from ingest.store import ChunkStore

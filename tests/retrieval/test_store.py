@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
+from retrieval_support import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
 
 from core.errors import IndexError_
 from ingest.store import ChunkStore

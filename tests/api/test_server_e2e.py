@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from conftest import COOKING_QUESTION, needs_minilm
+from api_support import COOKING_QUESTION, needs_minilm
 
 pytestmark = needs_minilm
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import COOKING_QUESTION, needs_minilm
+from api_support import COOKING_QUESTION, needs_minilm
 
 from domains import DOMAINS_DIR
 

@@ -4,6 +4,7 @@ GPU is reported as skipped; the report and the plot are written."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from train_helpers import smoke_recipe
@@ -16,6 +17,11 @@ def test_peak_memory_sees_an_allocation() -> None:
     with PeakMemory(interval_s=0.01) as peak:
         block = bytearray(64 * 1024 * 1024)
         block[::4096] = b"x" * len(block[::4096])
+        # A sampler sees only what lives longer than its interval: hold the block for many intervals (on a busy
+        # 2-core machine the sampling thread may wait a while for its turn).
+        deadline = time.monotonic() + 2.0
+        while peak.peak_rss - peak.start_rss < 32 * 1024 * 1024 and time.monotonic() < deadline:
+            time.sleep(0.02)
         del block
     assert peak.report()["delta_rss_mib"] > 32
 

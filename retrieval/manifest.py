@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.errors import IndexError_
+from core.hashing import sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -53,12 +53,6 @@ class IndexManifest:
                               "`dossier index build --rebuild`") from err
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checksum_tree(directory: Path) -> dict[str, str]:

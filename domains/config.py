@@ -68,6 +68,7 @@ class RetrievalConfig:
     index: Literal["flat", "hnsw", "ivfpq"] = "flat"
     dense_k: int = 50
     sparse_k: int = 50
+    fusion: Literal["rrf", "zscore"] = "rrf"  # how dense and BM25 are fused (retrieval/fusion.py)
     rrf_k: int = 60  # RRF, Cormack et al. 2009
     dense_weight: float = 1.0
     sparse_weight: float = 1.0

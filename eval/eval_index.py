@@ -63,20 +63,18 @@ def adapter_index(base_index: Path, tuned: str, out: Path) -> Path:
     """A copy of a base-model index version relabelled for a query-adapter embedder trained on that base
     (training/query_adapter.py): such a model's document vectors ARE the base model's, so nothing is re-embedded.
     Refuses any other kind of model. Returns the version dir (usable as --index-dir)."""
-    import json
     import shutil
     from dataclasses import replace as replace_record
 
-    from core.models import COMPLETE_MARKER, resolve_model
+    from core.models import query_adapter_base
     from retrieval.manifest import MANIFEST
     from retrieval.store import CURRENT, IndexStore, open_version_dir
 
-    marker = json.loads((Path(resolve_model(tuned)) / COMPLETE_MARKER).read_text(encoding="utf-8"))
     if (base_index / CURRENT).is_file():
         directory, manifest = IndexStore(base_index).open(None)
     else:
         directory, manifest = open_version_dir(base_index)
-    if marker.get("method") != "query-adapter" or marker.get("base") != manifest.embedder.name:
+    if query_adapter_base(tuned) != manifest.embedder.name:
         raise ConfigError(f"{tuned} is not a query adapter of {manifest.embedder.name}: build its index instead")
     target = out / directory.name
     if target.exists():

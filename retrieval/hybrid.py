@@ -22,7 +22,7 @@ from core.records import Chunk, Hit
 from domains.config import RetrievalConfig
 from retrieval.faiss_index import FaissIndexSpec
 from retrieval.filters import MetadataFilter
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.fusion import reciprocal_rank_fusion, zscore_fusion
 from retrieval.index_build import LoadableEmbedder
 from retrieval.index_files import OpenIndex, open_index
 from retrieval.manifest import EmbedderInfo
@@ -135,7 +135,11 @@ class HybridRetriever:
         start = time.perf_counter()
         if len(ranking) > 1:
             weights = {"dense": self.cfg.dense_weight, "bm25": self.cfg.sparse_weight}
-            hits = reciprocal_rank_fusion(ranking, weights, k=self.cfg.rrf_k)
+            match self.cfg.fusion:
+                case "rrf":
+                    hits = reciprocal_rank_fusion(ranking, weights, k=self.cfg.rrf_k)
+                case "zscore":
+                    hits = zscore_fusion(ranking, weights)
             timer.add("fusion", start)
         else:
             hits = next(iter(ranking.values()))

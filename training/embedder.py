@@ -27,7 +27,14 @@ from core.models import resolve_model
 from domains import load_domain
 from domains.config import DomainConfig
 from domains.config_parse import parse_section
-from training.query_adapter import AdapterArgs, apply_adapter, fit_adapter, positives_matrix, recall_at
+from training.query_adapter import (
+    AdapterArgs,
+    apply_adapter,
+    fit_adapter,
+    positives_matrix,
+    recall_at,
+    write_adapter_file,
+)
 from training.retrieval_data import Example, candidates, examples, index_candidates
 
 log = logging.getLogger(__name__)
@@ -150,6 +157,7 @@ def train_embedder(recipe: EmbedderRecipe, run_dir: Path, cache: Path, install: 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     np.save(run_dir / "adapter.npy", adapter)
+    write_adapter_file(adapter, run_dir / "query_adapter.npz")  # the form a domain ships (core/models.py)
     return report
 
 

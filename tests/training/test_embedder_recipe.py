@@ -63,3 +63,73 @@ def test_saved_model_maps_queries_only(tmp_path: Path) -> None:
                                atol=1e-5)
     expected = apply_adapter(base.encode_query(texts, normalize_embeddings=True), adapter)
     np.testing.assert_allclose(tuned.encode_query(texts), expected, atol=1e-4)
+
+
+def test_adapter_file_round_trip_is_close_and_small(tmp_path: Path) -> None:
+    from training.query_adapter import read_adapter_file, write_adapter_file
+
+    rng = np.random.default_rng(1)
+    adapter = (np.eye(64) + 0.05 * rng.normal(size=(64, 64))).astype(np.float32)
+    path = write_adapter_file(adapter, tmp_path / "a.npz")
+    back = read_adapter_file(path)
+    assert back.dtype == np.float32 and back.shape == (64, 64)
+    assert np.abs(back - adapter).max() < 1e-4
+    assert path.stat().st_size < adapter.nbytes * 0.6
+    np.savez_compressed(tmp_path / "bad.npz", delta=np.zeros((3, 4), dtype=np.float16))
+    with pytest.raises(ValueError, match="not a square"):
+        read_adapter_file(tmp_path / "bad.npz")
+
+
+def test_every_shipped_adapter_matches_its_registry_pin() -> None:
+    """The tuned embedders a domain.toml names are rebuilt from files in the repo: those files must be the ones the
+    registry pins (a retrained adapter copied in without updating core/models.py would fail `models fetch`)."""
+    from core.hashing import sha256_file
+    from core.models import MODELS
+    from domains import DOMAINS_DIR, available_domains, load_domain
+    from training.query_adapter import read_adapter_file
+
+    shipped = [spec for spec in MODELS.values() if spec.assembly == "query-adapter"]
+    assert {spec.name for spec in shipped} >= {load_domain(d).models.embedder for d in available_domains()}
+    for spec in shipped:
+        path = DOMAINS_DIR / spec.adapter_file
+        assert path.stat().st_size == spec.size and sha256_file(path) == spec.sha256, spec.name
+        adapter = read_adapter_file(path)
+        assert adapter.shape == (768, 768) and np.abs(adapter - np.eye(768)).max() < 0.5
+
+
+@pytest.mark.skipif(not is_fetched("all-minilm-l6-v2"), reason="needs: dossier models fetch all-minilm-l6-v2")
+def test_fetch_builds_a_shipped_adapter_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real orchestration: `fetch_spec` of a query-adapter spec over an already fetched base, with the CLI's
+    builder; the built dir encodes queries through the adapter, and a re-run is a no-op."""
+    import hashlib
+    import shutil
+    from dataclasses import replace
+
+    from sentence_transformers import SentenceTransformer
+
+    import training.query_adapter as qa
+    from core.model_fetch import fetch_spec
+    from core.models import MODELS
+    from training.query_adapter import build_adapted_model, write_adapter_file
+
+    root = tmp_path / "models"
+    root.mkdir()
+    shutil.copytree(model_dir("all-minilm-l6-v2"), root / "all-minilm-l6-v2")
+    domains = tmp_path / "domains"
+    rng = np.random.default_rng(2)
+    adapter = (np.eye(384) + 0.05 * rng.normal(size=(384, 384))).astype(np.float32)
+    shipped = write_adapter_file(adapter, domains / "demo" / "models" / "minilm-demo-qa.npz")
+    monkeypatch.setattr("domains.DOMAINS_DIR", domains)
+    data = shipped.read_bytes()
+    spec = replace(MODELS["embeddinggemma-300m-legal-qa"], name="minilm-demo-qa", derived_from="all-minilm-l6-v2",
+                   adapter_file="demo/models/minilm-demo-qa.npz", sha256=hashlib.sha256(data).hexdigest(),
+                   size=len(data))
+    specs = {**MODELS, spec.name: spec}
+    result = fetch_spec(spec, root, adapt=build_adapted_model, specs=specs)
+    assert result.fetched and (result.path / "query_adapter.npz").read_bytes() == data
+    tuned = SentenceTransformer(str(result.path), device="cpu")
+    base = SentenceTransformer(str(root / "all-minilm-l6-v2"), device="cpu")
+    base_query = base.encode_query(["a loan"], normalize_embeddings=True)
+    expected = qa.apply_adapter(base_query, qa.read_adapter_file(shipped))
+    np.testing.assert_allclose(tuned.encode_query(["a loan"]), expected, atol=1e-4)
+    assert not fetch_spec(spec, root, adapt=build_adapted_model, specs=specs).fetched

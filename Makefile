@@ -26,13 +26,15 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# the models the domain's pipeline names: its (tuned) embedder and the generator in its backend's form
 fetch-default: install
-	$(DOSSIER) models fetch embeddinggemma-300m qwen2.5-coder-0.5b-instruct
+	$(DOSSIER) models fetch --domain $(DOMAIN)
 
 index-default: fetch-default
 	$(DOSSIER) index build --domain $(DOMAIN) --if-missing --threads $(BUILD_THREADS)
 
-run: index-default
+# the domains generate with llama.cpp (in-process, GGUF): its wheel is built once (~5-10 min) and cached
+run: index-default llama-cpp-wheel
 	@echo "API:     http://$(HOST):$(PORT)/docs    (curl -s http://$(HOST):$(PORT)/v1/ask -H 'content-type: application/json' -d '{\"domain\":\"$(DOMAIN)\",\"question\":\"盗窃罪怎么处罚？\"}')"
 	@echo "OpenAI:  OpenAI(base_url='http://$(HOST):$(PORT)/v1', api_key='none').chat.completions.create(model='dossier-$(DOMAIN)', ...)"
 	@echo "Chat UI: http://$(HOST):$(UI_PORT)"

@@ -33,7 +33,8 @@ def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
         case "llama-cpp":
             from api.generators.llama_cpp_gen import LlamaCppGenerator
 
-            return LlamaCppGenerator(gguf_file(models.generator_gguf), n_threads=gen.threads)
+            return LlamaCppGenerator(gguf_file(models.generator_gguf), n_threads=gen.threads,
+                                     n_threads_batch=gen.prefill_threads)
         case "openai-http":
             from api.generators.openai_http import OpenAIHttpGenerator
 

@@ -1,7 +1,7 @@
 """Benchmark of the answering service on this machine (figures printed, medians measured in one run).
 
-1. /v1/ask over a real uvicorn server on loopback, CPU default (transformers, the domain's generator and
-   embedder): p50 / p95 of first token and full answer (SSE stream).
+1. /v1/ask over a real uvicorn server on loopback with the legal domain's own pipeline (its embedder, fusion and
+   generation backend, llama-cpp by default): p50 / p95 of first token and full answer (SSE stream).
 2. /v1/search: retrieval-only QPS with a concurrent client.
 3. Generation speed of each CPU backend on the same model (Qwen2.5-Coder-0.5B: the GGUF, and the bf16 dir
    converted from it), as a ratio to raw llama.cpp (llama-cpp-python's own API) measured in the same run,
@@ -68,9 +68,10 @@ def legal_pipeline(args: argparse.Namespace):
             workdir.mkdir(parents=True)
             build_slice_index(cfg, legal_slice(), workdir)
         retriever, where = build_retriever(cfg, index_dir=workdir / "index"), "a Criminal Law index (505 articles)"
-    print(f"retrieval: {cfg.models.embedder} over {where}; generator {cfg.models.generator} "
-          f"(transformers, {cfg.generation.threads} thread), max_new_tokens {args.max_new_tokens}, "
-          f"context_chars {cfg.generation.context_chars}")
+    gen = cfg.generation
+    print(f"retrieval: {cfg.models.embedder} over {where}; generator {cfg.models.generator} ({gen.backend}, "
+          f"{gen.threads} decode / {gen.prefill_threads or gen.threads} prompt thread(s)), max_new_tokens "
+          f"{args.max_new_tokens}, context_chars {gen.context_chars}")
     return build_pipeline(cfg, retriever=retriever)
 
 
@@ -128,7 +129,7 @@ def service_figures(args: argparse.Namespace) -> None:
         retrieve = [t["timings_ms"]["retrieve"] for t in TRACES]
         chars = [t["prompt_chars"] for t in TRACES]
         print(f"  of which retrieval p50 {pct(retrieve, 50):.0f} ms; prompt p50 {pct(chars, 50)} chars; "
-              f"CPU time to first token p50 {pct(CPU_FIRST, 50):.2f} s (what it takes on an unshared core)")
+              f"CPU time to first token p50 {pct(CPU_FIRST, 50):.2f} s (all threads of this process)")
         qps, lat = search_qps(server.url, args.search_requests, args.concurrency)
         print(f"/v1/search: {qps:.1f} QPS with {args.concurrency} concurrent clients "
               f"(latency p50 {pct(lat, 50) * 1000:.0f} ms, p95 {pct(lat, 95) * 1000:.0f} ms, n={len(lat)})")

@@ -29,10 +29,10 @@ def timed(stream: Streamer, count: Callable[[str], int]) -> dict[str, float]:
     return {"first": first, "total": total, "tokens": tokens, "decode": (tokens - 1) / max(total - first, 1e-9)}
 
 
-def raw_llama(gguf: str, max_tokens: int) -> Streamer:
+def raw_llama(gguf: str, max_tokens: int, prompt_threads: int) -> Streamer:
     from llama_cpp import Llama
 
-    llm = Llama(model_path=gguf, n_threads=1, n_ctx=2048, verbose=False)
+    llm = Llama(model_path=gguf, n_threads=1, n_threads_batch=prompt_threads, n_ctx=2048, verbose=False)
     messages = [{"role": "user", "content": GEN_PROMPT}]
 
     def run() -> Iterator[str]:
@@ -57,13 +57,20 @@ def backends(args: argparse.Namespace, stack) -> dict[str, Streamer]:
     from api.generators.openai_http import OpenAIHttpGenerator
     from api.generators.transformers_gen import TransformersGenerator
     from core.models import gguf_file, resolve_model
+    from domains import load_domain
 
     gguf, model_dir, n = gguf_file(QWEN_GGUF), resolve_model(QWEN_DIR), args.gen_tokens
+    gen = load_domain("legal").generation
+    prompt_threads = gen.prefill_threads or gen.threads
+    default = {"transformers": "transformers bf16", "llama-cpp": "llama-cpp (LlamaCppGenerator)"}.get(gen.backend)
     out = {
-        "raw llama.cpp (llama-cpp-python API)": raw_llama(gguf, n),
-        "transformers bf16 (CPU default)": via_generator(TransformersGenerator(model_dir).load(), n),
-        "llama-cpp (LlamaCppGenerator)": via_generator(LlamaCppGenerator(gguf, n_ctx=2048).load(), n),
+        "raw llama.cpp (llama-cpp-python API)": raw_llama(gguf, n, prompt_threads),
+        "transformers bf16": via_generator(TransformersGenerator(model_dir).load(), n),
+        "llama-cpp (LlamaCppGenerator)": via_generator(
+            LlamaCppGenerator(gguf, n_ctx=2048, n_threads_batch=prompt_threads).load(), n),
     }
+    if default in out:
+        out[f"{default} (CPU default)"] = out.pop(default)
     server = stack.enter_context(llama_cpp_server(gguf))
     out["openai-http -> llama_cpp.server"] = via_generator(OpenAIHttpGenerator(server.base_url).load(), n)
     if args.fp32:
@@ -92,7 +99,7 @@ def generation_figures(args: argparse.Namespace) -> None:
             for name, stream in runs.items():
                 results[name].append(timed(stream, count))
     raw = statistics.median(r["decode"] for r in results["raw llama.cpp (llama-cpp-python API)"])
-    print(f"\ngeneration, 1 thread, greedy, up to {args.gen_tokens} new tokens, median of {args.reps}:")
+    print(f"\ngeneration, 1 decode thread, greedy, up to {args.gen_tokens} new tokens, median of {args.reps}:")
     print(f"{'backend':40s} {'decode tok/s':>12s} {'x raw':>6s} {'first token s':>13s} {'tokens':>6s}")
     for name, rows in results.items():
         decode = statistics.median(r["decode"] for r in rows)

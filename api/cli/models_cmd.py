@@ -30,12 +30,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def domain_models(domain: str) -> list[str]:
-    """The registry models a domain's default pipeline needs (embedder, reranker, generator)."""
+    """The registry models a domain's default pipeline needs: embedder, reranker, and the generator in the form its
+    backend loads (GGUF for llama-cpp, a transformers dir for transformers / vllm, none for openai-http)."""
+    from api.build_generation import chosen_backend
     from core.models import MODELS
     from domains import load_domain
 
-    models = load_domain(domain).models
-    wanted = (models.embedder, models.reranker, models.generator)
+    cfg = load_domain(domain)
+    models = cfg.models
+    generator = {"llama-cpp": models.generator_gguf, "openai-http": ""}.get(chosen_backend(cfg), models.generator)
+    wanted = (models.embedder, models.reranker, generator)
     return [name for name in wanted if name in MODELS]
 
 

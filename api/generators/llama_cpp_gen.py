@@ -17,10 +17,12 @@ log = logging.getLogger(__name__)
 
 
 class LlamaCppGenerator:
-    def __init__(self, gguf_path: str, *, n_threads: int = 1, n_ctx: int = 4096, seed: int = 0) -> None:
+    def __init__(self, gguf_path: str, *, n_threads: int = 1, n_threads_batch: int = 0, n_ctx: int = 4096,
+                 seed: int = 0) -> None:
         self.name = f"llama-cpp:{gguf_path}"
         self.gguf_path = gguf_path
-        self.n_threads = n_threads
+        self.n_threads = n_threads  # decode: memory-bound, one thread is as fast and leaves a core free
+        self.n_threads_batch = n_threads_batch or n_threads  # prompt: compute-bound, scales with cores
         self.n_ctx = n_ctx
         self.seed = seed
         self._llm: Any = None
@@ -33,9 +35,11 @@ class LlamaCppGenerator:
             except ImportError as err:
                 raise MissingDependency("llama-cpp-python", extra="edge") from err
             self._llm = Llama(
-                model_path=self.gguf_path, n_threads=self.n_threads, n_ctx=self.n_ctx, seed=self.seed, verbose=False
+                model_path=self.gguf_path, n_threads=self.n_threads, n_threads_batch=self.n_threads_batch,
+                n_ctx=self.n_ctx, seed=self.seed, verbose=False,
             )
-            log.info("loaded %s (%d thread(s), n_ctx %d)", self.gguf_path, self.n_threads, self.n_ctx)
+            log.info("loaded %s (%d decode / %d prompt thread(s), n_ctx %d)", self.gguf_path, self.n_threads,
+                     self.n_threads_batch, self.n_ctx)
         return self
 
     def _call(self, messages: Sequence[Message], params: GenerationParams, stream: bool) -> Any:

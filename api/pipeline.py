@@ -65,7 +65,8 @@ class RagPipeline:
         self.retriever = retriever
         self.generator = generator
         self.params = GenerationParams(
-            max_new_tokens=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature
+            max_new_tokens=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature,
+            repetition_penalty=cfg.generation.repetition_penalty,
         )
 
     @property
@@ -92,7 +93,8 @@ class RagPipeline:
         if not any(m.role != "system" for m in history):
             return question
         messages = prompting.rewrite_messages(self.cfg.prompts, question, history)
-        params = GenerationParams(max_new_tokens=REWRITE_MAX_TOKENS, temperature=0.0, stop=("\n\n",))
+        params = GenerationParams(max_new_tokens=REWRITE_MAX_TOKENS, temperature=0.0, stop=("\n\n",),
+                                  repetition_penalty=self.params.repetition_penalty)
         return prompting.clean_rewrite(self.generator.generate(messages, params), fallback=question)
 
     def answer(

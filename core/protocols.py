@@ -58,6 +58,7 @@ class GenerationParams:
     temperature: float = 0.0  # 0 means greedy
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
+    repetition_penalty: float = 1.0  # > 1 discourages repeats (transformers / vLLM; llama.cpp's repeat_penalty)
 
 
 @runtime_checkable

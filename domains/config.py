@@ -85,6 +85,8 @@ class GenerationConfig:
     api_model: str = ""  # model name the HTTP server expects; empty: the server's first model
     max_new_tokens: int = 384
     temperature: float = 0.0
+    # Qwen's own generation config says 1.1: greedy decoding without it loops on a 0.5B model; every backend gets it
+    repetition_penalty: float = 1.1
     threads: int = 1  # decode threads: decode is memory-bound, and one was faster than two under load here
     prefill_threads: int = 0  # llama-cpp: prompt threads (compute-bound, scales with cores); 0 = `threads`
     context_chars: int = 2400  # evidence budget in the prompt

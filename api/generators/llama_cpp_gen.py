@@ -48,6 +48,7 @@ class LlamaCppGenerator:
             max_tokens=params.max_new_tokens,
             temperature=params.temperature,
             top_p=params.top_p,
+            repeat_penalty=params.repetition_penalty,
             stop=list(params.stop) or None,
             stream=stream,
         )

@@ -60,6 +60,8 @@ class OpenAIHttpGenerator:
         }
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.repetition_penalty != 1.0:  # not in OpenAI's schema: vLLM's and llama.cpp's names for it
+            body["repetition_penalty"] = body["repeat_penalty"] = params.repetition_penalty
         return body
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:

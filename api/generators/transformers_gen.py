@@ -52,7 +52,8 @@ class TransformersGenerator:
 
     def _kwargs(self, params: GenerationParams) -> dict[str, Any]:
         sample = params.temperature > 0
-        kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": sample}
+        kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": sample,
+                                  "repetition_penalty": params.repetition_penalty}
         if sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         else:

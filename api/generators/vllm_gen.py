@@ -43,6 +43,7 @@ class VllmGenerator:
             max_tokens=params.max_new_tokens,
             temperature=params.temperature,
             top_p=params.top_p,
+            repetition_penalty=params.repetition_penalty,
             stop=list(params.stop) or None,
         )
         chat = [{"role": m.role, "content": m.content} for m in messages]

@@ -74,3 +74,23 @@ def test_multi_number_markers_and_separators():
     report = cite("盗窃和故意杀人均处有期徒刑[1、2]。", ev)
     assert [c.marker for c in report.citations] == [1, 2]
     assert "[1,2]" in report.text
+
+
+def test_a_marker_opening_a_line_cites_the_block_it_heads():
+    ev = evidence(THEFT, MURDER)
+    answer = f"[1] 刑法 第1条\n{THEFT}\n\n[2] 刑法 第2条\n{MURDER}\n\n另外，本问题还涉及其他规定。"
+    report = cite(answer, ev)
+    assert [c.marker for c in report.citations] == [1, 2]
+    assert report.removed == 0 and report.unsupported == 0
+    # the title line is supported by the passage's title; the block's sentences by its text; the last line,
+    # which no marker opens, is flagged as uncited
+    assert report.uncited_sentences == ("另外，本问题还涉及其他规定。",)
+    assert report.precision == 1.0
+
+
+def test_an_opening_marker_does_not_reach_past_a_blank_line():
+    ev = evidence(THEFT)
+    report = cite("[1] 盗窃数额较大的，处三年以下有期徒刑。\n\n故意杀人的，处死刑。", ev)
+    assert report.uncited_sentences == ("故意杀人的，处死刑。",)
+    assert cite("盗窃数额较大的，处三年以下有期徒刑[1]。\n故意杀人的，处死刑。", ev).uncited_sentences == (
+        "故意杀人的，处死刑。",)  # a marker at the end of a line opens nothing

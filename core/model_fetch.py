@@ -245,36 +245,41 @@ def fetch_spec(spec: ModelSpec, root: Path, *, rehash: bool = False, find_links:
     return FetchResult(spec.name, final, sha, size, True, seconds)
 
 
-def _convert(spec: ModelSpec, root: Path, work: Path, rehash: bool, find_links: Path | None,
-             convert: Converter | None, specs: dict[str, ModelSpec]) -> Path:
-    """A derived model: fetch its GGUF source first, then convert it into `work/model`."""
-    if convert is None:
-        raise ModelFetchError(f"{spec.name} is converted from {spec.derived_from}; fetch it with the CLI: "
-                              f"dossier models fetch {spec.name}")
+def _derive(spec: ModelSpec, root: Path, work: Path, rehash: bool, find_links: Path | None,
+            specs: dict[str, ModelSpec], build: Callable[[Path, Path], None]) -> Path:
+    """A derived model: fetch its source first, then `build(source dir, work/model)`; errors name the source."""
     source = fetch_spec(specs[spec.derived_from], root, rehash=rehash, find_links=find_links, specs=specs)
     model = work / "model"
     try:
-        convert(source.path / specs[spec.derived_from].checked_file, model)
+        build(source.path, model)
     except (OSError, ValueError, RuntimeError) as err:
-        raise ModelFetchError(f"{spec.name}: converting {spec.derived_from} failed: {err}") from err
+        raise ModelFetchError(f"{spec.name}: building it from {spec.derived_from} failed: {err}") from err
     return model
+
+
+def _convert(spec: ModelSpec, root: Path, work: Path, rehash: bool, find_links: Path | None,
+             convert: Converter | None, specs: dict[str, ModelSpec]) -> Path:
+    """A model converted from a GGUF one (the GGUF file -> a transformers dir in `work/model`)."""
+    if convert is None:
+        raise ModelFetchError(f"{spec.name} is converted from {spec.derived_from}; fetch it with the CLI: "
+                              f"dossier models fetch {spec.name}")
+    checked = specs[spec.derived_from].checked_file
+    return _derive(spec, root, work, rehash, find_links, specs, lambda src, out: convert(src / checked, out))
 
 
 def _adapt(spec: ModelSpec, root: Path, work: Path, rehash: bool, find_links: Path | None,
            adapt: AdapterBuilder | None, specs: dict[str, ModelSpec]) -> Path:
-    """A tuned embedder shipped as a small adapter file: fetch the base model, then build base + adapter into
-    `work/model`, with the adapter file itself copied in as the checked (sha256-pinned) file."""
+    """A tuned embedder shipped as a small adapter file: the base model + the adapter, built into `work/model`,
+    with the adapter file itself copied in as the checked (sha256-pinned) file."""
     if adapt is None:
         raise ModelFetchError(f"{spec.name} is built from {spec.derived_from} and a shipped adapter; fetch it with "
                               f"the CLI: dossier models fetch {spec.name}")
-    source = fetch_spec(specs[spec.derived_from], root, rehash=rehash, find_links=find_links, specs=specs)
-    model = work / "model"
-    try:
-        adapter = adapt(source.path, spec.adapter_file, model)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise ModelFetchError(f"{spec.name}: building it from {spec.derived_from} failed: {err}") from err
-    shutil.copyfile(adapter, model / spec.checked_file)
-    return model
+
+    def build(base: Path, out: Path) -> None:
+        shipped = adapt(base, spec.adapter_file, out)
+        shutil.copyfile(shipped, out / spec.checked_file)
+
+    return _derive(spec, root, work, rehash, find_links, specs, build)
 
 
 def fetch(name: str, *, rehash: bool = False, find_links: Path | None = None,

@@ -54,6 +54,25 @@ def _parts(template: str, member: str, version: str, numbers: range, member_widt
     )
 
 
+def _query_adapter(domain: str, sha256: str, size: int, task: str) -> ModelSpec:
+    """A domain's tuned EmbeddingGemma: the base model from PyPI + the adapter shipped in domains/<domain>/models/
+    (training/embedder.py trains it; training/configs/README.md says how to ship a new one)."""
+    name = f"embeddinggemma-300m-{domain}-qa"
+    return ModelSpec(
+        name=name,
+        kind="sentence-transformers",
+        assembly="query-adapter",
+        parts=(),
+        derived_from="embeddinggemma-300m",
+        adapter_file=f"{domain}/models/{name}.npz",
+        checked_file="query_adapter.npz",
+        sha256=sha256,
+        size=size,
+        licence="Gemma terms of use",
+        description=f"EmbeddingGemma + query adapter, train split ({task})",
+    )
+
+
 _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="embeddinggemma-300m",
@@ -129,45 +148,12 @@ _SPECS: tuple[ModelSpec, ...] = (
         licence="Apache-2.0",
         description="Qwen2.5-Coder-1.5B-Instruct as a bf16 transformers dir (~8 GB RAM to convert)",
     ),
-    ModelSpec(
-        name="embeddinggemma-300m-legal-qa",
-        kind="sentence-transformers",
-        assembly="query-adapter",
-        parts=(),
-        derived_from="embeddinggemma-300m",
-        adapter_file="legal/models/embeddinggemma-300m-legal-qa.npz",
-        checked_file="query_adapter.npz",
-        sha256="a436f58d36307939265b8ab3255fe1e165379710b5a93a5627235b4c9bbf6f06",
-        size=1_088_994,
-        licence="Gemma terms of use",
-        description="EmbeddingGemma + query adapter, train split (CAIL fact -> Criminal Law article)",
-    ),
-    ModelSpec(
-        name="embeddinggemma-300m-medical-qa",
-        kind="sentence-transformers",
-        assembly="query-adapter",
-        parts=(),
-        derived_from="embeddinggemma-300m",
-        adapter_file="medical/models/embeddinggemma-300m-medical-qa.npz",
-        checked_file="query_adapter.npz",
-        sha256="bb89c40706fa3f0fd96cf67d66f1928156131a5c076e4380ef3f535c6770dbda",
-        size=1_088_516,
-        licence="Gemma terms of use",
-        description="EmbeddingGemma + query adapter, train split (Huatuo question -> answer)",
-    ),
-    ModelSpec(
-        name="embeddinggemma-300m-finance-qa",
-        kind="sentence-transformers",
-        assembly="query-adapter",
-        parts=(),
-        derived_from="embeddinggemma-300m",
-        adapter_file="finance/models/embeddinggemma-300m-finance-qa.npz",
-        checked_file="query_adapter.npz",
-        sha256="6ad2a7e84c5a8996cc34def998ec6778a0ff8db67bea7bb269cf7fd7c0944d54",
-        size=1_088_934,
-        licence="Gemma terms of use",
-        description="EmbeddingGemma + query adapter, train split (FinQA event question -> passage)",
-    ),
+    _query_adapter("legal", "a436f58d36307939265b8ab3255fe1e165379710b5a93a5627235b4c9bbf6f06",
+                   1_088_994, "CAIL fact -> Criminal Law article"),
+    _query_adapter("medical", "bb89c40706fa3f0fd96cf67d66f1928156131a5c076e4380ef3f535c6770dbda",
+                   1_088_516, "Huatuo question -> answer"),
+    _query_adapter("finance", "6ad2a7e84c5a8996cc34def998ec6778a0ff8db67bea7bb269cf7fd7c0944d54",
+                   1_088_934, "FinQA event question -> passage"),
     ModelSpec(
         name="smollm2-135m-instruct-gguf",
         kind="gguf",

@@ -56,7 +56,10 @@ def legal_pipeline(args: argparse.Namespace):
 
     cfg = load_domain("legal")
     generation = replace(cfg.generation, max_new_tokens=args.max_new_tokens,
-                         context_chars=args.context_chars or cfg.generation.context_chars)
+                         context_chars=args.context_chars or cfg.generation.context_chars,
+                         backend=args.backend or cfg.generation.backend,
+                         threads=args.threads or cfg.generation.threads,
+                         prefill_threads=args.prefill_threads or cfg.generation.prefill_threads)
     cfg = replace(cfg, generation=generation)
     try:
         retriever = build_retriever(cfg)
@@ -144,6 +147,9 @@ if __name__ == "__main__":
     parser.add_argument("--questions", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--context-chars", type=int, default=0, help="evidence budget (default: domain.toml)")
+    parser.add_argument("--backend", default="", help="generation backend for /v1/ask (default: domain.toml)")
+    parser.add_argument("--threads", type=int, default=0, help="generation (decode) threads (default: domain.toml)")
+    parser.add_argument("--prefill-threads", type=int, default=0, help="llama-cpp prompt threads")
     parser.add_argument("--search-requests", type=int, default=80)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--reps", type=int, default=3, help="round-robin repetitions per generation backend")

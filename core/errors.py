@@ -27,8 +27,9 @@ class ConfigError(DossierError):
 class MissingDependency(DossierError):
     """An optional package is needed for this face of Dossier."""
 
-    def __init__(self, package: str, extra: str) -> None:
-        super().__init__(f"{package} is not installed; install it with: pip install 'dossier[{extra}]'")
+    def __init__(self, package: str, extra: str, how: str = "") -> None:
+        how = how or f"pip install 'dossier[{extra}]'"
+        super().__init__(f"{package} is not installed; install it with: {how}")
         self.package = package
         self.extra = extra
 

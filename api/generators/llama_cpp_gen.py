@@ -33,7 +33,9 @@ class LlamaCppGenerator:
             try:
                 from llama_cpp import Llama
             except ImportError as err:
-                raise MissingDependency("llama-cpp-python", extra="edge") from err
+                how = ("make llama-cpp-wheel (a portable build: pip's native one crashed on AVX-512 CPUs), "
+                       "or generate with --backend transformers")
+                raise MissingDependency("llama-cpp-python", extra="edge", how=how) from err
             self._llm = Llama(
                 model_path=self.gguf_path, n_threads=self.n_threads, n_threads_batch=self.n_threads_batch,
                 n_ctx=self.n_ctx, seed=self.seed, verbose=False,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +56,12 @@ def test_every_shipped_domain_builds_its_pipeline(tiny_lm_dir, domain):
     pipeline = build_pipeline(tiny_cfg(domain, tiny_lm_dir), retriever=NoRetriever(), load=False)
     assert pipeline.domain == domain and pipeline.cfg.prompts.answer
     assert pipeline.answer("?").abstained  # nothing retrieved: say so, do not guess
+
+
+def test_llama_cpp_backend_without_its_wheel_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    from core.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as on a machine where the wheel was never built
+    with pytest.raises(MissingDependency, match="make llama-cpp-wheel.*--backend transformers"):
+        LlamaCppGenerator(str(tmp_path / "model.gguf")).load()

@@ -52,6 +52,10 @@ class EmbedderRecipe:
     max_dev: int = 0
     k: int = 5  # dev recall@k decides the epoch and whether to keep the model
     min_gain: float = 0.01  # keep only if dev recall@k improves by at least this much
+    # more (question, answer) training pairs from a chat JSONL of the domain (path relative to its folder; first user
+    # turn -> first assistant turn): their answers join the candidates as extra negatives; dev and test never see them
+    extra_pairs: str = ""
+    max_extra: int = 0  # 0: every pair
     adapter: AdapterArgs = field(default_factory=AdapterArgs)
 
     @property
@@ -104,6 +108,30 @@ def encode_cached(cfg: DomainConfig, base: str, texts: list[str], role: str, cac
     return vectors[[position[text_key(t)] for t in texts]]
 
 
+def load_extra_pairs(cfg: DomainConfig, recipe: EmbedderRecipe) -> list[tuple[str, str]]:
+    """(question, answer) from the recipe's chat JSONL(.gz); records without both turns are skipped and counted."""
+    import gzip
+
+    if not recipe.extra_pairs:
+        return []
+    path = cfg.path(recipe.extra_pairs)
+    if not path.is_file():
+        raise ConfigError(f"embedder recipe: extra_pairs file {path} not found")
+    pairs, skipped = [], 0
+    with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as f:
+        for line in f:
+            turns = json.loads(line).get("messages") or [] if line.strip() else []
+            user = next((t["content"] for t in turns if t.get("role") == "user"), "").strip()
+            reply = next((t["content"] for t in turns if t.get("role") == "assistant"), "").strip()
+            if user and reply:
+                pairs.append((user, reply))
+            elif line.strip():
+                skipped += 1
+    if skipped:
+        log.info("extra pairs %s: %d records without a user and an assistant turn skipped", path.name, skipped)
+    return pairs[: recipe.max_extra] if recipe.max_extra else pairs
+
+
 def _gold_rows(items: list[Example], doc_ids: tuple[str, ...]) -> list[list[int]]:
     """Per example, the candidate rows that belong to a gold document (several chunks of one document all do)."""
     rows: dict[str, list[int]] = {}
@@ -137,14 +165,24 @@ def train_embedder(recipe: EmbedderRecipe, run_dir: Path, cache: Path, install: 
     dev, dev_gold = [ex for ex, g in zip(dev, dev_gold, strict=True) if g], [g for g in dev_gold if g]
     q_train = encode_cached(cfg, recipe.base, [ex.query for ex in train], "query", cache)
     q_dev = encode_cached(cfg, recipe.base, [ex.query for ex in dev], "query", cache)
+    extra = load_extra_pairs(cfg, recipe)
+    train_docs, train_queries, extra_gold = doc_vecs, q_train, []
+    if extra:  # their answers are candidates only while fitting; dev is ranked over the eval pool alone
+        extra_q = encode_cached(cfg, recipe.base, [q for q, _ in extra], "query", cache)
+        extra_d = encode_cached(cfg, recipe.base, [a for _, a in extra], "document", cache)
+        train_queries, train_docs = np.concatenate([q_train, extra_q]), np.concatenate([doc_vecs, extra_d])
+        extra_gold = [[len(doc_ids) + i] for i in range(len(extra))]
     encode_s = time.perf_counter() - started
     pos_train, pos_dev = positives_matrix(train_gold, len(doc_ids)), positives_matrix(dev_gold, len(doc_ids))
     started = time.perf_counter()
-    adapter, history = fit_adapter(q_train, doc_vecs, pos_train, recipe.adapter, dev=(q_dev, pos_dev), k=recipe.k)
+    pos_fit = positives_matrix(train_gold + extra_gold, len(train_docs))
+    adapter, history = fit_adapter(train_queries, train_docs, pos_fit, recipe.adapter, dev=(q_dev, pos_dev),
+                                   k=recipe.k, dev_docs=doc_vecs)
     base_dev = recall_at(q_dev, doc_vecs, pos_dev, recipe.k)
     tuned_dev = recall_at(apply_adapter(q_dev, adapter), doc_vecs, pos_dev, recipe.k)
     report: dict[str, Any] = {
-        "recipe": asdict(recipe), "output": recipe.output_name, "n_train": len(train), "n_dev": len(dev),
+        "recipe": asdict(recipe), "output": recipe.output_name, "n_train": len(train), "n_extra": len(extra),
+        "n_dev": len(dev),
         "n_candidates": len(doc_ids), "index_dir": str(index_dir or ""),
         f"dev_recall@{recipe.k}": {"base": base_dev, "tuned": tuned_dev},
         "train_recall@5": {"base": recall_at(q_train, doc_vecs, pos_train, 5),

@@ -58,10 +58,10 @@ def recall_at(queries: np.ndarray, docs: np.ndarray, positives: np.ndarray, k: i
 
 def fit_adapter(
     queries: np.ndarray, docs: np.ndarray, positives: np.ndarray, args: AdapterArgs,
-    dev: tuple[np.ndarray, np.ndarray] | None = None, k: int = 5,
+    dev: tuple[np.ndarray, np.ndarray] | None = None, k: int = 5, dev_docs: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Train A (d, d) from identity. With `dev` = (dev queries, dev positives), keep the epoch with the best dev
-    recall@k (epoch 0 is the identity). Returns (A, per-epoch log)."""
+    recall@k (epoch 0 is the identity), ranked over `dev_docs` (default: `docs`). Returns (A, per-epoch log)."""
     import torch
 
     torch.manual_seed(args.seed)
@@ -73,7 +73,8 @@ def fit_adapter(
     eye = torch.eye(dim)
     adapter = torch.nn.Parameter(eye.clone())
     optimiser = torch.optim.Adam([adapter], lr=args.lr)
-    best = (recall_at(dev[0], docs, dev[1], k) if dev else -1.0, eye.clone())
+    ranked = docs if dev_docs is None else dev_docs
+    best = (recall_at(dev[0], ranked, dev[1], k) if dev else -1.0, eye.clone())
     history = [{"epoch": 0, "loss": float("nan"), "dev_recall": best[0]}]
     generator = torch.Generator().manual_seed(args.seed)
     for epoch in range(1, args.epochs + 1):
@@ -89,7 +90,7 @@ def fit_adapter(
             optimiser.step()
             total += loss.item() * len(rows)
         a = adapter.detach()
-        dev_recall = recall_at(apply_adapter(dev[0], a.numpy()), docs, dev[1], k) if dev else float("nan")
+        dev_recall = recall_at(apply_adapter(dev[0], a.numpy()), ranked, dev[1], k) if dev else float("nan")
         history.append({"epoch": epoch, "loss": total / len(order), "dev_recall": dev_recall})
         log.info("adapter epoch %d: loss %.4f dev recall@%d %.4f", epoch, total / len(order), k, dev_recall)
         if dev is None or dev_recall > best[0]:

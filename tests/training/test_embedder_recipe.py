@@ -133,3 +133,40 @@ def test_fetch_builds_a_shipped_adapter_model(tmp_path: Path, monkeypatch: pytes
     expected = qa.apply_adapter(base_query, qa.read_adapter_file(shipped))
     np.testing.assert_allclose(tuned.encode_query(["a loan"]), expected, atol=1e-4)
     assert not fetch_spec(spec, root, adapt=build_adapted_model, specs=specs).fetched
+
+
+def test_extra_pairs_read_first_user_and_assistant_turns(tmp_path: Path) -> None:
+    import gzip
+    import json
+    from dataclasses import replace
+
+    from core.errors import ConfigError
+    from domains import load_domain
+    from training.embedder import load_extra_pairs, recipe_for
+
+    rows = [
+        {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "头痛怎么办？"},
+                      {"role": "assistant", "content": "多休息。"}]},
+        {"messages": [{"role": "user", "content": "只有问题"}]},
+        {"messages": [{"role": "user", "content": "发烧吃什么药？"},
+                      {"role": "assistant", "content": "对乙酰氨基酚。"}]},
+    ]
+    path = tmp_path / "pairs.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n")
+    cfg, recipe = load_domain("medical"), replace(recipe_for("medical"), extra_pairs=str(path))
+    assert load_extra_pairs(cfg, recipe) == [("头痛怎么办？", "多休息。"), ("发烧吃什么药？", "对乙酰氨基酚。")]
+    assert load_extra_pairs(cfg, replace(recipe, max_extra=1)) == [("头痛怎么办？", "多休息。")]
+    assert load_extra_pairs(cfg, replace(recipe, extra_pairs="")) == []
+    with pytest.raises(ConfigError, match="not found"):
+        load_extra_pairs(cfg, replace(recipe, extra_pairs=str(tmp_path / "missing.jsonl")))
+
+
+def test_dev_is_ranked_over_dev_docs_only() -> None:
+    """Extra training answers must not act as distractors when dev decides the epoch."""
+    q, docs, pos = _synthetic()
+    extra = _unit(np.random.default_rng(5).normal(size=(500, 16)))
+    padded = np.concatenate([pos, np.zeros((len(pos), 500), dtype=bool)], axis=1)
+    _, history = fit_adapter(q[:150], np.concatenate([docs, extra]), padded[:150], AdapterArgs(epochs=1),
+                             dev=(q[150:], pos[150:]), k=1, dev_docs=docs)
+    assert history[0]["dev_recall"] == pytest.approx(recall_at(q[150:], docs, pos[150:], 1))

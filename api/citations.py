@@ -4,8 +4,8 @@ A marker naming a passage the model was not given is removed and counted. The te
 sentence that makes a claim without any citation is flagged, and a citation whose sentence shares too few
 character bigrams with the cited passage (its title included) counts as unsupported. A marker that opens a line
 ("[1] 刑法 第二十条" then the text) cites the block it heads: small models answer that way as often as with a
-marker after each sentence. Citation precision = supported (sentence,
-passage) pairs / all cited pairs including the removed ones (None when the answer cites nothing).
+marker after each sentence. Citation precision = supported (sentence, passage) pairs / all cited pairs including
+the removed ones (None when the answer cites nothing).
 """
 
 from __future__ import annotations

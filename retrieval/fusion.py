@@ -23,9 +23,30 @@ RRF_K = 60  # Cormack et al. 2009
 @dataclass(slots=True)
 class _Entry:
     chunk: Chunk
-    score: float = 0.0
-    best_rank: int = 1 << 30
+    ranks: dict[str, int] = field(default_factory=dict)  # stage -> 1-based rank in that stage's list
     stage_scores: dict[str, float] = field(default_factory=dict)
+
+
+def _collect(rankings: Mapping[str, Sequence[Hit]]) -> list[_Entry]:
+    """One entry per chunk over all stage lists: its rank in each list and the stage scores of its inputs."""
+    entries: dict[str, _Entry] = {}
+    for stage, hits in rankings.items():
+        for rank, hit in enumerate(hits, start=1):
+            entry = entries.setdefault(hit.chunk.chunk_id, _Entry(hit.chunk))
+            entry.ranks.setdefault(stage, rank)
+            entry.stage_scores.update(hit.stage_scores)
+            entry.stage_scores.setdefault(stage, hit.score)
+    return list(entries.values())
+
+
+def _fused(entries: list[_Entry], scores: list[float], name: str, limit: int | None) -> list[Hit]:
+    """New hits (retriever `name`) best first. Ties (equal fused score) go to the hit with the better single best
+    rank, then to the smaller chunk id, so the order is deterministic."""
+    order = sorted(range(len(entries)), key=lambda i: (-scores[i], min(entries[i].ranks.values()),
+                                                       entries[i].chunk.chunk_id))
+    if limit is not None:
+        order = order[:limit]
+    return [Hit(entries[i].chunk, scores[i], name, {**entries[i].stage_scores, name: scores[i]}) for i in order]
 
 
 def reciprocal_rank_fusion(
@@ -35,26 +56,13 @@ def reciprocal_rank_fusion(
     limit: int | None = None,
 ) -> list[Hit]:
     """Fuse best-first rankings named by stage ("dense", "bm25") into new hits (retriever "rrf"), best first.
-
-    Each new hit keeps the stage scores of its inputs plus "rrf". Ties (equal fused score) go to the hit with the
-    better single best rank, then to the smaller chunk id, so the order is deterministic.
-    """
+    Each new hit keeps the stage scores of its inputs plus "rrf"."""
     if k <= 0:
         raise ValueError(f"RRF k must be positive, got {k}")
     weights = weights or {}
-    entries: dict[str, _Entry] = {}
-    for stage, hits in rankings.items():
-        weight = float(weights.get(stage, 1.0))
-        for rank, hit in enumerate(hits, start=1):
-            entry = entries.setdefault(hit.chunk.chunk_id, _Entry(hit.chunk))
-            entry.score += weight / (k + rank)
-            entry.best_rank = min(entry.best_rank, rank)
-            entry.stage_scores.update(hit.stage_scores)
-            entry.stage_scores.setdefault(stage, hit.score)
-    ordered = sorted(entries.values(), key=lambda e: (-e.score, e.best_rank, e.chunk.chunk_id))
-    if limit is not None:
-        ordered = ordered[:limit]
-    return [Hit(e.chunk, e.score, "rrf", {**e.stage_scores, "rrf": e.score}) for e in ordered]
+    entries = _collect(rankings)
+    scores = [sum(float(weights.get(stage, 1.0)) / (k + rank) for stage, rank in e.ranks.items()) for e in entries]
+    return _fused(entries, scores, "rrf", limit)
 
 
 def _standardised(hits: Sequence[Hit]) -> tuple[dict[str, float], float]:
@@ -76,23 +84,10 @@ def zscore_fusion(
     limit: int | None = None,
 ) -> list[Hit]:
     """Fuse stage rankings by the weighted sum of per-list z-scores into new hits (retriever "zscore"), best first.
-
-    Each new hit keeps the stage scores of its inputs plus "zscore". Ties go to the better single best rank, then
-    to the smaller chunk id.
-    """
+    Each new hit keeps the stage scores of its inputs plus "zscore"."""
     weights = weights or {}
-    entries: dict[str, _Entry] = {}
     standardised = {stage: _standardised(hits) for stage, hits in rankings.items()}
-    for stage, hits in rankings.items():
-        for rank, hit in enumerate(hits, start=1):
-            entry = entries.setdefault(hit.chunk.chunk_id, _Entry(hit.chunk))
-            entry.best_rank = min(entry.best_rank, rank)
-            entry.stage_scores.update(hit.stage_scores)
-            entry.stage_scores.setdefault(stage, hit.score)
-    for chunk_id, entry in entries.items():
-        entry.score = sum(float(weights.get(stage, 1.0)) * z.get(chunk_id, floor)
-                          for stage, (z, floor) in standardised.items())
-    ordered = sorted(entries.values(), key=lambda e: (-e.score, e.best_rank, e.chunk.chunk_id))
-    if limit is not None:
-        ordered = ordered[:limit]
-    return [Hit(e.chunk, e.score, "zscore", {**e.stage_scores, "zscore": e.score}) for e in ordered]
+    entries = _collect(rankings)
+    scores = [sum(float(weights.get(stage, 1.0)) * z.get(e.chunk.chunk_id, floor)
+                  for stage, (z, floor) in standardised.items()) for e in entries]
+    return _fused(entries, scores, "zscore", limit)

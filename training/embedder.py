@@ -27,6 +27,7 @@ from core.models import resolve_model
 from domains import load_domain
 from domains.config import DomainConfig
 from domains.config_parse import parse_section
+from eval.evalsets import read_jsonl
 from training.query_adapter import (
     AdapterArgs,
     apply_adapter,
@@ -110,23 +111,20 @@ def encode_cached(cfg: DomainConfig, base: str, texts: list[str], role: str, cac
 
 def load_extra_pairs(cfg: DomainConfig, recipe: EmbedderRecipe) -> list[tuple[str, str]]:
     """(question, answer) from the recipe's chat JSONL(.gz); records without both turns are skipped and counted."""
-    import gzip
-
     if not recipe.extra_pairs:
         return []
     path = cfg.path(recipe.extra_pairs)
     if not path.is_file():
         raise ConfigError(f"embedder recipe: extra_pairs file {path} not found")
     pairs, skipped = [], 0
-    with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")) as f:
-        for line in f:
-            turns = json.loads(line).get("messages") or [] if line.strip() else []
-            user = next((t["content"] for t in turns if t.get("role") == "user"), "").strip()
-            reply = next((t["content"] for t in turns if t.get("role") == "assistant"), "").strip()
-            if user and reply:
-                pairs.append((user, reply))
-            elif line.strip():
-                skipped += 1
+    for record in read_jsonl(path):
+        turns = record.get("messages") or []
+        user = next((t["content"] for t in turns if t.get("role") == "user"), "").strip()
+        reply = next((t["content"] for t in turns if t.get("role") == "assistant"), "").strip()
+        if user and reply:
+            pairs.append((user, reply))
+        else:
+            skipped += 1
     if skipped:
         log.info("extra pairs %s: %d records without a user and an assistant turn skipped", path.name, skipped)
     return pairs[: recipe.max_extra] if recipe.max_extra else pairs

@@ -146,3 +146,19 @@ def test_old_versions_are_pruned(tmp_path: Path) -> None:
     for _ in range(3):
         store.write(fill)
     assert store.versions() == ["v0002", "v0003"] and store.current() == "v0003"
+
+
+def test_a_query_adapter_of_the_building_model_may_search_its_index(tmp_path: Path) -> None:
+    """Documents embed identically through a query adapter (training/query_adapter.py): a base-model index serves
+    it; any other model, or another dimension, is still refused."""
+    from retrieval.store import check_embedder
+
+    base = EmbedderInfo("embeddinggemma-300m", 768, "bf16", "torch")
+    check_embedder(tmp_path, base, EmbedderInfo("embeddinggemma-300m-legal-qa", 768, "bf16", "torch"))
+    with pytest.raises(IndexError_, match="rebuild"):
+        check_embedder(tmp_path, base, EmbedderInfo("all-minilm-l6-v2", 768, "bf16", "torch"))
+    with pytest.raises(IndexError_, match="rebuild"):
+        check_embedder(tmp_path, base, EmbedderInfo("embeddinggemma-300m-legal-qa", 256, "bf16", "torch"))
+    with pytest.raises(IndexError_, match="rebuild"):  # the adapter's base is not the model that built this index
+        check_embedder(tmp_path, EmbedderInfo("all-minilm-l6-v2", 768, "fp32", "torch"),
+                       EmbedderInfo("embeddinggemma-300m-legal-qa", 768, "bf16", "torch"))

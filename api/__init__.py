@@ -1,1 +1,5 @@
-"""The composition root: the RAG pipeline, generation backends, the REST API, the CLI and the edge runner."""
+"""The REST face: `create_app(domains)` builds a FastAPI app whose lifespan builds one pipeline per domain."""
+
+from api.app import create_app
+
+__all__ = ["create_app"]

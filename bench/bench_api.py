@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "api"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 QUESTIONS = [
     "故意杀人罪判几年？", "盗窃公私财物数额较大的，怎么处罚？", "抢劫罪的法定刑是什么？", "醉酒驾驶机动车构成什么罪？",
@@ -48,11 +48,11 @@ def pct(values: list[float], p: float) -> float:
 def legal_pipeline(args: argparse.Namespace):
     from slice_index import build_slice_index, legal_slice
 
-    from api.build import build_pipeline
-    from api.build_retrieval import build_retriever
     from core.errors import IndexError_
     from core.paths import domain_workspace
     from domains import load_domain
+    from rag.build import build_pipeline
+    from rag.build_retrieval import build_retriever
 
     cfg = load_domain("legal")
     generation = replace(cfg.generation, max_new_tokens=args.max_new_tokens,
@@ -120,7 +120,7 @@ def search_qps(url: str, total: int, concurrency: int) -> tuple[float, list[floa
 def service_figures(args: argparse.Namespace) -> None:
     from live_server import LiveServer
 
-    from api.server import create_app
+    from api import create_app
 
     pipeline = legal_pipeline(args)
     app = create_app(["legal"], build=lambda _: pipeline, api_keys=[])

@@ -53,11 +53,11 @@ def via_generator(gen, max_tokens: int) -> Streamer:
 def backends(args: argparse.Namespace, stack) -> dict[str, Streamer]:
     from model_servers import llama_cpp_server, vllm_cpu_server
 
-    from api.generators.llama_cpp_gen import LlamaCppGenerator
-    from api.generators.openai_http import OpenAIHttpGenerator
-    from api.generators.transformers_gen import TransformersGenerator
-    from core.models import gguf_file, resolve_model
     from domains import load_domain
+    from generation.llama_cpp_gen import LlamaCppGenerator
+    from generation.openai_http import OpenAIHttpGenerator
+    from generation.transformers_gen import TransformersGenerator
+    from models.registry import gguf_file, resolve_model
 
     gguf, model_dir, n = gguf_file(QWEN_GGUF), resolve_model(QWEN_DIR), args.gen_tokens
     gen = load_domain("legal").generation
@@ -86,7 +86,7 @@ def generation_figures(args: argparse.Namespace) -> None:
 
     from transformers import AutoTokenizer
 
-    from core.models import resolve_model
+    from models.registry import resolve_model
 
     tok = AutoTokenizer.from_pretrained(resolve_model(QWEN_DIR))
     count = lambda text: len(tok(text)["input_ids"])  # noqa: E731

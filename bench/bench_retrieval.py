@@ -22,10 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.build_retrieval import build_retriever  # noqa: E402
 from core.errors import DossierError  # noqa: E402
 from domains import load_domain  # noqa: E402
 from domains.config import DomainConfig  # noqa: E402
+from rag.build_retrieval import build_retriever  # noqa: E402
 from retrieval.embedders import SentenceTransformerEmbedder  # noqa: E402
 
 ROWS: list[tuple[str, str]] = []
@@ -77,9 +77,9 @@ class HashProxyEmbedder:
 
 def proxy_retriever(cfg: DomainConfig, out: Path) -> object:
     """A full-size index of the domain's ingested chunks with proxy vectors; returns a loaded HybridRetriever."""
-    from api.build_retrieval import build_faiss_spec, build_tokenizer
     from core.paths import ingest_dir
     from ingest.store import ChunkStore
+    from rag.build_retrieval import build_faiss_spec, build_tokenizer
     from retrieval.hybrid import HybridRetriever
     from retrieval.index_build import IndexBuilder
     from retrieval.store import IndexStore
@@ -117,12 +117,12 @@ def bench_latency(cfg: DomainConfig, queries: list[str], proxy: bool) -> None:
         retriever = build_retriever(cfg, stages=stages)
     m = retriever.index.manifest
     row("index", f"{m.version}: {m.n_chunks} chunks, {m.index_kind}, {m.embedder.name} dim {m.embedder.dim}")
-    retriever.search(queries[0], cfg.retrieval.final_k)  # warm-up
+    retriever.retrieve([queries[0]], cfg.retrieval.final_k)  # warm-up
     per_stage: dict[str, list[float]] = {}
     totals: list[float] = []
     for q in queries:
         start = time.perf_counter()
-        result = retriever.search(q, cfg.retrieval.final_k)
+        result = retriever.retrieve([q], cfg.retrieval.final_k)[0]
         totals.append((time.perf_counter() - start) * 1000)
         for stage, ms in result.timings_ms.items():
             per_stage.setdefault(stage, []).append(ms)

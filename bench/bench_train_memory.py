@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.args import load_recipe  # noqa: E402
+from training.generator.memory_report import format_table, memory_report  # noqa: E402
 from training.launch import CONFIGS_DIR  # noqa: E402
-from training.memory_report import format_table, memory_report  # noqa: E402
 
 
 def main() -> int:

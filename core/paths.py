@@ -1,6 +1,7 @@
-"""Where Dossier keeps what it builds: per-domain ingest output and index versions.
+"""Where Dossier keeps what it fetches and builds: the model cache, per-domain ingest output and index versions.
 
-$DOSSIER_HOME (default: the model cache dir, see core.models.cache_dir) / domains / <domain> / {ingest, index}.
+$DOSSIER_CACHE_DIR (default ~/.cache/dossier) / models / <name>: fetched models (models.registry).
+$DOSSIER_HOME (default: the cache dir) / domains / <domain> / {ingest, index, feedback}.
 Tests point DOSSIER_HOME at a temporary directory.
 """
 
@@ -9,7 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.models import cache_dir
+
+def cache_dir() -> Path:
+    """Where fetched models live: $DOSSIER_CACHE_DIR, else ~/.cache/dossier (the Makefile points it at .cache/)."""
+    return Path(os.environ.get("DOSSIER_CACHE_DIR") or Path.home() / ".cache" / "dossier")
 
 
 def data_home() -> Path:

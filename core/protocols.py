@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from core.records import Hit
+from core.records import Hit, Retrieval
 
 EmbedRole = Literal["query", "document"]
 
@@ -32,8 +32,11 @@ class Index(Protocol):
 
 @runtime_checkable
 class Retriever(Protocol):
-    def retrieve(self, query: str, k: int) -> list[Hit]:
-        """Best first."""
+    def retrieve(
+        self, queries: Sequence[str], k: int | None = None, filters: Mapping[str, Any] | None = None
+    ) -> list[Retrieval]:
+        """One `Retrieval` per query, in order: the best `k` hits (None: the retriever's configured number) among
+        the chunks whose metadata match `filters`. Batch-first: serving passes one query, evaluation many."""
         ...
 
 
@@ -64,6 +67,10 @@ class GenerationParams:
 @runtime_checkable
 class Generator(Protocol):
     name: str
+
+    def load(self) -> Generator:
+        """Load the model (or open the connection) now, once; construction stays cheap. Returns self."""
+        ...
 
     def generate(self, messages: Sequence[Message], params: GenerationParams) -> str:
         """The assistant's reply to the chat, whole."""

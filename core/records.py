@@ -36,13 +36,23 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A chunk found for a query. `retriever` names the stage that produced `score`;
-    `stage_scores` keeps the score each earlier stage gave it (e.g. {"dense": .81, "bm25": 12.3})."""
+    """A chunk found for a query. `retriever` names the stage that produced `score` (a `core.stages` name);
+    `stage_scores` keeps the score each stage gave it (e.g. {"dense": .81, "bm25": 12.3, "zscore": 1.7})."""
 
     chunk: Chunk
     score: float
     retriever: str
     stage_scores: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """What a retriever found for one query: hits best first, and the milliseconds each stage took (for a batch,
+    the stage times of the whole batch the query was part of; serving asks one query at a time)."""
+
+    query: str
+    hits: tuple[Hit, ...]
+    timings_ms: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

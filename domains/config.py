@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import ConfigError
+from core.stages import AbstentionScore, Fusion, Stage
 from domains.config_parse import parse_section
 
 SourceFormat = Literal["auto", "jsonl", "csv", "txt", "md", "html", "pdf", "docx"]
@@ -64,11 +65,11 @@ class EmbeddingConfig:
 
 @dataclass(frozen=True, slots=True)
 class RetrievalConfig:
-    stages: tuple[Literal["dense", "bm25", "rerank"], ...] = ("dense", "bm25")
+    stages: tuple[Stage, ...] = (Stage.DENSE, Stage.BM25)
     index: Literal["flat", "hnsw", "ivfpq"] = "flat"
     dense_k: int = 50
     sparse_k: int = 50
-    fusion: Literal["rrf", "zscore"] = "rrf"  # how dense and BM25 are fused (retrieval/fusion.py)
+    fusion: Fusion = Fusion.RRF  # how dense and BM25 are fused (retrieval/fusion.py)
     rrf_k: int = 60  # RRF, Cormack et al. 2009
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
@@ -106,7 +107,7 @@ class PromptsConfig:
 @dataclass(frozen=True, slots=True)
 class AbstentionConfig:
     threshold: float = 0.0  # best evidence score under this -> abstain; calibrated per domain on the eval sets
-    score: Literal["dense", "rerank", "fused"] = "dense"
+    score: AbstentionScore = AbstentionScore.DENSE  # "fused": the retriever's fusion, RRF or z-score alike
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
 from collections.abc import Mapping
@@ -37,6 +38,11 @@ def _convert(hint: Any, value: Any, where: str) -> Any:  # noqa: C901 - one bran
     origin = get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return parse_section(hint, value, where)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        choices = {str(member.value): member for member in hint}
+        if not isinstance(value, str) or value not in choices:
+            raise ConfigError.invalid_choice(where, value, choices)
+        return choices[value]
     if origin is Literal:
         if value not in get_args(hint):
             raise ConfigError.invalid_choice(where, value, [str(a) for a in get_args(hint)])

@@ -2,7 +2,7 @@
 
 The score is one the pipeline has at answer time (`[abstention] score` in domain.toml): for each query we run the
 domain's configured retriever (k = retrieval.final_k) and take `best_score(hits, score)`, the largest
-`stage_scores[score]` among the hits, exactly as api.abstention computes it at answer time.
+`stage_scores[score]` among the hits, exactly as rag.abstention computes it at answer time.
 
 - in-domain: the dev split (eval/splits.py) of the domain's own retrieval and QA eval sets;
 - out-of-domain: the dev split of the other domains' retrieval eval sets, plus the hand-written off-topic
@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.records import Hit
+from core.protocols import Retriever
+from core.stages import FIRST_STAGES, AbstentionScore
 from domains import DomainConfig, available_domains, load_domain
 from eval.evalsets import load_evalset, read_jsonl
+from rag.abstention import best_score
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +41,6 @@ class ThresholdChoice:
     balanced_accuracy: float
     false_abstention: float  # in-domain queries under the threshold
     false_answer: float  # out-of-domain queries at or over it
-
-
-def best_score(hits: Sequence[Hit], score: str) -> float | None:
-    """Exactly the score the pipeline abstains on (api.abstention.best_score); None: no hit carries it."""
-    from api.abstention import best_score as pipeline_best_score
-
-    return pipeline_best_score(hits, score)
 
 
 def rates(in_scores: Sequence[float], out_scores: Sequence[float], threshold: float) -> ThresholdChoice:
@@ -103,22 +98,19 @@ def _queries(cfg: DomainConfig, name: str, limit: int) -> list[str]:
     return [r.query for r in records if r.query.strip()]
 
 
-def score_queries(retriever: Any, queries: Mapping[str, list[str]], k: int, score: str) -> dict[str, list[float]]:
-    """Best-hit scores per query source (batched when the retriever can); queries whose hits carry no such score
+def score_queries(retriever: Retriever, queries: Mapping[str, list[str]], k: int, key: str) -> dict[str, list[float]]:
+    """Best-hit scores of stage `key` per query source, 16 queries a batch; queries whose hits carry no such score
     are left out (and logged)."""
     from tqdm import tqdm
 
-    batched = getattr(retriever, "retrieve_batch", None)
     out: dict[str, list[float]] = {}
     for source, texts in queries.items():
         found: list[float | None] = []
         for start in tqdm(range(0, len(texts), 16), desc=source, unit="batch"):
-            part = texts[start : start + 16]
-            hits = batched(part, k) if batched is not None else [retriever.retrieve(q, k) for q in part]
-            found += [best_score(h, score) for h in hits]
+            found += [best_score(r.hits, key) for r in retriever.retrieve(texts[start : start + 16], k)]
         out[source] = [s for s in found if s is not None]
         if len(out[source]) < len(found):
-            log.warning("%s: %d queries without a %r score", source, len(found) - len(out[source]), score)
+            log.warning("%s: %d queries without a %r score", source, len(found) - len(out[source]), key)
     return out
 
 
@@ -133,30 +125,39 @@ def _quantiles(values: Sequence[float]) -> dict[str, float]:
     return {f"p{p}": round(v, 4) for p, v in zip((5, 25, 50, 75, 95), at, strict=True)}
 
 
-def calibrate_domain(cfg: DomainConfig, factory: Callable[[tuple[str, ...]], Any], per_set: int,
+def calibrate_domain(cfg: DomainConfig, factory: Callable[[tuple[str, ...]], Retriever], per_set: int,
                      evalsets: Sequence[str] = ()) -> dict[str, Any]:
     """Score in- and out-of-domain queries with the configured pipeline and choose the threshold. `evalsets`
     narrows the in-domain sets (e.g. to those an eval index covers)."""
-    score = cfg.abstention.score
+    score = AbstentionScore(cfg.abstention.score)
     stages = tuple(cfg.retrieval.stages)
-    if score != "fused" and score not in stages:
-        raise ConfigError(f"abstention.score {score!r} is not a stage of retrieval.stages {list(stages)}")
+    check_score_available(score, stages)
+    key = score.stage_key(cfg.retrieval.fusion)
     retriever = factory(stages)
     k = cfg.retrieval.final_k
-    in_scores = score_queries(retriever, in_domain_queries(cfg, per_set, evalsets), k, score)
-    out_scores = score_queries(retriever, out_of_domain_queries(cfg, per_set), k, score)
+    in_scores = score_queries(retriever, in_domain_queries(cfg, per_set, evalsets), k, key)
+    out_scores = score_queries(retriever, out_of_domain_queries(cfg, per_set), k, key)
     ins = [s for values in in_scores.values() for s in values]
     outs = [s for values in out_scores.values() for s in values]
     best = choose_threshold(ins, outs)
     at5 = rates(ins, outs, threshold_at_false_abstention(ins, outs, 0.05))
     return {
-        "domain": cfg.name, "score": score, "stages": list(stages), "k": k,
+        "domain": cfg.name, "score": str(score), "stage_key": key, "stages": [str(s) for s in stages], "k": k,
         **_rounded(best),
         "at_5pct_false_abstention": _rounded(at5),
         "n_in": len(ins), "n_out": len(outs),
         "quantiles": {source: _quantiles(v) for source, v in {**in_scores, **out_scores}.items() if v},
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+def check_score_available(score: AbstentionScore, stages: Sequence[str]) -> None:
+    """The retriever must produce the score abstention reads: its stage, or (for "fused") both first stages."""
+    if score is AbstentionScore.FUSED:
+        if not set(FIRST_STAGES) <= set(stages):
+            raise ConfigError(f"abstention.score 'fused' needs both dense and bm25 in retrieval.stages {list(stages)}")
+    elif score not in stages:
+        raise ConfigError(f"abstention.score {str(score)!r} is not a stage of retrieval.stages {list(stages)}")
 
 
 _THRESHOLD_LINE = re.compile(r"^(\[abstention\][^\[]*?^)threshold\s*=\s*[^\n]*$", re.MULTILINE | re.DOTALL)

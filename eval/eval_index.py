@@ -44,9 +44,9 @@ def eval_index_dir(out: Path, cfg: DomainConfig, evalset: str) -> Path:
 
 def build_eval_index(cfg: DomainConfig, evalset: str, out: Path) -> Path:
     """Ingest + index the gold pool of `evalset` under `out`; returns the index root for --index-dir."""
-    from api.build_retrieval import build_index_builder
     from ingest.pipeline import run_ingest
     from ingest.store import ChunkStore
+    from rag.build_retrieval import build_index_builder
 
     pool = gold_pool_config(cfg, evalset)
     root = eval_index_dir(out, cfg, evalset)
@@ -61,12 +61,12 @@ def build_eval_index(cfg: DomainConfig, evalset: str, out: Path) -> Path:
 
 def adapter_index(base_index: Path, tuned: str, out: Path) -> Path:
     """A copy of a base-model index version relabelled for a query-adapter embedder trained on that base
-    (training/query_adapter.py): such a model's document vectors ARE the base model's, so nothing is re-embedded.
-    Refuses any other kind of model. Returns the version dir (usable as --index-dir)."""
+    (training/retriever/query_adapter.py): such a model's document vectors ARE the base model's, so nothing is
+    re-embedded. Refuses any other kind of model. Returns the version dir (usable as --index-dir)."""
     import shutil
     from dataclasses import replace as replace_record
 
-    from core.models import query_adapter_base
+    from models.registry import query_adapter_base
     from retrieval.manifest import MANIFEST
     from retrieval.store import CURRENT, IndexStore, open_version_dir
 

@@ -18,24 +18,23 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from core.errors import ConfigError
+from core.protocols import Retriever
 from core.records import Hit
+from core.stages import FIRST_STAGES, Stage
 from eval.evalsets import EvalRecord, EvalSet
 from eval.metrics import dedupe, mean_metrics, ranking_metrics
 
 log = logging.getLogger(__name__)
 
-BASE_STAGES: dict[str, tuple[str, ...]] = {"bm25": ("bm25",), "dense": ("dense",), "hybrid": ("dense", "bm25")}
+BASE_STAGES: dict[str, tuple[Stage, ...]] = {
+    "bm25": (Stage.BM25,), "dense": (Stage.DENSE,), "hybrid": (Stage.DENSE, Stage.BM25)}
 DEFAULT_CONFIGS = ("bm25", "dense", "hybrid", "hybrid+rerank")
 
 
-class FilteringRetriever(Protocol):
-    def retrieve(self, query: str, k: int, filters: Mapping[str, Any] | None = None) -> list[Hit]: ...
-
-
-RetrieverFactory = Callable[[tuple[str, ...]], FilteringRetriever]
+RetrieverFactory = Callable[[tuple[str, ...]], Retriever]
 
 
 def config_stages(name: str) -> tuple[str, ...]:
@@ -44,14 +43,14 @@ def config_stages(name: str) -> tuple[str, ...]:
     if base not in BASE_STAGES or extra not in ("", "rerank"):
         valid = [*BASE_STAGES, *(f"{b}+rerank" for b in BASE_STAGES)]
         raise ConfigError.invalid_choice("eval configuration", name, valid)
-    return BASE_STAGES[base] + (("rerank",) if extra else ())
+    return BASE_STAGES[base] + ((Stage.RERANK,) if extra else ())
 
 
 def config_name(stages: Sequence[str]) -> str:
     """The configuration name of a domain's `retrieval.stages`: ('dense', 'bm25') -> 'hybrid'."""
-    retrieval = tuple(s for s in ("dense", "bm25") if s in stages)
+    retrieval = tuple(s for s in FIRST_STAGES if s in stages)
     base = {("dense",): "dense", ("bm25",): "bm25", ("dense", "bm25"): "hybrid"}.get(retrieval, "none")
-    return base + ("+rerank" if "rerank" in stages else "")
+    return base + ("+rerank" if Stage.RERANK in stages else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,26 +94,22 @@ def query_row(record: EvalRecord, hits: Sequence[Hit], ks: Sequence[int], ms: fl
 
 
 def run_config(
-    name: str, retriever: FilteringRetriever, evalset: EvalSet, ks: Sequence[int], fetch_k: int, batch: int = 16
+    name: str, retriever: Retriever, evalset: EvalSet, ks: Sequence[int], fetch_k: int, batch: int = 16
 ) -> ConfigResult:
     """Retrieve `fetch_k` chunks per query (more than max(ks), so that de-duplicated documents still fill the
-    ranks), with the eval set's corpus filter. Queries go in batches when the retriever has `retrieve_batch`
-    (one embedding call per batch); `ms` is then the batch time shared equally."""
+    ranks), with the eval set's corpus filter. Queries go in batches of `batch` (one embedding call per batch);
+    `ms` is the batch time shared equally."""
     from tqdm import tqdm
 
     filters = dict(evalset.spec.corpus_filter) or None
-    batched = getattr(retriever, "retrieve_batch", None)
-    size = batch if batched is not None else 1
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     with tqdm(total=len(evalset.records), desc=f"eval {name}", unit="q") as progress:
-        for start in range(0, len(evalset.records), size):
-            records = evalset.records[start : start + size]
+        for start in range(0, len(evalset.records), batch):
+            records = evalset.records[start : start + batch]
             t0 = time.perf_counter()
-            if batched is not None:
-                found = batched([r.query for r in records], fetch_k, filters=filters)
-            else:
-                found = [retriever.retrieve(records[0].query, fetch_k, filters=filters)]
+            queries = [record.query for record in records]
+            found = [result.hits for result in retriever.retrieve(queries, fetch_k, filters=filters)]
             ms = (time.perf_counter() - t0) * 1000 / len(records)
             rows.extend(query_row(r, hits, ks, ms) for r, hits in zip(records, found, strict=True))
             progress.update(len(records))

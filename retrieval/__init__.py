@@ -1,6 +1,6 @@
 """Embedders, the FAISS index, BM25 for Chinese, fusion, reranking and the on-disk index store.
 
-Module map (one concept each; `api.build_retrieval` is where domain config becomes these classes):
+Module map (one concept each; `rag.build_retrieval` is where domain config becomes these classes):
   embedders.py         SentenceTransformerEmbedder (torch fp32/bf16 or ONNX Runtime, Matryoshka truncation)
   onnx_embedding.py    torch.onnx export of a sentence-transformers model + onnxruntime inference
   faiss_index.py       FaissIndex (flat / HNSW / IVF-PQ inside IndexIDMap2), chunk_key(chunk_id) -> int64

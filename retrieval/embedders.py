@@ -1,7 +1,7 @@
 """Sentence-transformers embedders: torch (fp32 / bf16) or ONNX Runtime, L2-normalised float32 (n, dim).
 
 Construction is cheap; `load()` reads the weights. The model reference goes through the registry
-(`core.models.resolve_model`), so a registry name, a local directory or a hub id all work.
+(`models.registry.resolve_model`), so a registry name, a local directory or a hub id all work.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from core.models import resolve_model
 from core.protocols import EmbedRole
 from domains.config import EmbeddingConfig
+from models.registry import resolve_model
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from core.records import Chunk, Hit
+from core.stages import Fusion
 
 RRF_K = 60  # Cormack et al. 2009
 
@@ -62,7 +63,7 @@ def reciprocal_rank_fusion(
     weights = weights or {}
     entries = _collect(rankings)
     scores = [sum(float(weights.get(stage, 1.0)) / (k + rank) for stage, rank in e.ranks.items()) for e in entries]
-    return _fused(entries, scores, "rrf", limit)
+    return _fused(entries, scores, Fusion.RRF, limit)
 
 
 def _standardised(hits: Sequence[Hit]) -> tuple[dict[str, float], float]:
@@ -90,4 +91,4 @@ def zscore_fusion(
     entries = _collect(rankings)
     scores = [sum(float(weights.get(stage, 1.0)) * z.get(e.chunk.chunk_id, floor)
                   for stage, (z, floor) in standardised.items()) for e in entries]
-    return _fused(entries, scores, "zscore", limit)
+    return _fused(entries, scores, Fusion.ZSCORE, limit)

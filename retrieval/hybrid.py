@@ -1,7 +1,9 @@
-"""The hybrid retriever: dense (FAISS) and BM25 candidates, fused by RRF, optionally reranked by a cross-encoder.
+"""The hybrid retriever: dense (FAISS) and BM25 candidates, fused (RRF or z-score), optionally reranked by a
+cross-encoder.
 
-Every hit carries the score each stage gave it in `stage_scores` ("dense" cosine, "bm25", "rrf", "rerank"), so the
-API can show why a passage was chosen. Stages come from `RetrievalConfig.stages`; any subset works.
+Every hit carries the score each stage gave it in `stage_scores` (`core.stages` names: "dense" cosine, "bm25",
+"rrf" or "zscore", "rerank"), so the API can show why a passage was chosen. Stages come from
+`RetrievalConfig.stages`; any subset with a first stage works.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.errors import ConfigError, IndexError_
-from core.records import Chunk, Hit
+from core.records import Chunk, Hit, Retrieval
+from core.stages import FIRST_STAGES, Fusion, Stage
 from domains.config import RetrievalConfig
 from retrieval.faiss_index import FaissIndexSpec
 from retrieval.filters import MetadataFilter
@@ -31,17 +33,6 @@ from retrieval.zh_tokenizer import JiebaTokenizer
 
 log = logging.getLogger(__name__)
 
-STAGES = ("dense", "bm25", "rerank")
-
-
-@dataclass(frozen=True, slots=True)
-class RetrievalResult:
-    """Hits best first and the milliseconds each stage took."""
-
-    hits: tuple[Hit, ...]
-    timings_ms: Mapping[str, float] = field(default_factory=dict)
-
-
 class _Timer:
     def __init__(self) -> None:
         self.ms: dict[str, float] = {}
@@ -51,18 +42,15 @@ class _Timer:
 
 
 class HybridRetriever:
-    """`retrieve(query, k, filters) -> list[Hit]`; `retrieve_batch` for evaluation; `search` adds timings."""
+    """`retrieve(queries, k, filters) -> list[Retrieval]` (core.protocols.Retriever): queries are embedded
+    together, so evaluation passes many and serving one."""
 
     def __init__(self, cfg: RetrievalConfig, *, index_location: Path, embedder: LoadableEmbedder,
                  tokenizer: JiebaTokenizer, faiss_spec: FaissIndexSpec,
                  reranker: CrossEncoderReranker | None = None, stages: Sequence[str] | None = None) -> None:
         self.cfg = cfg
-        self.stages = tuple(stages or cfg.stages)
-        unknown = set(self.stages) - set(STAGES)
-        if unknown or not set(self.stages) & {"dense", "bm25"}:
-            raise ConfigError(f"retrieval stages {list(self.stages)}: use dense and/or bm25 (then optionally "
-                              f"rerank); valid stages: {', '.join(STAGES)}")
-        if "rerank" in self.stages and reranker is None:
+        self.stages = _stages(stages or cfg.stages)
+        if Stage.RERANK in self.stages and reranker is None:
             raise ConfigError("retrieval stage 'rerank' needs a reranker: set [models] reranker in domain.toml")
         self.index_location = index_location
         self.embedder = embedder
@@ -83,13 +71,13 @@ class HybridRetriever:
     def load(self) -> HybridRetriever:
         if self._index is not None:
             return self
-        dense = "dense" in self.stages
+        dense = Stage.DENSE in self.stages
         if dense:
             self.embedder.load()
         e = self.embedder
         expected = EmbedderInfo(e.name, e.dim if dense else 0, e.precision, e.backend)
         self._index = open_index(self.index_location, expected, self.tokenizer, self.faiss_spec)
-        if self.reranker is not None and "rerank" in self.stages:
+        if self.reranker is not None and Stage.RERANK in self.stages:
             self.reranker.load()
         return self
 
@@ -98,29 +86,24 @@ class HybridRetriever:
             self._index.close()
             self._index = None
 
-    def retrieve(self, query: str, k: int | None = None, filters: Mapping[str, Any] | None = None) -> list[Hit]:
-        return list(self.search(query, k, filters).hits)
-
-    def search(self, query: str, k: int | None = None, filters: Mapping[str, Any] | None = None) -> RetrievalResult:
+    def retrieve(self, queries: Sequence[str], k: int | None = None,
+                 filters: Mapping[str, Any] | None = None) -> list[Retrieval]:
+        """The same filters for all queries; each record carries the batch's stage timings."""
         timer = _Timer()
-        hits = self._run([query], k or self.cfg.final_k, filters, timer)[0]
-        return RetrievalResult(tuple(hits), {s: round(v, 3) for s, v in timer.ms.items()})
-
-    def retrieve_batch(self, queries: Sequence[str], k: int | None = None,
-                       filters: Mapping[str, Any] | None = None) -> list[list[Hit]]:
-        """Queries embedded together (much faster for evaluation); the same filters for all."""
-        return self._run(list(queries), k or self.cfg.final_k, filters, _Timer())
+        found = self._run(list(queries), k or self.cfg.final_k, filters, timer)
+        timings = {s: round(v, 3) for s, v in timer.ms.items()}
+        return [Retrieval(q, tuple(hits), timings) for q, hits in zip(queries, found, strict=True)]
 
     def _run(self, queries: list[str], k: int, filters: Mapping[str, Any] | None, timer: _Timer) -> list[list[Hit]]:
         where = self.default_filter.merged(MetadataFilter.from_mapping(filters))
         allowed = self._allowed(where) if where else None
         if allowed is not None and not allowed[0].any():
             return [[] for _ in queries]
-        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # stage -> scores (q, k), keys (q, k)
-        if "dense" in self.stages:
-            found["dense"] = self._dense(queries, max(self.cfg.dense_k, k), allowed, timer)
-        if "bm25" in self.stages:
-            found["bm25"] = self._bm25(queries, max(self.cfg.sparse_k, k), allowed, timer)
+        found: dict[Stage, tuple[np.ndarray, np.ndarray]] = {}  # stage -> scores (q, k), keys (q, k)
+        if Stage.DENSE in self.stages:
+            found[Stage.DENSE] = self._dense(queries, max(self.cfg.dense_k, k), allowed, timer)
+        if Stage.BM25 in self.stages:
+            found[Stage.BM25] = self._bm25(queries, max(self.cfg.sparse_k, k), allowed, timer)
         start = time.perf_counter()
         keys = np.unique(np.concatenate([ids[ids >= 0] for _, ids in found.values()]))
         chunks = self.index.docstore.chunks(keys.tolist())  # one lookup for every stage and query
@@ -131,19 +114,19 @@ class HybridRetriever:
         timer.add("docstore", start)
         return [self._finish(q, r, k, timer) for q, r in zip(queries, rankings, strict=True)]
 
-    def _finish(self, query: str, ranking: dict[str, list[Hit]], k: int, timer: _Timer) -> list[Hit]:
+    def _finish(self, query: str, ranking: dict[Stage, list[Hit]], k: int, timer: _Timer) -> list[Hit]:
         start = time.perf_counter()
         if len(ranking) > 1:
-            weights = {"dense": self.cfg.dense_weight, "bm25": self.cfg.sparse_weight}
+            weights = {Stage.DENSE: self.cfg.dense_weight, Stage.BM25: self.cfg.sparse_weight}
             match self.cfg.fusion:
-                case "rrf":
+                case Fusion.RRF:
                     hits = reciprocal_rank_fusion(ranking, weights, k=self.cfg.rrf_k)
-                case "zscore":
+                case Fusion.ZSCORE:
                     hits = zscore_fusion(ranking, weights)
             timer.add("fusion", start)
         else:
             hits = next(iter(ranking.values()))
-        if "rerank" in self.stages and self.reranker is not None and hits:
+        if Stage.RERANK in self.stages and self.reranker is not None and hits:
             start = time.perf_counter()
             hits = self.reranker.rerank(query, hits[: max(self.cfg.rerank_top_n, k)])
             timer.add("rerank", start)
@@ -183,7 +166,20 @@ class HybridRetriever:
         return allowed
 
 
-def _hits(stage: str, scores: np.ndarray, keys: np.ndarray, chunks: Mapping[int, Chunk]) -> list[Hit]:
+def _stages(names: Sequence[str]) -> tuple[Stage, ...]:
+    """Validated stage names, in the given order: at least one first stage, then optionally rerank."""
+    valid = ", ".join(Stage)
+    try:
+        stages = tuple(Stage(name) for name in names)
+    except ValueError as err:
+        raise ConfigError(f"retrieval stages {list(names)}: valid stages are {valid}") from err
+    if not set(stages) & set(FIRST_STAGES):
+        raise ConfigError(f"retrieval stages {list(names)}: use dense and/or bm25 (then optionally rerank); "
+                          f"valid stages: {valid}")
+    return stages
+
+
+def _hits(stage: Stage, scores: np.ndarray, keys: np.ndarray, chunks: Mapping[int, Chunk]) -> list[Hit]:
     """One stage's ranking for one query: (k,) scores and keys, -1 padded -> hits with that stage's score."""
     return [Hit(chunks[key], float(s), stage, {stage: float(s)})
             for s, key in zip(scores.tolist(), keys.tolist(), strict=True) if key >= 0 and key in chunks]

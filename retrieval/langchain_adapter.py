@@ -34,10 +34,10 @@ class LangchainRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    retriever: Any  # a HybridRetriever (anything with retrieve(query, k, filters) -> list[Hit])
+    retriever: Any  # a core.protocols.Retriever, e.g. HybridRetriever
     k: int = 5
     filters: dict[str, Any] | None = None
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        hits = self.retriever.retrieve(query, self.k, self.filters)
-        return [hit_to_document(h) for h in hits]
+        found = self.retriever.retrieve([query], self.k, self.filters)[0]
+        return [hit_to_document(h) for h in found.hits]

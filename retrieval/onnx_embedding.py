@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.errors import ConfigError, MissingDependency
-from core.models import cache_dir
+from core.paths import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from core.models import resolve_model
 from core.records import Hit
+from core.stages import Stage
+from models.registry import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class CrossEncoderReranker:
     def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
         scores = self.score(query, [h.chunk.text for h in hits])
         rescored = [
-            replace(h, score=s, retriever="rerank", stage_scores={**h.stage_scores, "rerank": s})
+            replace(h, score=s, retriever=Stage.RERANK, stage_scores={**h.stage_scores, Stage.RERANK: s})
             for h, s in zip(hits, scores, strict=True)
         ]
         return sorted(rescored, key=lambda h: -h.score)  # stable: equal scores keep the earlier order

@@ -146,8 +146,8 @@ def open_version_dir(directory: Path, expected: EmbedderInfo | None = None) -> t
 
 def check_embedder(directory: Path, built: EmbedderInfo, expected: EmbedderInfo) -> None:
     """Refuse an index built by another model or dimension; precision / backend differences only warn. A query
-    adapter of the model that built the index is the same model for documents (core.models.query_adapter_base)."""
-    from core.models import query_adapter_base
+    adapter of the model that built the index is the same model for documents (models.registry.query_adapter_base)."""
+    from models.registry import query_adapter_base
 
     same_documents = built.name == expected.name or query_adapter_base(expected.name) == built.name
     if not same_documents or (expected.dim and built.dim != expected.dim):

@@ -91,7 +91,7 @@ class DataArgs:
     limit: int = 0  # 0: every record
     max_input_tokens: int = 192  # charges / rag: the case fact / question is cut to this many tokens
     passages: int = 3  # rag: passages in the prompt
-    passage_chars: int = 160  # rag: characters kept per passage
+    passage_chars: int = 160  # charges with retrieval: characters kept per passage
     context_filter: Mapping[str, Any] = field(default_factory=dict)  # keep retrieved chunks whose metadata match
     answer_prefix: str = ""  # rag: removed from the start of a reference answer
     answer_stop: str = ""  # rag: a reference answer is cut where this appears (e.g. its own statute quotes)
@@ -128,6 +128,11 @@ class Recipe:
     lora: LoraArgs = LoraArgs()
     data: DataArgs = DataArgs()
     prompts: PromptArgs = PromptArgs()
+
+    def __post_init__(self) -> None:
+        if self.data.source == "rag" and self.prompts != PromptArgs():
+            raise ConfigError("prompts: a RAG recipe (data.source = 'rag') trains on the product's own prompt from "
+                              "the domain's domain.toml; remove the [prompts] section")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

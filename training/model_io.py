@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from core.errors import DossierError, MissingDependency
-from core.models import resolve_model
+from models.registry import resolve_model
 from training.args import TrainArgs
 
 log = logging.getLogger(__name__)

@@ -122,15 +122,18 @@ def test_meta_routes(live_server):
     assert "dossier_requests_total" in metrics and 'route="/v1/ask"' in metrics
 
 
-def test_feedback_becomes_preference_and_kto_records(live_server, feedback_root):
+def test_feedback_becomes_preference_and_kto_records(live_server, feedback_root, legal_pipeline):
     payload = {"domain": "legal", "question": QUESTION, "answer": "坏答案", "rating": "down", "preferred": "好答案[1]"}
     r = httpx.post(f"{live_server.url}/v1/feedback", json=payload)
     assert r.status_code == 200, r.text
     assert sorted(r.json()["stored"]) == ["kto.jsonl", "preferences.jsonl"]
     pref = json.loads((feedback_root / "legal" / "preferences.jsonl").read_text().splitlines()[-1])
-    assert (pref["prompt"], pref["chosen"], pref["rejected"]) == (QUESTION, "好答案[1]", "坏答案")
+    assert (pref["chosen"], pref["rejected"]) == ("好答案[1]", "坏答案")
+    served = [{"role": m.role, "content": m.content} for m in legal_pipeline.prompt(QUESTION)]
+    assert pref["prompt"] == served  # the product's prompt: system, numbered evidence, the question
+    assert served[-1]["role"] == "user" and QUESTION in served[-1]["content"] and "[1] " in served[-1]["content"]
     kto = json.loads((feedback_root / "legal" / "kto.jsonl").read_text().splitlines()[-1])
-    assert kto["label"] is False and kto["completion"] == "坏答案" and kto["created"]
+    assert kto["label"] is False and kto["completion"] == "坏答案" and kto["created"] and kto["prompt"] == served
 
 
 BAD_REQUESTS = [
@@ -172,7 +175,7 @@ def test_bearer_token_auth_when_keys_are_set(legal_pipeline):
     from live_server import LiveServer
     from openai import AuthenticationError, OpenAI
 
-    from api.server import create_app
+    from api import create_app
 
     with LiveServer(create_app(["legal"], build=lambda _: legal_pipeline, api_keys=["s3cret"])) as server:
         body = {"domain": "legal", "query": QUESTION, "k": 1}

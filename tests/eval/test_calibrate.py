@@ -6,7 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fakes import FunctionRetriever
 
+from core.records import Chunk, Hit
 from domains import DOMAINS_DIR, load_domain_file
 from eval.calibrate import OFFTOPIC, choose_threshold, rates, threshold_at_false_abstention, write_threshold
 from eval.evalsets import read_jsonl
@@ -52,23 +54,16 @@ def test_offtopic_queries_ship() -> None:
     assert len(rows) >= 20 and all(r["question"] for r in rows)
 
 
-class _FixedScoreRetriever:
-    """A protocol fake: every query gets one hit whose dense score is looked up from a table."""
-
-    def __init__(self, scores: dict[str, float]) -> None:
-        self.scores = scores
-
-    def retrieve(self, query: str, k: int) -> list:
-        from core.records import Chunk, Hit
-
-        chunk = Chunk(chunk_id="c", doc_id="d", text="t", start=0, end=1)
-        return [Hit(chunk, self.scores[query], "dense", {"dense": self.scores[query]})][:k]
+def _fixed_score_retriever(scores: dict[str, float]) -> FunctionRetriever:
+    """Every query gets one hit whose dense score is looked up from a table."""
+    chunk = Chunk(chunk_id="c", doc_id="d", text="t", start=0, end=1)
+    return FunctionRetriever(lambda q: [Hit(chunk, scores[q], "dense", {"dense": scores[q]})])
 
 
 def test_score_queries_uses_the_pipelines_best_score() -> None:
     from eval.calibrate import score_queries
 
-    retriever = _FixedScoreRetriever({"a": 0.9, "b": 0.2, "c": 0.4})
-    out = score_queries(retriever, {"in": ["a", "c"], "out": ["b"]}, k=5, score="dense")
+    retriever = _fixed_score_retriever({"a": 0.9, "b": 0.2, "c": 0.4})
+    out = score_queries(retriever, {"in": ["a", "c"], "out": ["b"]}, k=5, key="dense")
     assert out == {"in": [0.9, 0.4], "out": [0.2]}
-    assert score_queries(retriever, {"in": ["a"]}, k=5, score="rerank") == {"in": []}  # no rerank score: left out
+    assert score_queries(retriever, {"in": ["a"]}, k=5, key="rerank") == {"in": []}  # no rerank score: left out

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
-from core.models import is_fetched
+from cli import main
+from models.registry import is_fetched
 
 MODEL = "all-minilm-l6-v2"
 pytestmark = pytest.mark.skipif(not is_fetched(MODEL), reason=f"needs: dossier models fetch {MODEL}")
@@ -40,11 +40,11 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
 @pytest.fixture(scope="module")
 def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("faiss")
-    from api.build_retrieval import build_index_builder
     from domains import load_domain
     from domains.config import CorpusSource
     from ingest.pipeline import run_ingest
     from ingest.store import ChunkStore
+    from rag.build_retrieval import build_index_builder
 
     tmp = tmp_path_factory.mktemp("tiny-index")
     corpus = _jsonl(tmp / "corpus.jsonl", [{"doc_id": d, "text": t} for d, t in PASSAGES])

@@ -11,7 +11,7 @@ from ingest_helpers import criminal_law_records, statute_source, write_jsonl, wr
 
 import ingest.pipeline
 import ingest.reconcile
-from api.cli import main
+from cli import main
 from core.paths import ingest_dir
 from ingest.pipeline import REPORT_FILE, STORE_FILE, run_ingest
 from ingest.store import ChunkStore

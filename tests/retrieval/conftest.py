@@ -24,7 +24,7 @@ def chunk_store_path(tmp_path: Path, articles: list[dict]) -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> str:
-    from core.models import is_fetched, resolve_model
+    from models.registry import is_fetched, resolve_model
 
     if not is_fetched("all-minilm-l6-v2"):
         pytest.skip("all-minilm-l6-v2 is not fetched; run `dossier models fetch all-minilm-l6-v2`")

@@ -7,13 +7,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fakes import hits_of, retrieve_one
 from retrieval_support import article_chunk, write_chunk_store
 
-from api.build_retrieval import build_index_builder, build_retriever
-from api.cli import main
+from cli import main
 from core.paths import ingest_dir
 from domains import load_domain
 from ingest.store import ChunkStore
+from rag.build_retrieval import build_index_builder, build_retriever
 from retrieval.langchain_adapter import LangchainRetriever
 
 
@@ -47,7 +48,7 @@ def test_zscore_fusion_end_to_end(home: Path, minilm_dir: str) -> None:
     """The shipped fusion over a real index; with BM25 weighted up (MiniLM is noise on Chinese) BM25 carries it."""
     cfg = _cfg(minilm_dir)
     cfg = replace(cfg, retrieval=replace(cfg.retrieval, fusion="zscore", dense_weight=0.2, sparse_weight=1.0))
-    result = build_retriever(cfg).search("入户盗窃 携带凶器盗窃 扒窃", 5)
+    result = retrieve_one(build_retriever(cfg), "入户盗窃 携带凶器盗窃 扒窃", 5)
     assert [h.chunk.metadata["article_no"] for h in result.hits[:1]] == ["第二百六十四条"]
     assert all(h.retriever == "zscore" and "zscore" in h.stage_scores for h in result.hits)
     assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
@@ -61,7 +62,7 @@ def test_build_and_search_hybrid(home: Path, minilm_dir: str, articles: list[dic
     assert change.touched == 0 and len(build_retriever(cfg, stages=["bm25"]).index.docstore) == len(articles)
 
     retriever = build_retriever(cfg)
-    result = retriever.search("入户盗窃 携带凶器盗窃 扒窃", 5)
+    result = retrieve_one(retriever, "入户盗窃 携带凶器盗窃 扒窃", 5)
     # MiniLM turns most Chinese into [UNK], so its dense ranking is near noise: BM25 carries the fused top 3
     top = next(h for h in result.hits[:3] if h.chunk.metadata["article_no"] == "第二百六十四条")
     assert all(h.retriever == "rrf" for h in result.hits) and {"bm25", "rrf"} <= set(top.stage_scores)
@@ -72,13 +73,13 @@ def test_build_and_search_hybrid(home: Path, minilm_dir: str, articles: list[dic
     assert dense_scores and all(-1.0 <= s <= 1.0001 for s in dense_scores)
 
     wanted = {"article_no": ["第二百六十三条", "第二百六十六条"]}
-    hits = retriever.retrieve("盗窃", 5, filters=wanted)
+    hits = hits_of(retriever, "盗窃", 5, filters=wanted)
     assert len(hits) == 2 and {h.chunk.metadata["article_no"] for h in hits} == set(wanted["article_no"])
-    assert retriever.retrieve("盗窃", 5, filters={"status": "已废止"}) == []
+    assert hits_of(retriever, "盗窃", 5, filters={"status": "已废止"}) == []
 
-    batch = retriever.retrieve_batch(["入户盗窃 扒窃", "抢劫公私财物"], 3)
+    batch = [list(r.hits) for r in retriever.retrieve(["入户盗窃 扒窃", "抢劫公私财物"], 3)]
     assert [len(b) for b in batch] == [3, 3]
-    assert [h.chunk.chunk_id for h in batch[0]] == [h.chunk.chunk_id for h in retriever.retrieve("入户盗窃 扒窃", 3)]
+    assert [h.chunk.chunk_id for h in batch[0]] == [h.chunk.chunk_id for h in hits_of(retriever, "入户盗窃 扒窃", 3)]
 
     docs = LangchainRetriever(retriever=retriever, k=3).invoke("入户盗窃 携带凶器盗窃 扒窃")
     assert [d.metadata["chunk_id"] for d in docs] == [h.chunk.chunk_id for h in result.hits[:3]]
@@ -87,9 +88,9 @@ def test_build_and_search_hybrid(home: Path, minilm_dir: str, articles: list[dic
 
 def test_single_stages_and_bad_stage(home: Path, minilm_dir: str) -> None:
     cfg = _cfg(minilm_dir)
-    bm25_hits = build_retriever(cfg, stages=["bm25"]).retrieve("以暴力、胁迫方法抢劫公私财物", 3)
+    bm25_hits = hits_of(build_retriever(cfg, stages=["bm25"]), "以暴力、胁迫方法抢劫公私财物", 3)
     assert bm25_hits[0].retriever == "bm25" and bm25_hits[0].chunk.metadata["article_no"] == "第二百六十三条"
-    dense_hits = build_retriever(cfg, stages=["dense"]).retrieve("robbery", 3)
+    dense_hits = hits_of(build_retriever(cfg, stages=["dense"]), "robbery", 3)
     assert len(dense_hits) == 3 and set(dense_hits[0].stage_scores) == {"dense"}
     from core.errors import ConfigError
 
@@ -119,7 +120,7 @@ def test_rerank_stage_with_a_tiny_cross_encoder(home: Path, minilm_dir: str, tin
     cfg = _cfg(minilm_dir)
     cfg = replace(cfg, models=replace(cfg.models, reranker=str(tiny_classifier_dir)),
                   retrieval=replace(cfg.retrieval, rerank_top_n=8))
-    result = build_retriever(cfg, stages=["dense", "bm25", "rerank"]).search("入户盗窃 扒窃", 5)
+    result = retrieve_one(build_retriever(cfg, stages=["dense", "bm25", "rerank"]), "入户盗窃 扒窃", 5)
     assert len(result.hits) == 5 and "rerank" in result.timings_ms
     assert all(h.retriever == "rerank" and {"rrf", "rerank"} <= set(h.stage_scores) for h in result.hits)
     assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)

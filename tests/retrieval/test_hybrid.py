@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fakes import hits_of, retrieve_one
 from retrieval_support import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
 
 from domains.config import RetrievalConfig
@@ -39,7 +40,7 @@ def _retriever(index: tuple[Path, str], **cfg: object) -> HybridRetriever:
 
 
 def test_hybrid_hits_carry_every_stage_score(index_root: tuple[Path, str]) -> None:
-    result = _retriever(index_root).search(THEFT, 5)
+    result = retrieve_one(_retriever(index_root), THEFT, 5)
     assert len(result.hits) == 5 and result.hits[0].chunk.metadata["article_no"] == "第二百六十四条"
     top = result.hits[0]
     assert top.retriever == "rrf" and {"dense", "bm25", "rrf"} <= set(top.stage_scores)
@@ -49,25 +50,25 @@ def test_hybrid_hits_carry_every_stage_score(index_root: tuple[Path, str]) -> No
 def test_filters_still_return_k_hits(index_root: tuple[Path, str], articles: list[dict]) -> None:
     retriever = _retriever(index_root, dense_k=5, sparse_k=5)
     chapter = articles[0]["chapter"]  # about 12 articles of ~125: far beyond the top-5 of an unfiltered search
-    hits = retriever.retrieve(THEFT, 8, filters={"chapter": chapter})
+    hits = hits_of(retriever, THEFT, 8, filters={"chapter": chapter})
     assert len(hits) == 8 and all(h.chunk.metadata["chapter"] == chapter for h in hits)
-    both = retriever.retrieve(THEFT, 3, filters={"article_no": ["第二百六十四条", "第二百六十三条"]})
+    both = hits_of(retriever, THEFT, 3, filters={"article_no": ["第二百六十四条", "第二百六十三条"]})
     assert {h.chunk.metadata["article_no"] for h in both} == {"第二百六十四条", "第二百六十三条"}
 
 
 def test_config_filters_apply_and_queries_override(index_root: tuple[Path, str]) -> None:
     retriever = _retriever(index_root, filters={"article_no": "第一条"})
-    assert [h.chunk.metadata["article_no"] for h in retriever.retrieve(THEFT, 5)] == ["第一条"]
-    assert retriever.retrieve(THEFT, 1, filters={"article_no": "第二百六十四条"})[0].chunk.metadata["article_no"] \
+    assert [h.chunk.metadata["article_no"] for h in hits_of(retriever, THEFT, 5)] == ["第一条"]
+    assert hits_of(retriever, THEFT, 1, filters={"article_no": "第二百六十四条"})[0].chunk.metadata["article_no"] \
         == "第二百六十四条"
 
 
 def test_batch_matches_single_and_langchain(index_root: tuple[Path, str]) -> None:
     retriever = _retriever(index_root)
     queries = [THEFT, "以暴力、胁迫方法抢劫公私财物"]
-    batch = retriever.retrieve_batch(queries, 4)
+    batch = [list(r.hits) for r in retriever.retrieve(queries, 4)]
     assert [[h.chunk.chunk_id for h in hits] for hits in batch] == \
-        [[h.chunk.chunk_id for h in retriever.retrieve(q, 4)] for q in queries]
+        [[h.chunk.chunk_id for h in hits_of(retriever, q, 4)] for q in queries]
     docs = LangchainRetriever(retriever=retriever, k=2, filters={"law_name": "中华人民共和国刑法"}).invoke(THEFT)
     assert [d.metadata["chunk_id"] for d in docs] == [h.chunk.chunk_id for h in batch[0][:2]]
     assert docs[0].metadata["stage_scores"]["rrf"] == docs[0].metadata["score"]

@@ -149,8 +149,8 @@ def test_old_versions_are_pruned(tmp_path: Path) -> None:
 
 
 def test_a_query_adapter_of_the_building_model_may_search_its_index(tmp_path: Path) -> None:
-    """Documents embed identically through a query adapter (training/query_adapter.py): a base-model index serves
-    it; any other model, or another dimension, is still refused."""
+    """Documents embed identically through a query adapter (training/retriever/query_adapter.py): a base-model
+    index serves it; any other model, or another dimension, is still refused."""
     from retrieval.store import check_embedder
 
     base = EmbedderInfo("embeddinggemma-300m", 768, "bf16", "torch")

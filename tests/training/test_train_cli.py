@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from cli import main
 from training.launch import ACCELERATE_CONFIGS, CONFIGS_DIR
 
 CHARGES = str(CONFIGS_DIR / "sft_legal_charges.toml")

@@ -1,5 +1,0 @@
-import sys
-
-from api.cli import main
-
-sys.exit(main())

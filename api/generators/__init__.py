@@ -1,2 +1,0 @@
-"""Generation backends behind `core.protocols.Generator`, one small module each. Heavy imports happen in
-`load()`, never at import time; `api.build_generation.build_generator` chooses one from the domain config."""

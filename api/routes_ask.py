@@ -1,0 +1,70 @@
+"""POST /v1/ask (JSON or SSE), /v1/search and /v1/feedback: thin layers over `RagPipeline`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from api.auth import require_api_key
+from api.feedback import feedback_records
+from api.schemas import AskRequest, AskResponse, FeedbackRequest, SearchRequest, SearchResponse
+from api.state import history_messages, pipeline_for, sse, sse_guard
+from core.records import Answer
+from rag.presenting import answer_json, hit_json
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+
+
+def count_answer(request: Request, domain: str, answer: Answer) -> None:
+    metrics = request.app.state.metrics
+    metrics.answers.labels(domain, str(answer.abstained).lower()).inc()
+    removed = (answer.trace.get("citations") or {}).get("removed", 0)
+    metrics.citations_removed.labels(domain).inc(removed)
+
+
+@router.post("/ask", response_model=AskResponse)
+def ask(body: AskRequest, request: Request) -> AskResponse | StreamingResponse:
+    """The answer with its citations, or an abstention with the nearest passages. With `stream: true`, SSE
+    events {"delta": text} and a last {"answer": <this response>}, then [DONE]."""
+    pipeline = pipeline_for(request, body.domain)
+    history = history_messages(body.history)
+    if body.stream:
+        return StreamingResponse(sse_guard(_ask_events(request, body, history)), media_type="text/event-stream")
+    answer = pipeline.answer(body.question, history, k=body.k, filters=body.filters)
+    count_answer(request, body.domain, answer)
+    return AskResponse.model_validate(answer_json(answer, body.domain))
+
+
+def _ask_events(request: Request, body: AskRequest, history: tuple) -> Iterator[str]:
+    pipeline = pipeline_for(request, body.domain)
+    for chunk in pipeline.stream(body.question, history, k=body.k, filters=body.filters):
+        if chunk.answer is not None:
+            count_answer(request, body.domain, chunk.answer)
+            yield sse({"answer": answer_json(chunk.answer, body.domain)})
+        elif chunk.delta:
+            yield sse({"delta": chunk.delta})
+    yield sse("[DONE]")
+
+
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest, request: Request) -> SearchResponse:
+    pipeline = pipeline_for(request, body.domain)
+    t0 = time.perf_counter()
+    hits = pipeline.search(body.query, body.k, body.filters)
+    took = round((time.perf_counter() - t0) * 1000, 2)
+    return SearchResponse.model_validate(
+        {"domain": body.domain, "query": body.query, "hits": [hit_json(h) for h in hits], "took_ms": took}
+    )
+
+
+@router.post("/feedback")
+def feedback(body: FeedbackRequest, request: Request) -> dict:
+    """Thumbs up / down -> a KTO record; a preferred answer -> a DPO preference pair, each with the prompt the
+    pipeline sends for the question (rebuilt here: same index, same evidence)."""
+    pipeline = pipeline_for(request, body.domain)
+    prompt = pipeline.prompt(body.question, history_messages(body.history))
+    stored = request.app.state.feedback.append(body.domain, feedback_records(body, prompt))
+    return {"domain": body.domain, "stored": stored}

@@ -1,0 +1,47 @@
+"""What routes share: the pipelines built in the lifespan (on `app.state`), and SSE framing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from fastapi import Request
+
+from api.errors import ApiError, error_body
+from api.schemas import Turn
+from core.errors import DossierError
+from core.protocols import Message
+from rag.pipeline import RagPipeline
+
+MODEL_PREFIX = "dossier-"
+log = logging.getLogger(__name__)
+
+
+def pipeline_for(request: Request, domain: str) -> RagPipeline:
+    pipelines: dict[str, RagPipeline] = request.app.state.pipelines
+    if domain not in pipelines:
+        served = ", ".join(sorted(pipelines)) or "none"
+        raise ApiError(404, "unknown_domain", f"domain {domain!r} is not served here; served: {served}")
+    return pipelines[domain]
+
+
+def history_messages(turns: Iterable[Turn]) -> tuple[Message, ...]:
+    return tuple(Message(t.role, t.content) for t in turns)
+
+
+def sse(data: dict[str, Any] | str) -> str:
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {payload}\n\n"
+
+
+def sse_guard(events: Iterator[str]) -> Iterator[str]:
+    """Once a stream has started, an error can only be reported in-band: as a final `error` event."""
+    try:
+        yield from events
+    except DossierError as err:
+        yield sse(error_body("backend_unavailable", str(err)))
+    except Exception as err:  # the status line is gone: tell the client in the stream, log the rest
+        log.exception("stream failed")
+        yield sse(error_body("internal_error", f"{type(err).__name__}: the answer stopped"))

@@ -1,0 +1,229 @@
+"""`dossier train sft|reward|dpo|kto|ppo|merge|evaluate|memory|launch` (and `reranker|embedder`, registered by
+train_retrieval_cmd). Each recipe step takes --domain and a recipe TOML, plus overrides; handlers import the
+training stack only when they run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+RECIPE_STEPS = {
+    "sft": "supervised fine-tuning (LoRA / QLoRA / full) with the loss on the answers",
+    "reward": "reward model (score head) on preference pairs",
+    "dpo": "direct preference optimisation on preference pairs (or the service's feedback)",
+    "kto": "KTO on answers rated good / bad (or preference pairs)",
+    "ppo": "online RL against a trained reward model (trl GRPO; PPOTrainer is gone from trl 1.16)",
+}
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from cli import train_retrieval_cmd
+
+    train = commands.add_parser("train", help="fine-tune, merge, evaluate and profile the domain models")
+    steps = train.add_subparsers(dest="train_command", required=True, metavar="STEP")
+    for name, help_text in RECIPE_STEPS.items():
+        parser = steps.add_parser(name, help=help_text)
+        _recipe_arguments(parser)
+        parser.set_defaults(handler=run_recipe_step, step=name)
+    _register_merge(steps)
+    _register_evaluate(steps)
+    _register_memory(steps)
+    _register_launch(steps)
+    train_retrieval_cmd.register(steps)
+
+
+def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--recipe", required=True, type=Path, help="a recipe TOML (shipped: training/configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a recipe value, e.g. --set train.learning_rate=1e-4 (repeatable)")
+    parser.add_argument("--model", help="base model: registry name, local path or hub id (= --set train.model=)")
+    parser.add_argument("--max-steps", type=int, help="= --set train.max_steps=N")
+    parser.add_argument("--method", choices=("lora", "qlora", "full"), help="= --set train.method=")
+    parser.add_argument("--feedback", action="store_true", help="train on the service's rated answers")
+    parser.add_argument("--output", type=Path, help="run directory (default <workspace>/domains/D/runs/NAME-TIME)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    parser.add_argument("--no-retrieval", action="store_true", help="rag SFT: fallback passages, not the index")
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    extra = list(args.overrides)
+    if args.model:
+        extra.append(f"train.model={json.dumps(args.model)}")
+    if args.max_steps is not None:
+        extra.append(f"train.max_steps={args.max_steps}")
+    if args.method:
+        extra.append(f'train.method="{args.method}"')
+    if args.feedback:
+        extra.append('data.source="feedback"')
+    return extra
+
+
+def _load(args: argparse.Namespace):
+    from domains import load_domain
+    from training.args import load_recipe
+
+    cfg = load_domain(args.domain)
+    recipe = load_recipe(args.recipe, _overrides(args))
+    if recipe.domain and recipe.domain != cfg.name:
+        raise ConfigError(f"recipe {args.recipe} is for domain {recipe.domain!r}, not {cfg.name!r}")
+    return cfg, recipe
+
+
+def indexed_retriever(cfg, index_dir: Path | None = None):
+    """The domain's hybrid retriever (or one over `index_dir`) when the index exists, else None (recipes then use
+    their fallback)."""
+    from core.paths import index_root
+
+    root = index_dir or index_root(cfg.name)
+    if not ((root / "current").exists() or (root / "manifest.json").exists() or index_dir is not None):
+        log.warning("%s: no index (dossier index build --domain %s); passages from the fallback", cfg.name, cfg.name)
+        return None
+    from rag.build_retrieval import build_retriever
+
+    return build_retriever(cfg, index_dir=index_dir)
+
+
+def run_recipe_step(args: argparse.Namespace) -> int:
+    cfg, recipe = _load(args)
+    if recipe.task != args.step:
+        raise ConfigError(f"recipe {args.recipe} is a {recipe.task!r} recipe; run: dossier train {recipe.task}")
+    if args.resume and not args.output:
+        raise ConfigError("--resume needs --output RUN_DIR (the run to continue)")
+    from training.generator import dpo, kto, ppo, reward, sft
+
+    match args.step:
+        case "sft":
+            retriever = None if args.no_retrieval or recipe.data.source != "rag" else indexed_retriever(cfg)
+            run, metrics = sft.run_sft(cfg, recipe, args.output, args.resume, retriever)
+        case "reward":
+            run, metrics = reward.run_reward(cfg, recipe, args.output, args.resume)
+        case "dpo":
+            run, metrics = dpo.run_dpo(cfg, recipe, args.output, args.resume)
+        case "kto":
+            run, metrics = kto.run_kto(cfg, recipe, args.output, args.resume)
+        case _:
+            run, metrics = ppo.run_ppo(cfg, recipe, args.output, args.resume)
+    print(json.dumps({"run": str(run), **{k: metrics.get(k) for k in ("steps", "first_loss", "last_loss",
+                      "train_runtime", "cpu_time_s", "peak_rss_mib", "trainable_params")}}, ensure_ascii=False))
+    return 0
+
+
+def _register_merge(steps: argparse._SubParsersAction) -> None:
+    parser = steps.add_parser("merge", help="fold a run's LoRA adapter into the base and check the logits match")
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--run", required=True, type=Path, help="a training run directory (with adapter/)")
+    parser.add_argument("--output", type=Path, help="default RUN/merged")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--tolerance", type=float, help="max abs logit difference allowed (default by precision)")
+    parser.add_argument("--prompts", type=int, default=4, help="check on this many eval-set questions")
+    parser.set_defaults(handler=run_merge)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from domains import load_domain
+    from eval.evalsets import load_evalset
+    from training.export.merge import merge_adapter
+    from training.run_dir import CONFIG, read_json
+
+    cfg = load_domain(args.domain)
+    config = read_json(args.run / CONFIG)
+    texts = [r.query[:64] for r in load_evalset(cfg, cfg.evalsets[0].name, require_gold=False,
+                                                limit=args.prompts).records] if cfg.evalsets else ["hello"]
+    report = merge_adapter(config["base_model"], args.run / "adapter", args.output or args.run / "merged", texts,
+                           args.precision, args.tolerance)
+    print(json.dumps(asdict(report), ensure_ascii=False))
+    return 0
+
+
+def _register_evaluate(steps: argparse._SubParsersAction) -> None:
+    parser = steps.add_parser("evaluate", help="score the base and the tuned model on a held-out task")
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--task", required=True, choices=("charges", "cited_answer"))
+    parser.add_argument("--run", required=True, type=Path, help="a training run directory")
+    parser.add_argument("--file", type=Path, help="score on this JSONL (same schema) instead of the test split")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N examples")
+    parser.add_argument("--retrieval", action="store_true", help="put the top passages of the index in the prompt")
+    parser.add_argument("--index-dir", type=Path, help="--retrieval: this index (root or version) instead of the "
+                        "domain's, e.g. an `dossier eval index` gold-pool index")
+    parser.add_argument("--models", default="base,tuned", help="which to score (replies are cached per model)")
+    parser.add_argument("--json", action="store_true", help='print only {"task","n","base","tuned"} on stdout')
+    parser.set_defaults(handler=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from domains import load_domain
+    from training.generator.evaluate import evaluate_run, gain_table
+
+    cfg = load_domain(args.domain)
+    retriever = None
+    if args.retrieval:
+        retriever = indexed_retriever(cfg, args.index_dir)
+        if retriever is None:
+            raise ConfigError(f"--retrieval: no index for {cfg.name}; build it with: dossier index build "
+                              f"--domain {cfg.name}")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models or set(models) - {"base", "tuned"}:
+        raise ConfigError.invalid_choice("--models", args.models, ["base", "tuned", "base,tuned"])
+    result = evaluate_run(cfg, args.run, args.task, args.file, args.limit, retriever, models)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    elif len(models) == 2:
+        metric = next(iter(result["base"]))
+        print(gain_table([(args.task + (" + retrieval" if args.retrieval else ""), result)], metric))
+    else:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _register_memory(steps: argparse._SubParsersAction) -> None:
+    parser = steps.add_parser("memory", help="peak memory of full fine-tuning vs LoRA vs QLoRA (+ a plot)")
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--recipe", required=True, type=Path, help="an sft recipe TOML")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--model", help="base model (= --set train.model=)")
+    parser.add_argument("--methods", default="full,lora,qlora")
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--output", required=True, type=Path, help="where memory_report.json / memory.png go")
+    parser.set_defaults(handler=run_memory, max_steps=None, method=None, feedback=False)
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from training.generator.memory_report import format_table, memory_report
+
+    cfg, recipe = _load(args)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    rows = memory_report(cfg.name, recipe, args.output, methods, args.steps)
+    print(format_table(rows))
+    print(f"plot: {args.output / 'memory.png'}", file=sys.stderr)
+    return 0
+
+
+def _register_launch(steps: argparse._SubParsersAction) -> None:
+    parser = steps.add_parser("launch", help="run a step under `accelerate launch` (DDP, DeepSpeed, FSDP)",
+                              description="e.g. dossier train launch --accelerate-config ddp --dry-run -- "
+                                          "sft --domain legal --recipe training/configs/sft_legal_charges.toml")
+    parser.add_argument("--accelerate-config", required=True,
+                        help="ddp, deepspeed_zero2, deepspeed_zero3, fsdp, or a path to an accelerate YAML")
+    parser.add_argument("--num-processes", type=int, default=0, help="processes (GPUs); default from the config")
+    parser.add_argument("--dry-run", action="store_true", help="print the command, do not run it")
+    parser.add_argument("step_args", nargs=argparse.REMAINDER, help="the step and its arguments (after --)")
+    parser.set_defaults(handler=run_launch)
+
+
+def run_launch(args: argparse.Namespace) -> int:
+    from training.launch import accelerate_command, launch
+
+    step_args = args.step_args[1:] if args.step_args[:1] == ["--"] else args.step_args
+    shown, code = launch(accelerate_command(args.accelerate_config, step_args, args.num_processes), args.dry_run)
+    print(shown)
+    return code

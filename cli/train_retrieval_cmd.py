@@ -1,0 +1,59 @@
+"""`dossier train reranker | embedder --domain D`: the retrieval recipes (training/retriever/).
+
+`cli/train_cmd.py` owns `dossier train` and calls `register(train_commands)` with its sub-command action.
+A kept model is installed as `<cache>/models/<output>` (name it in domain.toml: [models] embedder / reranker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def register(train_commands: argparse._SubParsersAction) -> None:
+    for name, help_text in (
+        ("reranker", "cross-encoder reranker on (query, gold, hard negative) pairs of the train split"),
+        ("embedder", "query-side adapter on the frozen embedder, fitted on the train split"),
+    ):
+        parser = train_commands.add_parser(name, help=help_text)
+        parser.add_argument("--domain", required=True)
+        parser.add_argument("--recipe", type=Path, help="a recipe TOML (default: the shipped one)")
+        parser.add_argument("--out", type=Path, default=Path("runs"), help="run directories go under here")
+        parser.add_argument("--cache", type=Path, help="embedding cache (default runs/train/embedder/cache)")
+        parser.add_argument("--index-dir", type=Path, help="embedder: train against this base-model index's vectors")
+        parser.add_argument("--no-install", action="store_true", help="measure only; do not install the model")
+        parser.add_argument("--json", action="store_true", help="print the report JSON on stdout")
+        parser.set_defaults(handler=train_embedder if name == "embedder" else train_reranker)
+
+
+def _finish(args: argparse.Namespace, report: dict, run_dir: Path, key: str) -> int:
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "history"}, ensure_ascii=False))
+    else:
+        verdict = f"kept -> {report.get('model_dir', '(not installed)')}" if report["kept"] else "not kept"
+        print(f"{report['output']}: dev {key} {json.dumps(report[key])}; {verdict}")
+    print(f"report: {run_dir / 'report.json'}", file=sys.stderr)
+    return 0
+
+
+def train_embedder(args: argparse.Namespace) -> int:
+    from training.retriever.embedder import recipe_for, train_embedder
+
+    recipe = recipe_for(args.domain, args.recipe)
+    run_dir = args.out / "train" / "embedder" / args.domain / time.strftime("%Y%m%d-%H%M%S")
+    cache = args.cache or args.out / "train" / "embedder" / "cache"
+    report = train_embedder(recipe, run_dir, cache, install=not args.no_install, index_dir=args.index_dir)
+    return _finish(args, report, run_dir, f"dev_recall@{recipe.k}")
+
+
+def train_reranker(args: argparse.Namespace) -> int:
+    from training.retriever.reranker import recipe_for, train_reranker
+
+    recipe = recipe_for(args.domain, args.recipe)
+    run_dir = args.out / "train" / "reranker" / args.domain / time.strftime("%Y%m%d-%H%M%S")
+    cache = args.cache or args.out / "train" / "embedder" / "cache"
+    report = train_reranker(recipe, run_dir, cache, install=not args.no_install)
+    return _finish(args, report, run_dir, f"dev_recall@{recipe.k}")

@@ -1,0 +1,62 @@
+"""Abstain when the best evidence is weak: the generator is not called and the answer says the corpus does not
+cover the question, showing the nearest passages instead.
+
+The score is the best hit's score from the stage the domain names (`[abstention] score`: the dense cosine by
+default, the reranker's, or "fused": the score of whichever fusion the retriever runs, RRF or z-score), compared
+with the domain's calibrated threshold. `eval.calibrate` chooses that threshold with the same `best_score`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.records import Hit
+from core.stages import AbstentionScore, Fusion
+from domains.config import AbstentionConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AbstentionDecision:
+    abstain: bool
+    score: float | None  # None: no hit carries the configured stage's score
+    threshold: float
+    stage: str  # the `Hit.stage_scores` key that was read
+    reason: str
+
+    def trace(self) -> dict[str, Any]:
+        return {"abstained": self.abstain, "score": self.score, "threshold": self.threshold, "stage": self.stage}
+
+
+def stage_score(hit: Hit, key: str) -> float | None:
+    """The score stage `key` gave this hit; None when that stage did not score it."""
+    if key in hit.stage_scores:
+        return float(hit.stage_scores[key])
+    return float(hit.score) if hit.retriever == key else None
+
+
+def best_score(hits: Sequence[Hit], key: str) -> float | None:
+    """The largest score of stage `key` among `hits` (a `core.stages` name, e.g. `AbstentionScore.stage_key`)."""
+    scores = [s for s in (stage_score(h, key) for h in hits) if s is not None]
+    return max(scores) if scores else None
+
+
+def decide(hits: Sequence[Hit], config: AbstentionConfig, fusion: Fusion) -> AbstentionDecision:
+    """Abstain when nothing was found, or when the best `config.score` is under `config.threshold`; `fusion` is the
+    retriever's, which "fused" stands for. A retriever that does not produce that score cannot be judged: answer,
+    and log why."""
+    key = AbstentionScore(config.score).stage_key(fusion)
+    if not hits:
+        return AbstentionDecision(True, None, config.threshold, key, "no passage was retrieved")
+    score = best_score(hits, key)
+    if score is None:
+        log.warning("no hit carries a %r score; abstention is off for this query", key)
+        return AbstentionDecision(False, None, config.threshold, key, "")
+    if score < config.threshold:
+        reason = f"best {key} score {score:.3f} is under the domain threshold {config.threshold:.3f}"
+        return AbstentionDecision(True, score, config.threshold, key, reason)
+    return AbstentionDecision(False, score, config.threshold, key, "")

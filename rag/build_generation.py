@@ -1,0 +1,47 @@
+"""`build_generator`: the one place a domain's `[generation] backend` becomes a generator class."""
+
+from __future__ import annotations
+
+import os
+
+from core.errors import ConfigError
+from core.protocols import Generator
+from domains.config import DomainConfig
+from models.registry import gguf_file, resolve_model
+
+BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
+BACKEND_ENV = "DOSSIER_GENERATOR_BACKEND"
+API_KEY_ENV = "DOSSIER_GENERATOR_API_KEY"  # bearer token for an OpenAI-compatible server, if it wants one
+
+
+def chosen_backend(cfg: DomainConfig, override: str | None = None) -> str:
+    """Flag > environment > domain.toml."""
+    backend = override or os.environ.get(BACKEND_ENV) or cfg.generation.backend
+    if backend not in BACKENDS:
+        raise ConfigError.invalid_choice("generation backend", backend, BACKENDS)
+    return backend
+
+
+def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
+    """A generator for `cfg`, not yet loaded (call its `load()` to warm it up)."""
+    gen, models = cfg.generation, cfg.models
+    match chosen_backend(cfg, backend):
+        case "transformers":
+            from generation.transformers_gen import TransformersGenerator
+
+            return TransformersGenerator(resolve_model(models.generator), threads=gen.threads)
+        case "llama-cpp":
+            from generation.llama_cpp_gen import LlamaCppGenerator
+
+            return LlamaCppGenerator(gguf_file(models.generator_gguf), n_threads=gen.threads,
+                                     n_threads_batch=gen.prefill_threads)
+        case "openai-http":
+            from generation.openai_http import OpenAIHttpGenerator
+
+            return OpenAIHttpGenerator(gen.base_url, model=gen.api_model, api_key=os.environ.get(API_KEY_ENV, ""))
+        case "vllm":
+            from generation.vllm_gen import VllmGenerator
+
+            return VllmGenerator(resolve_model(models.generator))
+        case other:
+            raise ConfigError.invalid_choice("generation backend", other, BACKENDS)

@@ -1,0 +1,89 @@
+"""The one place retrieval configuration becomes classes: embedder, tokenizer, FAISS spec, reranker, retriever,
+and the index builder. Every choice is an explicit `match` on the config value."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.errors import ConfigError
+from core.paths import index_root
+from core.stages import Stage
+from domains.config import DomainConfig, EmbeddingConfig
+from retrieval.embedders import SentenceTransformerEmbedder
+from retrieval.faiss_index import FaissIndexSpec
+from retrieval.hybrid import HybridRetriever
+from retrieval.index_build import IndexBuilder
+from retrieval.reranker import CrossEncoderReranker
+from retrieval.store import IndexStore
+from retrieval.zh_tokenizer import JiebaTokenizer
+
+log = logging.getLogger(__name__)
+
+
+def build_embedder(cfg: DomainConfig, *, show_progress: bool = True) -> SentenceTransformerEmbedder:
+    emb: EmbeddingConfig = cfg.embedding
+    match emb.backend:
+        case "torch" | "onnx":
+            return SentenceTransformerEmbedder(cfg.models.embedder, emb, show_progress=show_progress)
+        case other:
+            raise ConfigError.invalid_choice("embedding.backend", other, ("torch", "onnx"))
+
+
+def build_faiss_spec(cfg: DomainConfig) -> FaissIndexSpec:
+    match cfg.retrieval.index:
+        case "flat":
+            return FaissIndexSpec(kind="flat")
+        case "hnsw":
+            return FaissIndexSpec(kind="hnsw", hnsw_m=32, hnsw_ef_construction=200, hnsw_ef_search=128)
+        case "ivfpq":
+            return FaissIndexSpec(kind="ivfpq", ivf_nprobe=16)
+        case other:
+            raise ConfigError.invalid_choice("retrieval.index", other, ("flat", "hnsw", "ivfpq"))
+
+
+def build_tokenizer(cfg: DomainConfig) -> JiebaTokenizer:
+    """jieba with the domain's user dictionary when the file exists (it is optional)."""
+    user_dict = cfg.path(cfg.retrieval.user_dict) if cfg.retrieval.user_dict else None
+    if user_dict is not None and not user_dict.is_file():
+        log.info("%s: user dictionary %s not found; plain jieba", cfg.name, user_dict)
+    return JiebaTokenizer(user_dict)
+
+
+def build_reranker(cfg: DomainConfig) -> CrossEncoderReranker | None:
+    match cfg.models.reranker:
+        case "":
+            return None
+        case model:
+            return CrossEncoderReranker(model, precision=cfg.embedding.precision, threads=cfg.embedding.threads)
+
+
+def build_retriever(
+    cfg: DomainConfig,
+    *,
+    stages: Sequence[str] | None = None,
+    index_dir: Path | None = None,
+    load: bool = True,
+) -> HybridRetriever:
+    """`index_dir`: an index root (with `current`) or one version dir; default the domain's index root."""
+    stages = tuple(stages or cfg.retrieval.stages)
+    retriever = HybridRetriever(
+        cfg.retrieval,
+        index_location=index_dir or index_root(cfg.name),
+        embedder=build_embedder(cfg, show_progress=False),
+        tokenizer=build_tokenizer(cfg),
+        faiss_spec=build_faiss_spec(cfg),
+        reranker=build_reranker(cfg) if Stage.RERANK in stages else None,
+        stages=stages,
+    )
+    return retriever.load() if load else retriever
+
+
+def build_index_builder(cfg: DomainConfig, *, root: Path | None = None, load: bool = True) -> IndexBuilder:
+    """The writer of the domain's index versions (loads the embedder unless `load` is False)."""
+    embedder = build_embedder(cfg)
+    if load:
+        embedder.load()
+    return IndexBuilder(cfg.name, IndexStore(root or index_root(cfg.name)), embedder, build_tokenizer(cfg),
+                        build_faiss_spec(cfg))

@@ -1,0 +1,181 @@
+"""`RagPipeline`: the product. question (+ history) -> rewrite -> retrieve (+ rerank) -> abstain? -> prompt ->
+generate -> cite & verify -> `Answer`, with the rewrite, the evidence and per-stage timings in `answer.trace`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from core.protocols import GenerationParams, Generator, Message, Retriever
+from core.records import Answer, Hit, Retrieval
+from domains.config import DomainConfig
+from rag import prompting
+from rag.abstention import AbstentionDecision, decide
+from rag.citations import cite
+
+log = logging.getLogger(__name__)
+
+REWRITE_MAX_TOKENS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerChunk:
+    """One streamed piece: text as it is generated; the last chunk carries the finished, cited `Answer`."""
+
+    delta: str = ""
+    answer: Answer | None = None
+
+
+class StageTimer:
+    """Wall time per stage, in milliseconds."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = round((time.perf_counter() - t0) * 1000, 2)
+
+    def mark(self, name: str) -> None:
+        self.ms[name] = round((time.perf_counter() - self.started) * 1000, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    question: str
+    query: str  # standalone query used for retrieval
+    hits: tuple[Hit, ...]
+    decision: AbstentionDecision
+    evidence: prompting.Evidence
+    messages: tuple[Message, ...]
+
+
+class RagPipeline:
+    def __init__(self, cfg: DomainConfig, retriever: Retriever, generator: Generator) -> None:
+        self.cfg = cfg
+        self.retriever = retriever
+        self.generator = generator
+        self.params = GenerationParams(
+            max_new_tokens=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature,
+            repetition_penalty=cfg.generation.repetition_penalty,
+        )
+
+    @property
+    def domain(self) -> str:
+        return self.cfg.name
+
+    def search(self, query: str, k: int | None = None, filters: Mapping[str, Any] | None = None) -> list[Hit]:
+        return list(self._retrieve(query, k, filters).hits)
+
+    def _retrieve(self, query: str, k: int | None, filters: Mapping[str, Any] | None) -> Retrieval:
+        return self.retriever.retrieve([query], k or self.cfg.retrieval.final_k, filters)[0]
+
+    def rewrite(self, question: str, history: Sequence[Message]) -> str:
+        """A follow-up rewritten into a standalone query with the domain's `rewrite` prompt."""
+        if not any(m.role != "system" for m in history):
+            return question
+        messages = prompting.rewrite_messages(self.cfg.prompts, question, history)
+        params = GenerationParams(max_new_tokens=REWRITE_MAX_TOKENS, temperature=0.0, stop=("\n\n",),
+                                  repetition_penalty=self.params.repetition_penalty)
+        return prompting.clean_rewrite(self.generator.generate(messages, params), fallback=question)
+
+    def answer(
+        self, question: str, history: Sequence[Message] = (), *, k: int | None = None, filters: Mapping | None = None
+    ) -> Answer:
+        timer = StageTimer()
+        prep = self._prepare(question, history, k, filters, timer)
+        if prep.decision.abstain:
+            return self._abstained(prep, timer)
+        with timer.stage("generate"):
+            generated = self.generator.generate(prep.messages, self.params)
+        return self._finish(prep, generated, timer)
+
+    def prompt(
+        self, question: str, history: Sequence[Message] = (), *, k: int | None = None, filters: Mapping | None = None
+    ) -> tuple[Message, ...]:
+        """The messages `answer` sends the generator for this question (retrieval and, for a follow-up, the rewrite
+        run; nothing is generated for the answer). Feedback records keep it, so DPO / KTO train on this prompt."""
+        return self._prepare(question, history, k, filters, StageTimer()).messages
+
+    def stream(
+        self, question: str, history: Sequence[Message] = (), *, k: int | None = None, filters: Mapping | None = None
+    ) -> Iterator[AnswerChunk]:
+        """Deltas of the raw generated text, then one chunk with the cited answer (whose text has invalid
+        markers removed, so it may differ slightly from the concatenated deltas)."""
+        timer = StageTimer()
+        prep = self._prepare(question, history, k, filters, timer)
+        if prep.decision.abstain:
+            answer = self._abstained(prep, timer)
+            yield AnswerChunk(delta=answer.text)
+            yield AnswerChunk(answer=answer)
+            return
+        pieces: list[str] = []
+        t0 = time.perf_counter()
+        for piece in self.generator.stream(prep.messages, self.params):
+            if not pieces:
+                timer.mark("first_token")
+            pieces.append(piece)
+            yield AnswerChunk(delta=piece)
+        timer.ms["generate"] = round((time.perf_counter() - t0) * 1000, 2)
+        yield AnswerChunk(answer=self._finish(prep, "".join(pieces), timer))
+
+    def _prepare(
+        self, question: str, history: Sequence[Message], k: int | None, filters: Mapping | None, timer: StageTimer
+    ) -> _Prepared:
+        with timer.stage("rewrite"):
+            query = self.rewrite(question, history)
+        with timer.stage("retrieve"):
+            found = self._retrieve(query, k, filters)
+        timer.ms.update({f"retrieve.{stage}": round(ms, 2) for stage, ms in found.timings_ms.items()})
+        hits = found.hits
+        decision = decide(hits, self.cfg.abstention, self.cfg.retrieval.fusion)
+        evidence = prompting.select_evidence(hits, self.cfg.generation.context_chars)
+        messages = tuple(prompting.answer_messages(self.cfg.prompts, evidence, query, history))
+        return _Prepared(question, query, hits, decision, evidence, messages)
+
+    def _trace(self, prep: _Prepared, timer: StageTimer, **extra: Any) -> dict[str, Any]:
+        timer.mark("total")
+        return {
+            "domain": self.domain,
+            "query": prep.query,
+            "rewrite": {"from": prep.question, "to": prep.query} if prep.query != prep.question else None,
+            "abstention": prep.decision.trace(),
+            "evidence": [h.chunk.chunk_id for h in prep.evidence.hits],
+            "generator": self.generator.name,
+            "prompt_chars": sum(len(m.content) for m in prep.messages),
+            "timings_ms": dict(timer.ms),
+            **extra,
+        }
+
+    def _abstained(self, prep: _Prepared, timer: StageTimer) -> Answer:
+        log.info("abstained on %r: %s", prep.question[:80], prep.decision.reason)
+        return Answer(
+            question=prep.question,
+            text=self.cfg.prompts.abstain,
+            hits=prep.hits,
+            abstained=True,
+            abstain_reason=prep.decision.reason,
+            disclaimer=self.cfg.disclaimer,
+            trace=self._trace(prep, timer, citations=None),
+        )
+
+    def _finish(self, prep: _Prepared, generated: str, timer: StageTimer) -> Answer:
+        with timer.stage("cite"):
+            report = cite(generated, prep.evidence)
+        return Answer(
+            question=prep.question,
+            text=report.text,
+            citations=report.citations,
+            hits=prep.hits,
+            disclaimer=self.cfg.disclaimer,
+            trace=self._trace(prep, timer, citations=report.trace()),
+        )

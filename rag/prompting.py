@@ -1,0 +1,84 @@
+"""The domain prompt: numbered evidence passages inside a character budget, and the follow-up rewrite prompt.
+
+Templates come from the domain's `[prompts]` section (`answer` gets {context} and {question}; `rewrite` gets
+{history} and {question}); this module only fills them. Passage n in the prompt is `evidence[n - 1]`, which is
+what `rag.citations` resolves `[n]` against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.protocols import Message
+from core.records import Hit
+from domains.config import PromptsConfig
+
+MIN_PASSAGE_CHARS = 80  # a passage cut shorter than this is dropped rather than shown as a stub
+REWRITE_HISTORY_TURNS = 6  # the rewrite sees the last few turns only: older ones rarely carry the referent
+ANSWER_HISTORY_TURNS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The passages given to the model, numbered from 1, and the context block that shows them."""
+
+    hits: tuple[Hit, ...]
+    context: str
+
+    def passage(self, marker: int) -> Hit | None:
+        """The hit behind `[marker]`, or None when the model cites a passage it was not given."""
+        return self.hits[marker - 1] if 1 <= marker <= len(self.hits) else None
+
+
+def passage_block(marker: int, hit: Hit, limit: int | None = None) -> str:
+    title = hit.chunk.title.strip()
+    text = hit.chunk.text if limit is None else hit.chunk.text[:limit]
+    return f"[{marker}] {title}\n{text}" if title else f"[{marker}] {text}"
+
+
+def select_evidence(hits: Sequence[Hit], context_chars: int) -> Evidence:
+    """Number the hits best first and keep as many as fit in `context_chars`; the first one is always kept
+    (cut to the budget if it alone is longer), so the model never answers from nothing."""
+    blocks: list[str] = []
+    kept: list[Hit] = []
+    used = 0
+    for hit in hits:
+        block = passage_block(len(kept) + 1, hit)
+        room = context_chars - used - (2 if kept else 0)  # 2: the blank line between passages
+        if len(block) > room:
+            if kept:
+                continue  # a shorter passage further down may still fit
+            header = len(block) - len(hit.chunk.text)
+            block = passage_block(1, hit, limit=max(room - header, MIN_PASSAGE_CHARS))
+        used += len(block) + (2 if kept else 0)
+        blocks.append(block)
+        kept.append(hit)
+    return Evidence(hits=tuple(kept), context="\n\n".join(blocks))
+
+
+def history_text(history: Sequence[Message], turns: int) -> str:
+    return "\n".join(f"{m.role}: {m.content}" for m in history[-turns:] if m.role != "system")
+
+
+def answer_messages(
+    prompts: PromptsConfig, evidence: Evidence, question: str, history: Sequence[Message] = ()
+) -> list[Message]:
+    """System prompt, the last few turns of the conversation, then the evidence and the question."""
+    turns = [m for m in history if m.role != "system"][-ANSWER_HISTORY_TURNS:]
+    user = prompts.answer.format(context=evidence.context, question=question)
+    return [Message("system", prompts.system), *turns, Message("user", user)]
+
+
+def rewrite_messages(prompts: PromptsConfig, question: str, history: Sequence[Message]) -> list[Message]:
+    user = prompts.rewrite.format(history=history_text(history, REWRITE_HISTORY_TURNS), question=question)
+    return [Message("system", prompts.system), Message("user", user)]
+
+
+def clean_rewrite(raw: str, fallback: str, max_chars: int = 400) -> str:
+    """The model's rewrite, first non-empty line, without quotes; the original question if nothing usable."""
+    for line in raw.strip().splitlines():
+        line = line.strip().strip("\"'“”「」")
+        if line:
+            return line[:max_chars]
+    return fallback

@@ -1,0 +1,69 @@
+"""RagPipeline stage by stage, with protocol fakes (a fixed-list retriever, a scripted generator) so the citation,
+rewrite and abstention paths are deterministic. The real path is in test_server_e2e.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from fakes import FunctionRetriever, ScriptedGenerator, fixed_retriever
+
+from core.protocols import Message
+from core.records import Chunk, Hit
+from domains import load_domain
+from rag.pipeline import RagPipeline
+
+ARTICLE = "故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑；情节较轻的，处三年以上十年以下有期徒刑。"
+
+
+def article_retriever(dense: float) -> FunctionRetriever:
+    """One Criminal Law article, fused by RRF, whose dense score is `dense`."""
+    chunk = Chunk("刑法#232", "刑法#232", ARTICLE, 0, len(ARTICLE), title="中华人民共和国刑法 第二百三十二条")
+    return fixed_retriever([Hit(chunk, 0.03, "rrf", {"dense": dense, "rrf": 0.03})])
+
+
+@pytest.fixture
+def cfg():
+    legal = load_domain("legal")
+    return replace(legal, abstention=replace(legal.abstention, threshold=0.5, score="dense"))
+
+
+def test_answer_cites_and_traces(cfg):
+    gen = ScriptedGenerator("故意杀人的，处死刑或者无期徒刑[1]。情节较轻的另有规定[2]。")
+    answer = RagPipeline(cfg, article_retriever(dense=0.8), gen).answer("故意杀人罪判几年？")
+    assert not answer.abstained and answer.disclaimer == cfg.disclaimer
+    assert [c.chunk_id for c in answer.citations] == ["刑法#232"]
+    assert answer.citations[0].quote == ARTICLE
+    assert "[2]" not in answer.text
+    trace = answer.trace
+    assert trace["citations"]["removed"] == 1 and trace["citations"]["precision"] == 0.5
+    assert trace["evidence"] == ["刑法#232"] and trace["rewrite"] is None
+    assert "[1] 中华人民共和国刑法 第二百三十二条" in gen.calls[0][-1].content
+
+
+def test_weak_evidence_abstains_without_calling_the_generator(cfg):
+    gen = ScriptedGenerator()
+    answer = RagPipeline(cfg, article_retriever(dense=0.2), gen).answer("红烧肉怎么做？")
+    assert answer.abstained and answer.text == cfg.prompts.abstain
+    assert answer.hits and not answer.citations and not gen.calls
+    assert "0.200" in answer.abstain_reason
+
+
+def test_follow_up_is_rewritten_before_retrieval(cfg):
+    retriever = article_retriever(dense=0.8)
+    gen = ScriptedGenerator("故意杀人罪情节较轻的怎么处罚？\n", "处三年以上十年以下有期徒刑[1]。")
+    history = [Message("user", "故意杀人罪判几年？"), Message("assistant", "处死刑、无期徒刑[1]。")]
+    answer = RagPipeline(cfg, retriever, gen).answer("那情节较轻的呢？", history)
+    assert retriever.queries == ["故意杀人罪情节较轻的怎么处罚？"]
+    assert answer.trace["rewrite"] == {"from": "那情节较轻的呢？", "to": "故意杀人罪情节较轻的怎么处罚？"}
+    assert "那情节较轻的呢？" in gen.calls[0][-1].content  # the rewrite prompt saw the follow-up
+    assert answer.question == "那情节较轻的呢？"
+
+
+def test_stream_yields_deltas_then_the_same_answer(cfg):
+    text = "故意杀人的，处死刑[1]。"
+    chunks = list(RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator(text)).stream("故意杀人罪判几年？"))
+    assert "".join(c.delta for c in chunks) == text
+    final = chunks[-1].answer
+    assert final is not None and final.text == text and final.citations
+    assert "first_token" in final.trace["timings_ms"]

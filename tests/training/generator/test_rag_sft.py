@@ -1,0 +1,75 @@
+"""RAG SFT examples: the product's own prompt (byte for byte), gold passages cited, markers read by the product's
+parser."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+from fakes import ScriptedGenerator, fixed_retriever
+from train_helpers import smoke_recipe
+
+from core.records import Chunk, Hit
+from rag.pipeline import RagPipeline
+from rag.prompting import select_evidence
+from training.args import load_recipe
+from training.generator.rag_sft import corpus_chunks, gold_citation_share, rag_chats, rag_example, retrieved_passages
+from training.launch import CONFIGS_DIR
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_lm_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_lm_dir)
+
+
+def test_fallback_examples_cite_their_gold_passages(legal, tokenizer) -> None:
+    recipe = load_recipe(CONFIGS_DIR / "sft_legal_rag.toml", ["data.limit=12", "train.max_length=4096"])
+    chats, report = rag_chats(legal, recipe, tokenizer, retriever=None)
+    assert report.kept == len(chats) > 0
+    assert report.kept + sum(report.dropped.values()) == 12
+    text = tokenizer.decode(chats[0].input_ids)
+    answer = tokenizer.decode([t for t, m in zip(chats[0].input_ids, chats[0].assistant_masks, strict=True) if m])
+    markers = {int(m) for m in re.findall(r"\[(\d+)\]", answer)}
+    assert markers and all(f"[{n}]" in text.split("<|im_start|>assistant")[0] for n in markers)
+    assert "法律依据" not in answer and not answer.startswith("回答")
+    again, _ = rag_chats(legal, recipe, tokenizer, retriever=None)
+    assert [c.input_ids for c in again] == [c.input_ids for c in chats]  # seeded: the same negatives every time
+
+
+def test_retrieved_passages_make_room_for_a_gold_article(legal) -> None:
+    from eval.evalsets import load_evalset
+
+    rec = next(r for r in load_evalset(legal, "lawbench_consultation", limit=5).records)
+    wrong = [Chunk(f"x{i}", f"x{i}", "无关", 0, 2) for i in range(5)]
+    recipe = smoke_recipe("sft", CONFIGS_DIR, {"source": "rag", "evalset": "lawbench_consultation", "passages": 3})
+    corpus = {g: Chunk(g, g, "gold", 0, 4) for g in rec.gold_ids}
+    hits = retrieved_passages(rec, fixed_retriever([Hit(c, 1.0, "dense") for c in wrong]), corpus, recipe)
+    assert len(hits) == 3 and hits[-1].chunk.doc_id in rec.gold_ids
+
+
+def test_gold_citation_share_reads_markers_as_the_product_does() -> None:
+    chunks = [Chunk(f"c{i}", f"c{i}", "条文", 0, 2) for i in range(3)]
+    evidence = select_evidence([Hit(c, 1.0, "dense") for c in chunks], 2400)
+    assert gold_citation_share("依据[1]和[3]。", evidence, [1]) == 0.5
+    assert gold_citation_share("依据【1】和[2,3]。", evidence, [1, 2]) == pytest.approx(2 / 3)
+    assert gold_citation_share("没有引用", evidence, [1]) is None
+    assert gold_citation_share("[2][2][9]", evidence, [2]) == 1.0  # [9] was not given: not a citation
+
+
+def test_the_training_prompt_is_the_prompt_the_pipeline_sends(legal) -> None:
+    """Same question, same evidence: the RAG-SFT example's messages are byte for byte the pipeline's."""
+    from eval.evalsets import load_evalset
+
+    rec = load_evalset(legal, "lawbench_consultation", limit=1).records[0]
+    corpus = corpus_chunks(legal)
+    hits = [Hit(corpus[g], 0.8, "zscore", {"dense": 0.8, "zscore": 1.2}) for g in rec.gold_ids if g in corpus]
+    hits += [Hit(corpus[d], 0.5, "zscore", {"dense": 0.7, "zscore": 0.3}) for d in sorted(corpus)[:2]]
+    generator = ScriptedGenerator("依据条文回答[1]。")
+    cfg = replace(legal, abstention=replace(legal.abstention, threshold=0.0))
+    RagPipeline(cfg, fixed_retriever(hits), generator).answer(rec.query)
+    example = rag_example(cfg, rec, rec.query, hits)
+    assert [(m.role, m.content) for m in example.messages] == [(m.role, m.content) for m in generator.calls[0]]
+    assert example.gold_markers and all(f"[{n}] " in example.messages[-1].content for n in example.gold_markers)

@@ -1,0 +1,1 @@
+"""Retriever recipes: the query adapter of the embedder, the cross-encoder reranker, jieba user dictionaries."""

@@ -23,6 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.errors import DossierError  # noqa: E402
+from core.stages import FIRST_STAGES, Stage  # noqa: E402
 from domains import load_domain  # noqa: E402
 from domains.config import DomainConfig  # noqa: E402
 from rag.build_retrieval import build_retriever  # noqa: E402
@@ -92,7 +93,7 @@ def proxy_retriever(cfg: DomainConfig, out: Path) -> object:
     row("proxy index build (tokenize + write, no embedding)",
         f"{time.perf_counter() - start:.1f} s for {len(change.added)} chunks {dict(change.stats)}")
     return HybridRetriever(cfg.retrieval, index_location=out, embedder=embedder, tokenizer=build_tokenizer(cfg),
-                           faiss_spec=build_faiss_spec(cfg), stages=("dense", "bm25")).load()
+                           faiss_spec=build_faiss_spec(cfg), stages=FIRST_STAGES).load()
 
 
 def bench_query_embedding(cfg: DomainConfig, queries: list[str]) -> None:
@@ -107,7 +108,7 @@ def bench_query_embedding(cfg: DomainConfig, queries: list[str]) -> None:
 
 
 def bench_latency(cfg: DomainConfig, queries: list[str], proxy: bool) -> None:
-    stages = ["dense", "bm25"] + (["rerank"] if cfg.models.reranker else [])
+    stages = [*FIRST_STAGES, *([Stage.RERANK] if cfg.models.reranker else [])]
     if proxy:
         import tempfile
 

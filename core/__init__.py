@@ -1,4 +1,5 @@
-"""Dossier's shared vocabulary: records, protocols, errors and the model registry.
+"""Dossier's shared vocabulary: records, protocols, stage names, errors and paths.
 
-Nothing here imports another Dossier package, and nothing here needs a third-party library.
+Nothing here imports another Dossier package (tests/test_architecture.py checks it), and nothing here needs a
+third-party library beyond numpy.
 """

@@ -129,7 +129,7 @@ class HybridRetriever:
         if Stage.RERANK in self.stages and self.reranker is not None and hits:
             start = time.perf_counter()
             hits = self.reranker.rerank(query, hits[: max(self.cfg.rerank_top_n, k)])
-            timer.add("rerank", start)
+            timer.add(Stage.RERANK, start)
         return hits[:k]
 
     def _dense(self, queries: list[str], k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
@@ -148,7 +148,7 @@ class HybridRetriever:
         scores, positions = self.index.bm25.search(queries, k, None if allowed is None else allowed[0])
         keys_by_pos = self.index.docstore.keys_by_position()
         keys = np.where(positions >= 0, keys_by_pos[np.maximum(positions, 0)], -1)
-        timer.add("bm25", start)
+        timer.add(Stage.BM25, start)
         return scores, keys
 
     def _allowed(self, where: MetadataFilter) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,25 @@ def test_unknown_key_names_the_valid_ones(tmp_path: Path) -> None:
         load_domain_file(path)
 
 
+@pytest.mark.parametrize(("section", "key", "value", "valid"), [
+    ("retrieval", "fusion", '"rff"', "rrf, zscore"),
+    ("retrieval", "stages", '["dense", "splade"]', "bm25, dense, rerank"),
+    ("abstention", "score", '"rrf"', "dense, fused, rerank"),
+])
+def test_stage_names_are_checked_against_core_stages(tmp_path: Path, section, key, value, valid) -> None:
+    path = _write(tmp_path, f'[{section}]\n{key} = {value}\n')
+    with pytest.raises(ConfigError, match=f"{section}: {key}.*choose one of: {valid}"):
+        load_domain_file(path)
+
+
+def test_stage_names_load_as_enums() -> None:
+    from core.stages import AbstentionScore, Fusion, Stage
+
+    cfg = load_domain("legal")
+    assert cfg.retrieval.fusion is Fusion.ZSCORE and cfg.retrieval.stages == (Stage.DENSE, Stage.BM25)
+    assert isinstance(cfg.abstention.score, AbstentionScore)
+
+
 def test_bad_choice_lists_the_choices(tmp_path: Path) -> None:
     path = _write(tmp_path, '[generation]\nbackend = "ollama"\n')
     with pytest.raises(ConfigError, match="llama-cpp.*openai-http.*transformers.*vllm"):

@@ -9,6 +9,7 @@ import pytest
 from fakes import hits_of, retrieve_one
 from retrieval_support import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
 
+from core.errors import ConfigError
 from domains.config import RetrievalConfig
 from ingest.store import ChunkStore
 from retrieval.faiss_index import FaissIndexSpec
@@ -66,9 +67,19 @@ def test_config_filters_apply_and_queries_override(index_root: tuple[Path, str])
 def test_batch_matches_single_and_langchain(index_root: tuple[Path, str]) -> None:
     retriever = _retriever(index_root)
     queries = [THEFT, "以暴力、胁迫方法抢劫公私财物"]
-    batch = [list(r.hits) for r in retriever.retrieve(queries, 4)]
+    results = retriever.retrieve(queries, 4)
+    assert [r.query for r in results] == queries  # one Retrieval record per query, in order, with stage timings
+    assert all({"dense_embed", "dense_search", "bm25", "fusion", "docstore"} <= set(r.timings_ms) for r in results)
+    batch = [list(r.hits) for r in results]
     assert [[h.chunk.chunk_id for h in hits] for hits in batch] == \
         [[h.chunk.chunk_id for h in hits_of(retriever, q, 4)] for q in queries]
     docs = LangchainRetriever(retriever=retriever, k=2, filters={"law_name": "中华人民共和国刑法"}).invoke(THEFT)
     assert [d.metadata["chunk_id"] for d in docs] == [h.chunk.chunk_id for h in batch[0][:2]]
     assert docs[0].metadata["stage_scores"]["rrf"] == docs[0].metadata["score"]
+
+
+def test_unknown_stages_are_refused(index_root: tuple[Path, str]) -> None:
+    with pytest.raises(ConfigError, match="valid stages are dense, bm25, rerank"):
+        _retriever(index_root, stages=("dense", "colbert"))
+    with pytest.raises(ConfigError, match="use dense and/or bm25"):
+        _retriever(index_root, stages=("rerank",))

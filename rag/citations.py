@@ -1,8 +1,10 @@
 """Cite and verify: every `[n]` / `[n,m]` / `【n】` in a generated answer becomes a `Citation` to passage n.
 
 A marker naming a passage the model was not given is removed and counted. The text is split into sentences; a
-sentence that makes a claim without any citation is flagged, and a citation whose sentence shares too few
-character bigrams with the cited passage (its title included) counts as unsupported. A marker that opens a line
+sentence that makes a claim without any citation is flagged, and a citation whose passage does not support its
+sentence (`rag.support.judge`: the sentence's own content, title cut out, must overlap the passage text and every
+penalty, quantity, article number and quotation it states must be there) counts as unsupported and is listed with
+the reason; a line that only names the cited article is a heading, not a claim. A marker that opens a line
 ("[1] 刑法 第二十条" then the text) cites the block it heads: small models answer that way as often as with a
 marker after each sentence. Citation precision = supported (sentence, passage) pairs / all cited pairs including
 the removed ones (None when the answer cites nothing).
@@ -17,13 +19,14 @@ from typing import Any
 
 from core.records import Chunk, Citation
 from rag.prompting import Evidence
+from rag.support import char_bigrams, judge, names_only_the_title
 
 _NUMS = r"\s*\d{1,3}(?:\s*[,\uff0c\u3001;\uff1b]\s*\d{1,3})*\s*"  # 1 | 1,2 | 1、2 (full-width separators too)
 MARKER = re.compile(rf"\[({_NUMS})\]|\u3010({_NUMS})\u3011")  # [1,2] or 【1,2】
-# a sentence ends at 。！？；!?; a newline, or '.' before whitespace; markers right after the end belong to it
-SENTENCE = re.compile(r".*?(?:[\u3002\uff01\uff1f\uff1b!?;\n]|\.(?=\s)|$)(?:\s*\[[\d,]+\])*", re.S)
+# a sentence ends at 。！？；!?; a newline, or "." before whitespace; markers right after the end, on the same line,
+# belong to it (a marker on the next line opens the next block)
+SENTENCE = re.compile(r".*?(?:(?:[\u3002\uff01\uff1f\uff1b!?;]|\.(?=\s)|$)(?:[ \t]*\[[\d,]+\])*|\n)", re.S)
 MIN_CLAIM_CHARS = 4  # shorter pieces ("[1]", "1.", a heading word) are not claims
-SUPPORT_MIN = 0.15  # share of the sentence's character bigrams found in the passage; paraphrase stays above
 QUOTE_WHOLE_MAX = 160  # passages up to this long are quoted whole; longer ones by their best sentence
 
 
@@ -33,8 +36,9 @@ class CitationReport:
     citations: tuple[Citation, ...]  # one per cited passage, in order of first citation
     cited_pairs: int  # (sentence, passage) pairs cited, counting the removed ones
     removed: int  # markers pointing at passages that were not given
-    unsupported: int  # valid pairs whose sentence shares too little with the passage
+    unsupported: int  # valid pairs whose passage does not support the sentence (rag.support.judge)
     uncited_sentences: tuple[str, ...]
+    unsupported_sentences: tuple[tuple[str, int, str], ...] = ()  # (sentence, marker, why) per unsupported pair
 
     @property
     def precision(self) -> float | None:
@@ -48,24 +52,14 @@ class CitationReport:
             "removed": self.removed,
             "unsupported": self.unsupported,
             "uncited_sentences": list(self.uncited_sentences),
+            "unsupported_sentences": [{"sentence": s, "marker": n, "reason": why}
+                                      for s, n, why in self.unsupported_sentences],
             "precision": self.precision,
         }
 
 
 def marker_numbers(group: str) -> list[int]:
     return [int(n) for n in re.findall(r"\d+", group)]
-
-
-def char_bigrams(text: str) -> set[str]:
-    """Bigrams of letters, digits and CJK characters (punctuation and spaces dropped): Chinese is compared by
-    characters, not whitespace tokens."""
-    chars = "".join(c for c in text if c.isalnum())
-    return {chars[i : i + 2] for i in range(len(chars) - 1)} if len(chars) > 1 else set(chars)
-
-
-def support(claim: str, passage: str) -> float:
-    grams = char_bigrams(claim)
-    return len(grams & char_bigrams(passage)) / len(grams) if grams else 0.0
 
 
 def strip_invalid(text: str, evidence: Evidence) -> tuple[str, int]:
@@ -142,15 +136,21 @@ def cite(generated: str, evidence: Evidence) -> CitationReport:
     text, removed = strip_invalid(generated, evidence)
     claims: dict[int, list[str]] = {}
     uncited: list[str] = []
-    pairs = unsupported = 0
+    unsupported: list[tuple[str, int, str]] = []
+    pairs = 0
     for claim, cited in sentences(text):
         if not cited:
             uncited.append(claim)
         for n in cited:
-            pairs += 1
             hit = evidence.passage(n)
             assert hit is not None  # strip_invalid kept only given passages
             claims.setdefault(n, []).append(claim)
-            unsupported += support(claim, f"{hit.chunk.title}\n{hit.chunk.text}") < SUPPORT_MIN
+            if names_only_the_title(claim, hit.chunk.title):
+                continue  # a heading naming the article: nothing to support
+            pairs += 1
+            verdict = judge(claim, hit.chunk.title, hit.chunk.text)
+            if not verdict.supported:
+                unsupported.append((claim, n, verdict.reason))
     citations = tuple(citation(n, evidence.hits[n - 1].chunk, " ".join(c)) for n, c in claims.items())
-    return CitationReport(text.strip(), citations, pairs + removed, removed, unsupported, tuple(uncited))
+    return CitationReport(text.strip(), citations, pairs + removed, removed, len(unsupported), tuple(uncited),
+                          tuple(unsupported))

@@ -78,6 +78,14 @@ class HitOut(BaseModel):
     metadata: dict[str, Any]
 
 
+class UnsupportedOut(BaseModel):
+    """A cited sentence its passage does not support, and why (rag/support.py)."""
+
+    sentence: str
+    marker: int
+    reason: str
+
+
 class AskResponse(BaseModel):
     domain: str
     question: str
@@ -86,6 +94,7 @@ class AskResponse(BaseModel):
     abstain_reason: str
     disclaimer: str
     citations: list[CitationOut]
+    unsupported: list[UnsupportedOut] = Field(default_factory=list)
     hits: list[HitOut]
     trace: dict[str, Any]
 

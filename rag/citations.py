@@ -39,6 +39,12 @@ class CitationReport:
     unsupported: int  # valid pairs whose passage does not support the sentence (rag.support.judge)
     uncited_sentences: tuple[str, ...]
     unsupported_sentences: tuple[tuple[str, int, str], ...] = ()  # (sentence, marker, why) per unsupported pair
+    claims: int = 0  # sentences that make a claim (headings naming the cited article excluded)
+
+    @property
+    def coverage(self) -> float | None:
+        """Share of claim sentences that carry a valid citation; None when the answer makes no claim."""
+        return (self.claims - len(self.uncited_sentences)) / self.claims if self.claims else None
 
     @property
     def precision(self) -> float | None:
@@ -55,6 +61,8 @@ class CitationReport:
             "unsupported_sentences": [{"sentence": s, "marker": n, "reason": why}
                                       for s, n, why in self.unsupported_sentences],
             "precision": self.precision,
+            "claims": self.claims,
+            "coverage": self.coverage,
         }
 
 
@@ -138,9 +146,12 @@ def cite(generated: str, evidence: Evidence) -> CitationReport:
     uncited: list[str] = []
     unsupported: list[tuple[str, int, str]] = []
     pairs = 0
+    n_claims = 0
     for claim, cited in sentences(text):
         if not cited:
             uncited.append(claim)
+        if not cited or not all(names_only_the_title(claim, evidence.hits[n - 1].chunk.title) for n in cited):
+            n_claims += 1  # a heading that only names the cited article is not a claim
         for n in cited:
             hit = evidence.passage(n)
             assert hit is not None  # strip_invalid kept only given passages
@@ -153,4 +164,4 @@ def cite(generated: str, evidence: Evidence) -> CitationReport:
                 unsupported.append((claim, n, verdict.reason))
     citations = tuple(citation(n, evidence.hits[n - 1].chunk, " ".join(c)) for n, c in claims.items())
     return CitationReport(text.strip(), citations, pairs + removed, removed, len(unsupported), tuple(uncited),
-                          tuple(unsupported))
+                          tuple(unsupported), n_claims)

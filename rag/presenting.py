@@ -11,6 +11,7 @@ from core.records import Answer, Hit
 
 NEAREST_SHOWN = 3
 NEAREST_CHARS = 160
+UNSUPPORTED_HEADING = "注意：以下句子未得到所引条文的支持（请核对原文）："
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -29,6 +30,12 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
+def unsupported_sentences(answer: Answer) -> list[dict[str, Any]]:
+    """The (sentence, marker, reason) rows of cited sentences their passage does not support (rag.support)."""
+    citations = answer.trace.get("citations") or {}
+    return list(citations.get("unsupported_sentences", []))
+
+
 def answer_json(answer: Answer, domain: str) -> dict[str, Any]:
     return {
         "domain": domain,
@@ -38,6 +45,7 @@ def answer_json(answer: Answer, domain: str) -> dict[str, Any]:
         "abstain_reason": answer.abstain_reason,
         "disclaimer": answer.disclaimer,
         "citations": [asdict(c) for c in answer.citations],
+        "unsupported": unsupported_sentences(answer),
         "hits": [hit_json(h) for h in answer.hits],
         "trace": dict(answer.trace),
     }
@@ -52,9 +60,12 @@ def nearest_passages_text(hits: Sequence[Hit], n: int = NEAREST_SHOWN) -> str:
 
 
 def answer_epilogue(answer: Answer) -> str:
-    """What follows the answer text for a reader of plain text: the nearest passages when the service
-    abstained, and the domain disclaimer."""
+    """What follows the answer text for a reader of plain text: the cited sentences their passages do not support,
+    the nearest passages when the service abstained, and the domain disclaimer."""
     parts = []
+    if flagged := unsupported_sentences(answer):
+        lines = [f"- {row['sentence']} [{row['marker']}]" for row in flagged]
+        parts.append(UNSUPPORTED_HEADING + "\n" + "\n".join(lines))
     if answer.abstained and answer.hits:
         parts.append(nearest_passages_text(answer.hits))
     if answer.disclaimer:

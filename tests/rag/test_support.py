@@ -64,3 +64,15 @@ def test_cite_lists_unsupported_sentences_with_reasons() -> None:
     assert report.cited_pairs == 1 and report.unsupported == 1 and report.precision == 0.0  # the heading is no claim
     (row,) = report.trace()["unsupported_sentences"]
     assert row["marker"] == 1 and "5年以下" in row["reason"] and "五年以下" in row["sentence"]
+
+
+def test_unsupported_sentences_are_marked_in_the_served_answer() -> None:
+    from core.records import Answer
+    from rag.presenting import UNSUPPORTED_HEADING, answer_epilogue, answer_json
+
+    hits = [Hit(Chunk("c1", "d1", DRUNK, 0, len(DRUNK), title=DRUNK_TITLE), 0.9, "zscore")]
+    report = cite("醉酒驾驶机动车的，处五年以下有期徒刑[1]。", select_evidence(hits, 2400))
+    answer = Answer("醉驾怎么处罚？", report.text, report.citations, tuple(hits), trace={"citations": report.trace()})
+    (row,) = answer_json(answer, "legal")["unsupported"]
+    assert row["marker"] == 1 and row["sentence"] == "醉酒驾驶机动车的，处五年以下有期徒刑。"
+    assert UNSUPPORTED_HEADING in answer_epilogue(answer) and "五年以下有期徒刑。 [1]" in answer_epilogue(answer)

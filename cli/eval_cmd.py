@@ -1,4 +1,5 @@
-"""`dossier eval retrieval | calibrate`: measured recall per retrieval configuration, and the abstention threshold.
+"""`dossier eval retrieval | index | calibrate` (and `answers | compare`, cli/eval_answers_cmd.py): measured recall
+per retrieval configuration, gold-pool indexes, and the abstention threshold.
 
     dossier eval retrieval --domain legal --evalset cail2018_lawbench_fact2article -k 1,5,10,20 [--json]
     dossier eval calibrate --domain legal [--write]
@@ -13,6 +14,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from cli import eval_answers_cmd
 
 CONFIGS = "bm25,dense,hybrid,hybrid+rerank"
 
@@ -52,6 +55,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--json", action="store_true", help="print only the result JSON on stdout")
     _common(calibrate)
     calibrate.set_defaults(handler=eval_calibrate)
+
+    eval_answers_cmd.register(sub)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ repeating a real title. Then three things must hold:
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 SUPPORT_MIN = 0.15  # share of the sentence's content bigrams found in the passage text
@@ -27,7 +28,8 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
               "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?|[零〇一二两三四五六七八九十百千]+"
-_UNIT = r"个月|年|月|日|天|小时|周岁|岁|万元|元|倍|人|次|%|％"
+_UNIT = r"个月|年|月|日|天|小时|岁|万元|元|倍|人|次|%"
+_PERCENT = re.compile(rf"百分之({_NUMBER})")
 QUANTITY = re.compile(rf"({_NUMBER})\s*({_UNIT})(以上|以下|以内)?")
 ARTICLE = re.compile(r"第[零〇一二两三四五六七八九十百千0-9]+条(?:之[一二三四五六七八九十]+)?")
 QUOTE = re.compile(rf"[“「『\"]([^”」』\"]{{{MIN_QUOTE_CHARS},}})[”」』\"]")
@@ -74,8 +76,15 @@ def numeral_value(text: str) -> float:
     return float(total + digit)
 
 
+def _normalised(text: str) -> str:
+    """Spellings of one quantity made one: full-width forms (％, １２) by NFKC, 百分之二十 -> 二十%, 周岁 -> 岁."""
+    text = unicodedata.normalize("NFKC", text)
+    return _PERCENT.sub(lambda m: f"{m.group(1)}%", text).replace("周岁", "岁")
+
+
 def facts(text: str) -> set[str]:
     """The checkable facts a text states: penalties, quantities (value, unit, bound) and article numbers."""
+    text = _normalised(text)
     found = {p for p in PENALTIES if p in text}
     for number, unit, bound in QUANTITY.findall(text):
         # "三年以下" states 3年 and 3年以下: a sentence saying "三年" is held by a passage saying "三年以下", one

@@ -1,0 +1,126 @@
+"""`dossier eval answers | compare`: the product's answers scored on a declared set, and runs side by side.
+
+    dossier eval answers --domain legal --evalset jecqa_lawbench_mcq --split test --limit 100 [--no-retrieval]
+    dossier eval answers --domain legal --evalset lawbench_consultation --unanswerable 20 --json
+    dossier eval compare runs/answers/legal-jecqa_lawbench_mcq-base-rag-test runs/answers/...-closed-test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    answers = sub.add_parser("answers", help="answer a set's questions with the pipeline and score every answer")
+    answers.add_argument("--domain", required=True)
+    answers.add_argument("--evalset", required=True, help="an mcq / qa / retrieval / dialogue set of the domain")
+    answers.add_argument("--file", type=Path, help="read this JSONL (same schema as the set) instead")
+    answers.add_argument("--split", default="test", help="all, or some of train,dev,test (default test)")
+    answers.add_argument("--limit", type=int, default=0, help="only the first N questions of the set")
+    answers.add_argument("--model", default="base", help="base (the domain's generator) or a model directory")
+    answers.add_argument("--no-retrieval", action="store_true", help="closed book: the bare question, no evidence")
+    answers.add_argument("--backend", choices=BACKENDS, help="generation backend (default: the domain's)")
+    answers.add_argument("--unanswerable", type=int, default=0, metavar="N",
+                         help="mix in N questions from each unanswerable source (other domains, off-topic, "
+                              "in-domain with the gold hidden) and report abstention")
+    answers.add_argument("--index-dir", type=Path, help="the index version to load (default: the domain's current)")
+    answers.add_argument("--embedder", help="override models.embedder (the index must have been built with it)")
+    answers.add_argument("--out", type=Path, default=Path("runs/answers"), help="default runs/answers")
+    answers.add_argument("--json", action="store_true", help="print only the summary JSON on stdout")
+    answers.set_defaults(handler=eval_answers)
+
+    compare = sub.add_parser("compare", help="answer runs' metrics side by side")
+    compare.add_argument("runs", nargs="+", type=Path, help="answer run directories")
+    compare.set_defaults(handler=eval_compare)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from core.errors import ConfigError
+    from domains import load_domain
+
+    cfg = load_domain(args.domain)
+    if args.embedder:
+        cfg = replace(cfg, models=replace(cfg.models, embedder=args.embedder))
+    if args.model == "tuned":
+        raise ConfigError(f"no tuned generator is shipped for domain {cfg.name} yet; pass --model PATH "
+                          "(a merged model directory, or a LoRA adapter directory with --backend transformers)")
+    if args.model != "base":
+        if not Path(args.model).is_dir():
+            raise ConfigError(f"--model {args.model}: not a directory (use base, or a model directory)")
+        cfg = replace(cfg, models=replace(cfg.models, generator=str(Path(args.model).resolve())))
+    return cfg
+
+
+def eval_answers(args: argparse.Namespace) -> int:
+    from core.errors import ConfigError
+    from eval.answer_cache import CachingGenerator
+    from eval.answer_items import set_items, unanswerable_items
+    from eval.answer_report import markdown_table, write_run
+    from eval.answer_run import ROWS, RunSpec, run_items, summarise
+    from eval.splits import parse_splits
+    from rag.build_generation import build_generator
+
+    cfg = _config(args)
+    splits = parse_splits(args.split)
+    items = set_items(cfg, args.evalset, splits, limit=args.limit, file=args.file)
+    if args.unanswerable:
+        if args.no_retrieval:
+            raise ConfigError("--unanswerable measures abstention, which needs retrieval: drop --no-retrieval")
+        items += unanswerable_items(cfg, splits, args.unanswerable)
+    backend = args.backend or ("transformers" if args.model != "base" else None)
+    identity = _identity(cfg, backend)
+    spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, args.model, identity,
+                   not args.no_retrieval, args.unanswerable)
+    run_dir = args.out / spec.tag  # the reply cache lives with the run: the same command resumes it
+    pipeline = _build(cfg, args, CachingGenerator(build_generator(cfg, backend), run_dir / "replies.jsonl", identity))
+    rows = run_items(pipeline, items, spec.retrieval, run_dir / ROWS)
+    summary = summarise(rows)
+    out = write_run(run_dir, spec, summary, "dossier " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(markdown_table([out], [spec.tag]))
+        print(f"run written to {run_dir} ({pipeline.generator.hits} replies from the cache, "
+              f"{pipeline.generator.misses} generated)", file=sys.stderr)
+    return 0
+
+
+def _build(cfg: Any, args: argparse.Namespace, generator: Any) -> Any:
+    """The pipeline around `generator`; a closed-book run loads no index (it never retrieves)."""
+    from eval.answer_cache import NoRetriever
+    from rag.build import build_pipeline
+
+    retriever = NoRetriever() if args.no_retrieval else None
+    return build_pipeline(cfg, generator=generator, retriever=retriever, index_dir=args.index_dir, load=True)
+
+
+def _identity(cfg: Any, backend: str | None) -> str:
+    """What the reply cache keys on: the backend and the model's files (a re-fetched or retrained model misses)."""
+    from core.errors import DossierError
+    from models.registry import resolve_model
+    from rag.build_generation import chosen_backend
+
+    chosen = chosen_backend(cfg, backend)
+    ref = cfg.models.generator_gguf if chosen == "llama-cpp" else cfg.models.generator
+    try:
+        path = Path(resolve_model(ref))
+    except DossierError:  # an HTTP backend's model need not be here
+        return f"{chosen}:{ref}"
+    stamp = ",".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in sorted(path.glob("*"))
+                     if p.is_file()) if path.is_dir() else f"{path.stat().st_size}:{int(path.stat().st_mtime)}"
+    return f"{chosen}:{ref}:{stamp}"
+
+
+def eval_compare(args: argparse.Namespace) -> int:
+    from eval.answer_report import compare
+
+    print(compare(args.runs))
+    return 0

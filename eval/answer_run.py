@@ -1,0 +1,165 @@
+"""`dossier eval answers`: the product's own pipeline answers a set's questions, and every answer is scored.
+
+With retrieval, each question goes through `RagPipeline.answer`: the same rewrite, retrieval, abstention, prompt,
+generation and citation check as `POST /v1/ask`. Without retrieval (`--no-retrieval`) the generator gets the bare
+question as the only user turn (its chat template's own system prompt), which measures what the evidence adds.
+
+Per question (one JSONL row): the question, the hits with their stage scores, the prompt sent, the answer, its
+citations and unsupported sentences, every score and the timings. Scores (eval.answer_metrics, eval.metrics):
+- mcq: the parsed option (stated rule) and exact-set accuracy; unparseable replies are counted and scored wrong;
+- reference answers: character F1 and ROUGE-L against the reference, markers removed;
+- retrieval-backed answers: citation precision (rag.citations: the cited passage supports the sentence),
+  citation coverage (claim sentences carrying a valid citation), evidence recall (a gold document among the cited);
+- abstention, when the run mixes in the unanswerable set: precision / recall / F1 of abstaining (the pipeline's
+  threshold abstention, or a reply that says the evidence does not answer) and the false refusal rate.
+Every mean is over the rows where the score is defined; the counts behind each are in the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from core.protocols import Message
+from eval.answer_cache import HidingRetriever
+from eval.answer_items import AnswerItem
+from eval.answer_metrics import abstention_scores, choice_correct, evidence_recall, is_refusal, mean, parse_choice
+from eval.metrics import char_f1, rouge_l
+from rag.citations import MARKER
+from rag.pipeline import RagPipeline
+from rag.prompting import answer_messages, select_evidence
+
+log = logging.getLogger(__name__)
+
+ROWS = "rows.jsonl"
+SUMMARY = "summary.json"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What a run is: recorded as config.json, and what names its directory (the same command resumes it)."""
+
+    domain: str
+    evalset: str
+    splits: tuple[str, ...]
+    limit: int
+    model: str  # "base" or a model path
+    generator: str  # the generator's name (backend and model)
+    retrieval: bool
+    unanswerable_per_source: int = 0
+
+    @property
+    def tag(self) -> str:
+        model = "base" if self.model == "base" else Path(self.model).name
+        mode = "rag" if self.retrieval else "closed"
+        return f"{self.domain}-{self.evalset}-{model}-{mode}-{'+'.join(self.splits)}"
+
+
+def _hit_row(hit: Any) -> dict[str, Any]:
+    return {"chunk_id": hit.chunk.chunk_id, "doc_id": hit.chunk.doc_id, "title": hit.chunk.title,
+            "score": round(float(hit.score), 4), "stage_scores": {k: round(float(v), 4) for k, v in
+                                                                   hit.stage_scores.items()}}
+
+
+def _rag_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
+    if item.hidden_ids:
+        pipeline = RagPipeline(pipeline.cfg, HidingRetriever(pipeline.retriever, item.hidden_ids),
+                               pipeline.generator)
+    answer = pipeline.answer(item.question)
+    prompt = None
+    if not answer.abstained:
+        evidence = select_evidence(answer.hits, pipeline.cfg.generation.context_chars)
+        prompt = [asdict(m) for m in answer_messages(pipeline.cfg.prompts, evidence, answer.trace["query"])]
+    citations = answer.trace.get("citations") or {}
+    return {
+        "answer": answer.text, "pipeline_abstained": answer.abstained, "abstain_reason": answer.abstain_reason,
+        "hits": [_hit_row(h) for h in answer.hits], "prompt": prompt,
+        "citations": [asdict(c) for c in answer.citations],
+        "unsupported": citations.get("unsupported_sentences", []),
+        "citation_precision": citations.get("precision"), "citation_coverage": citations.get("coverage"),
+        "cited_doc_ids": sorted({c.doc_id for c in answer.citations}),
+        "timings_ms": dict(answer.trace.get("timings_ms", {})),
+    }
+
+
+def _closed_book_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
+    messages = [Message("user", item.question)]
+    t0 = time.perf_counter()
+    reply = pipeline.generator.generate(messages, pipeline.params)
+    ms = round((time.perf_counter() - t0) * 1000, 2)
+    return {"answer": reply.strip(), "pipeline_abstained": False, "abstain_reason": "", "hits": [],
+            "prompt": [asdict(m) for m in messages], "citations": [], "unsupported": [],
+            "citation_precision": None, "citation_coverage": None, "cited_doc_ids": [],
+            "timings_ms": {"generate": ms, "total": ms}}
+
+
+def score_row(item: AnswerItem, found: Mapping[str, Any]) -> dict[str, Any]:
+    """The item's scores from what the run found for it (the keys `_rag_answer` writes)."""
+    text = MARKER.sub("", found["answer"])
+    abstained = bool(found["pipeline_abstained"]) or is_refusal(found["answer"])
+    scores: dict[str, Any] = {"abstained": abstained}
+    if item.kind == "mcq":
+        picked = None if found["pipeline_abstained"] else parse_choice(found["answer"], item.options)
+        scores |= {"picked": "".join(sorted(picked)) if picked else None, "unparseable": picked is None,
+                   "mcq_correct": choice_correct(picked, item.reference)}
+    elif item.kind == "reference":
+        scores |= {"char_f1": char_f1(text, item.reference), "rouge_l": rouge_l(text, item.reference)}
+    if not found["pipeline_abstained"] and found["hits"]:
+        scores["evidence_recall"] = evidence_recall(found["cited_doc_ids"], item.gold_ids)
+    return scores
+
+
+def run_items(pipeline: RagPipeline, items: Sequence[AnswerItem], retrieval: bool, rows_path: Path) -> list[dict]:
+    """Answer and score every item, appending one row per item to `rows_path` as it is done."""
+    from tqdm import tqdm
+
+    answer = _rag_answer if retrieval else _closed_book_answer
+    rows = []
+    rows_path.parent.mkdir(parents=True, exist_ok=True)
+    with rows_path.open("w", encoding="utf-8") as out:
+        for item in tqdm(items, desc=f"answers {pipeline.domain}", unit="q"):
+            found = answer(pipeline, item)
+            row = {"id": item.item_id, "source": item.source, "kind": item.kind, "question": item.question,
+                   "reference": item.reference, "gold_ids": list(item.gold_ids), **found, **score_row(item, found)}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.flush()
+            rows.append(row)
+    return rows
+
+
+def _rate(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    return mean([float(r[key]) if r.get(key) is not None else None for r in rows])
+
+
+def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The run's metrics (each a mean over the rows where it is defined) and the counts behind them."""
+    answerable = [r for r in rows if r["kind"] != "unanswerable"]
+    answered = [r for r in answerable if not r["pipeline_abstained"]]
+    mcq = [r for r in answerable if r["kind"] == "mcq"]
+    metrics: dict[str, Any] = {
+        "mcq_accuracy": _rate(mcq, "mcq_correct"), "mcq_unparseable": _rate(mcq, "unparseable"),
+        "char_f1": _rate(answerable, "char_f1"), "rouge_l": _rate(answerable, "rouge_l"),
+        "citation_precision": _rate(answered, "citation_precision"),
+        "citation_coverage": _rate(answered, "citation_coverage"),
+        "cites_rate": mean([float(bool(r["citations"])) for r in answered]) if any(r["hits"] for r in answered)
+        else None,
+        "evidence_recall": _rate(answered, "evidence_recall"),
+        "unsupported_per_answer": mean([float(len(r["unsupported"])) for r in answered]),
+    }
+    if any(r["kind"] == "unanswerable" for r in rows):
+        metrics |= abstention_scores([r["kind"] == "unanswerable" for r in rows], [r["abstained"] for r in rows])
+    generate_ms = [r["timings_ms"]["generate"] for r in rows if "generate" in r["timings_ms"]]
+    counts = {"n": len(rows), "answerable": len(answerable), "unanswerable": len(rows) - len(answerable),
+              "mcq": len(mcq), "answered": len(answered),
+              "with_precision": sum(r["citation_precision"] is not None for r in answered),
+              "with_gold": sum(r.get("evidence_recall") is not None for r in answered)}
+    timing = {"generate_ms_p50": statistics.median(generate_ms) if generate_ms else None,
+              "generate_s_total": round(sum(generate_ms) / 1000, 1)}
+    return {"metrics": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()},
+            "counts": counts, "timing": timing}

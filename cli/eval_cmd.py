@@ -43,6 +43,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     index.add_argument("--embedder", help="override models.embedder")
     index.add_argument("--reranker", help=argparse.SUPPRESS)
     index.add_argument("--out", type=Path, default=Path("runs/eval-index"), help="default runs/eval-index")
+    index.add_argument("--expand-by", default="", metavar="FIELD",
+                       help="index every document sharing FIELD with a gold one (legal: law_id = whole laws)")
     index.add_argument("--from-index", type=Path,
                        help="with a query-adapter --embedder: relabel this base-model index instead of re-embedding")
     index.set_defaults(handler=eval_index)
@@ -150,7 +152,7 @@ def eval_index(args: argparse.Namespace) -> int:
     if args.from_index:
         root = adapter_index(args.from_index, cfg.models.embedder, eval_index_dir(args.out, cfg, args.evalset))
     else:
-        root = build_eval_index(cfg, args.evalset, args.out)
+        root = build_eval_index(cfg, args.evalset, args.out, args.expand_by)
     print(f"eval index for {cfg.name}/{args.evalset} ({cfg.models.embedder}): --index-dir {root}")
     return 0
 

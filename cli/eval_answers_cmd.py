@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
+REPLIES = "replies.jsonl"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,8 +80,11 @@ def eval_answers(args: argparse.Namespace) -> int:
     identity = _identity(cfg, backend)
     spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, args.model, identity,
                    not args.no_retrieval, args.unanswerable)
-    run_dir = args.out / spec.tag  # the reply cache lives with the run: the same command resumes it
-    pipeline = _build(cfg, args, CachingGenerator(build_generator(cfg, backend), run_dir / "replies.jsonl", identity))
+    run_dir = args.out / spec.tag
+    # one reply cache per --out, keyed by model files + prompt: the same command resumes a stopped run, and runs that
+    # ask the same question the same way (a larger --limit, an abstention mix) generate it once
+    cache = CachingGenerator(build_generator(cfg, backend), args.out / REPLIES, identity)
+    pipeline = _build(cfg, args, cache)
     rows = run_items(pipeline, items, spec.retrieval, run_dir / ROWS)
     summary = summarise(rows)
     out = write_run(run_dir, spec, summary, "dossier " + " ".join(shlex.quote(a) for a in sys.argv[1:]))

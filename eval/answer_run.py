@@ -58,7 +58,8 @@ class RunSpec:
     def tag(self) -> str:
         model = "base" if self.model == "base" else Path(self.model).name
         mode = "rag" if self.retrieval else "closed"
-        return f"{self.domain}-{self.evalset}-{model}-{mode}-{'+'.join(self.splits)}"
+        mixed = f"-u{self.unanswerable_per_source}" if self.unanswerable_per_source else ""
+        return f"{self.domain}-{self.evalset}-{model}-{mode}{mixed}-{'+'.join(self.splits)}"
 
 
 def _hit_row(hit: Any) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def eval_answers(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     splits = parse_splits(args.split)
-    items = set_items(cfg, args.evalset, splits, limit=args.limit, file=args.file)
+    items, skipped = set_items(cfg, args.evalset, splits, limit=args.limit, file=args.file)
     if args.unanswerable:
         if args.no_retrieval:
             raise ConfigError("--unanswerable measures abstention, which needs retrieval: drop --no-retrieval")
@@ -79,7 +79,7 @@ def eval_answers(args: argparse.Namespace) -> int:
     backend = args.backend or ("transformers" if args.model != "base" else None)
     identity = _identity(cfg, backend)
     spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, args.model, identity,
-                   not args.no_retrieval, args.unanswerable)
+                   not args.no_retrieval, args.unanswerable, skipped)
     run_dir = args.out / spec.tag
     # one reply cache per --out, keyed by model files + prompt: the same command resumes a stopped run, and runs that
     # ask the same question the same way (a larger --limit, an abstention mix) generate it once

@@ -12,6 +12,7 @@ hard case: a near miss must not be answered as if it were the evidence).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from domains.config import DomainConfig
 from eval.calibrate import OFFTOPIC
 from eval.evalsets import EvalRecord, load_evalset, read_jsonl
 from eval.splits import Split
+
+log = logging.getLogger(__name__)
 
 ANSWER_KINDS = ("mcq", "qa", "retrieval", "dialogue")
 
@@ -54,17 +57,19 @@ def mcq_question(record: EvalRecord) -> tuple[str, tuple[str, ...]]:
 
 
 def set_items(cfg: DomainConfig, evalset: str, splits: frozenset[Split], limit: int = 0,
-              file: Path | None = None) -> list[AnswerItem]:
-    """The answerable items of a declared set (or of `file` in its schema)."""
+              file: Path | None = None) -> tuple[list[AnswerItem], int]:
+    """The answerable items of a declared set (or of `file` in its schema), and how many records were skipped for
+    lacking a question or an answer."""
     spec = cfg.evalset(evalset)
     if spec.kind not in ANSWER_KINDS:
         raise ConfigError(f"eval set {evalset!r} is a {spec.kind} set; answer runs take: {', '.join(ANSWER_KINDS)}")
     if not spec.answer_field:
         raise ConfigError(f"eval set {evalset!r} declares no answer_field: there is nothing to score answers by")
     loaded = load_evalset(cfg, evalset, file=file, splits=splits, require_gold=False, limit=limit)
-    items = []
+    items, skipped = [], 0
     for rec in loaded.records:
         if not rec.query.strip() or not rec.answer.strip():
+            skipped += 1
             continue
         if spec.kind == "mcq":
             question, letters = mcq_question(rec)
@@ -73,8 +78,11 @@ def set_items(cfg: DomainConfig, evalset: str, splits: frozenset[Split], limit: 
         else:
             items.append(AnswerItem(rec.record_id, rec.query, "reference", rec.answer, (), rec.gold_ids, evalset))
     if not items:
-        raise ConfigError(f"eval set {evalset!r}: no record with a question and an answer in splits {sorted(splits)}")
-    return items
+        raise ConfigError(f"eval set {evalset!r}: no record with a question ({spec.query_field}) and an answer "
+                          f"({spec.answer_field}) in splits {sorted(splits)}; {skipped} skipped")
+    if skipped:
+        log.warning("eval set %s: %d records without a question or an answer were skipped", evalset, skipped)
+    return items, skipped
 
 
 def _first(records: Sequence[EvalRecord], n: int) -> Sequence[EvalRecord]:

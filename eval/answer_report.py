@@ -23,7 +23,8 @@ def summary_json(spec: RunSpec, summary: Mapping[str, Any]) -> dict[str, Any]:
     """The shape `--json` prints: {"domain", "evalset", "n", "model", "retrieval", "metrics", "counts", ...}."""
     return {"domain": spec.domain, "evalset": spec.evalset, "n": summary["counts"]["n"], "model": spec.model,
             "generator": spec.generator, "retrieval": spec.retrieval, "splits": list(spec.splits),
-            "metrics": dict(summary["metrics"]), "counts": dict(summary["counts"]), "timing": dict(summary["timing"]),
+            "metrics": dict(summary["metrics"]), "counts": {**summary["counts"], "skipped": spec.skipped_records},
+            "timing": dict(summary["timing"]),
             "judge": {"name": "none", "failures": 0}}
 
 

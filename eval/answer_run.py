@@ -53,6 +53,7 @@ class RunSpec:
     generator: str  # the generator's name (backend and model)
     retrieval: bool
     unanswerable_per_source: int = 0
+    skipped_records: int = 0  # records of the set without a question or an answer
 
     @property
     def tag(self) -> str:

@@ -87,12 +87,26 @@ def test_closed_book_sends_the_bare_question(legal_cfg, slice_retriever, tmp_pat
 def test_items_of_declared_sets_and_the_unanswerable_set(legal_cfg) -> None:
     from core.errors import ConfigError
 
-    mcq = set_items(legal_cfg, "disc_law_eval_mcq", frozenset({"test"}), limit=3)
-    assert len(mcq) == 3 and all(i.kind == "mcq" and "\nA. " in i.question and i.options for i in mcq)
-    qa = set_items(legal_cfg, "lawbench_consultation", frozenset({"test"}), limit=2)
+    mcq, skipped = set_items(legal_cfg, "disc_law_eval_mcq", frozenset({"test"}), limit=3)
+    assert len(mcq) == 3 and skipped == 0 and all(i.kind == "mcq" and "\nA. " in i.question and i.options for i in mcq)
+    qa, _ = set_items(legal_cfg, "lawbench_consultation", frozenset({"test"}), limit=2)
     assert all(i.kind == "reference" and i.reference for i in qa)
     with pytest.raises(ConfigError, match="classification set"):
         set_items(legal_cfg, "cail2018_charges", frozenset({"test"}))
+
+
+def test_broken_records_of_a_file_are_skipped_and_counted(legal_cfg, tmp_path: Path) -> None:
+    from core.errors import ConfigError
+
+    rows = [{"id": "a", "question": "盗窃罪怎么判？", "answer": "处三年以下有期徒刑。"},
+            {"id": "b", "question": "没有答案的问题"}, {"id": "c", "answer": "没有问题的答案"}]
+    file = tmp_path / "set.jsonl"
+    file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    items, skipped = set_items(legal_cfg, "lawbench_consultation", frozenset({"train", "dev", "test"}), file=file)
+    assert [i.item_id for i in items] == ["a"] and skipped == 2
+    file.write_text(json.dumps({"id": "x", "q": "wrong field"}) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no record with a question \\(question\\) and an answer \\(answer\\)"):
+        set_items(legal_cfg, "lawbench_consultation", frozenset({"train", "dev", "test"}), file=file)
     items = unanswerable_items(legal_cfg, frozenset({"test"}), per_source=2)
     sources = {i.source.split(":")[0] for i in items}
     assert sources == {"other", "offtopic", "hidden-gold"} and not any(i.answerable for i in items)

@@ -74,14 +74,15 @@ def _rag_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
         pipeline = RagPipeline(pipeline.cfg, HidingRetriever(pipeline.retriever, item.hidden_ids),
                                pipeline.generator)
     answer = pipeline.answer(item.question)
-    prompt = None
+    prompt, contexts = None, []
     if not answer.abstained:
         evidence = select_evidence(answer.hits, pipeline.cfg.generation.context_chars)
         prompt = [asdict(m) for m in answer_messages(pipeline.cfg.prompts, evidence, answer.trace["query"])]
+        contexts = [hit.chunk.text for hit in evidence.hits]  # the passages the model was shown, for a judge
     citations = answer.trace.get("citations") or {}
     return {
         "answer": answer.text, "pipeline_abstained": answer.abstained, "abstain_reason": answer.abstain_reason,
-        "hits": [_hit_row(h) for h in answer.hits], "prompt": prompt,
+        "hits": [_hit_row(h) for h in answer.hits], "prompt": prompt, "contexts": contexts,
         "citations": [asdict(c) for c in answer.citations],
         "unsupported": citations.get("unsupported_sentences", []),
         "citation_precision": citations.get("precision"), "citation_coverage": citations.get("coverage"),
@@ -96,7 +97,7 @@ def _closed_book_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, An
     reply = pipeline.generator.generate(messages, pipeline.params)
     ms = round((time.perf_counter() - t0) * 1000, 2)
     return {"answer": reply.strip(), "pipeline_abstained": False, "abstain_reason": "", "hits": [],
-            "prompt": [asdict(m) for m in messages], "citations": [], "unsupported": [],
+            "prompt": [asdict(m) for m in messages], "contexts": [], "citations": [], "unsupported": [],
             "citation_precision": None, "citation_coverage": None, "cited_doc_ids": [],
             "timings_ms": {"generate": ms, "total": ms}}
 

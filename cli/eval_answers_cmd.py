@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     answers.add_argument("--index-dir", type=Path, help="the index version to load (default: the domain's current)")
     answers.add_argument("--embedder", help="override models.embedder (the index must have been built with it)")
     answers.add_argument("--out", type=Path, default=Path("runs/answers"), help="default runs/answers")
+    answers.add_argument("--judge", default="none", metavar="none|local|URL",
+                         help="RAGAS scores by an OpenAI-compatible judge: none (default), local (llama.cpp's server "
+                              "over the largest fetched generator GGUF, on 127.0.0.1), or a base URL; needs "
+                              "make ragas-env")
     answers.add_argument("--json", action="store_true", help="print only the summary JSON on stdout")
     answers.set_defaults(handler=eval_answers)
 
@@ -72,6 +76,8 @@ def eval_answers(args: argparse.Namespace) -> int:
     cfg = _config(args)
     splits = parse_splits(args.split)
     items, skipped = set_items(cfg, args.evalset, splits, limit=args.limit, file=args.file)
+    if args.judge != "none" and args.no_retrieval:
+        raise ConfigError("--judge scores answers against the evidence they were given: drop --no-retrieval")
     if args.unanswerable:
         if args.no_retrieval:
             raise ConfigError("--unanswerable measures abstention, which needs retrieval: drop --no-retrieval")
@@ -87,6 +93,14 @@ def eval_answers(args: argparse.Namespace) -> int:
     pipeline = _build(cfg, args, cache)
     rows = run_items(pipeline, items, spec.retrieval, run_dir / ROWS)
     summary = summarise(rows)
+    if args.judge != "none":
+        from eval.answer_judge import judge_run
+        from eval.answer_run import write_rows
+
+        judge = judge_run(rows, run_dir / "judge", args.judge, embedder=pipeline.retriever.embedder)
+        write_rows(rows, run_dir / ROWS)
+        summary["metrics"] |= {f"ragas_{k}": round(v, 4) for k, v in judge["means"].items() if v is not None}
+        summary["judge"] = judge
     out = write_run(run_dir, spec, summary, "dossier " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if args.json:
         print(json.dumps(out, ensure_ascii=False))

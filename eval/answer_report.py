@@ -16,7 +16,8 @@ from eval.answer_run import SUMMARY, RunSpec
 log = logging.getLogger(__name__)
 
 PLOTTED = ("mcq_accuracy", "char_f1", "rouge_l", "citation_precision", "citation_coverage", "evidence_recall",
-           "abstention_f1", "false_refusal_rate")
+           "abstention_f1", "false_refusal_rate", "ragas_faithfulness", "ragas_answer_relevancy",
+           "ragas_llm_context_precision_with_reference", "ragas_context_recall")
 
 
 def summary_json(spec: RunSpec, summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def summary_json(spec: RunSpec, summary: Mapping[str, Any]) -> dict[str, Any]:
             "generator": spec.generator, "retrieval": spec.retrieval, "splits": list(spec.splits),
             "metrics": dict(summary["metrics"]), "counts": {**summary["counts"], "skipped": spec.skipped_records},
             "timing": dict(summary["timing"]),
-            "judge": {"name": "none", "failures": 0}}
+            "judge": dict(summary.get("judge") or {"name": "none", "failures": {}})}
 
 
 def _fmt(value: Any) -> str:
@@ -72,6 +73,10 @@ def write_run(run_dir: Path, spec: RunSpec, summary: Mapping[str, Any], command:
     report = [f"# Answer run {spec.tag}", "", f"`{command}`", "", markdown_table([out], [spec.tag]), ""]
     if plot is not None:
         report += ["![metrics](metrics.png)", ""]
+    if summary.get("judge"):
+        judge = summary["judge"]
+        report += [f"Judge {judge['name']}: failures per metric {judge['failures'] or 'none'}; "
+                   f"{judge['skipped_abstained']} abstentions not judged (RAGAS scores a right refusal 0).", ""]
     report += ["Rows: `rows.jsonl` (one per question: hits, prompt, answer, citations, unsupported sentences, "
                "scores, timings)."]
     (run_dir / "report.md").write_text("\n".join(report) + "\n", encoding="utf-8")

@@ -136,6 +136,12 @@ def run_items(pipeline: RagPipeline, items: Sequence[AnswerItem], retrieval: boo
     return rows
 
 
+def write_rows(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """Rewrite the run's rows (after a judge added its scores to them)."""
+    with path.open("w", encoding="utf-8") as out:
+        out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def _rate(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:
     return mean([float(r[key]) if r.get(key) is not None else None for r in rows])
 

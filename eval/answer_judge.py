@@ -1,0 +1,135 @@
+"""RAGAS on an answer run: the rows go to `eval/ragas_judge.py` in its own venv (`make ragas-env`), judged by an
+OpenAI-compatible endpoint, and the scores come back into the rows and the summary.
+
+`--judge URL` names a running endpoint; `--judge local` starts one here on 127.0.0.1: llama.cpp's server
+(`python -m llama_cpp.server`, the llama-cpp-python wheel `make run` builds) over the largest generator GGUF in the
+model cache (Qwen2.5-Coder-1.5B when fetched, else the 0.5B), stopped when the scoring ends. Answer relevancy
+needs embeddings: the domain's own embedder is served on 127.0.0.1 for it (eval/embedding_server.py).
+Abstentions are not sent to the judge (RAGAS scores a correct refusal 0 or NaN): they are counted apart. Judge
+failures are counted per metric beside its mean, never averaged away.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError, MissingDependency
+from models.registry import gguf_file, is_fetched
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+RAGAS_PYTHON = REPO / ".venv-ragas" / "bin" / "python"
+JUDGE_SCRIPT = Path(__file__).resolve().parent / "ragas_judge.py"
+LOCAL_JUDGES = ("qwen2.5-coder-1.5b-instruct-gguf", "qwen2.5-coder-0.5b-instruct-gguf")  # largest first
+STARTUP_TIMEOUT_S = 180.0
+
+
+def judge_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The judge's input: answerable, retrieval-backed rows (a closed-book answer has no contexts to judge)."""
+    return [{"id": r["id"], "question": r["question"], "answer": r["answer"], "contexts": r.get("contexts") or [],
+             "reference": r["reference"] if r["kind"] == "reference" else None,
+             "abstained": bool(r["abstained"])}
+            for r in rows if r["kind"] != "unanswerable"]
+
+
+def local_judge_model() -> str:
+    for name in LOCAL_JUDGES:
+        if is_fetched(name):
+            return gguf_file(name)
+    raise ConfigError(f"--judge local needs a generator GGUF: dossier models fetch {LOCAL_JUDGES[0]}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def local_judge(threads: int = 1, n_ctx: int = 8192) -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server over the largest local generator, on 127.0.0.1; yields its base URL."""
+    import httpx
+
+    try:
+        import llama_cpp  # noqa: F401 - only to fail early with the fix
+    except ImportError as err:
+        raise MissingDependency("llama-cpp-python", extra="edge", how="make llama-cpp-wheel") from err
+    port = _free_port()
+    argv = [sys.executable, "-m", "llama_cpp.server", "--model", local_judge_model(), "--host", "127.0.0.1",
+            "--port", str(port), "--n_threads", str(threads), "--n_ctx", str(n_ctx), "--model_alias", "judge"]
+    with tempfile.TemporaryFile() as server_log:
+        proc = subprocess.Popen(argv, stdout=server_log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/v1"
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while True:
+                if proc.poll() is not None:
+                    server_log.seek(0)
+                    raise ConfigError(f"the judge server exited: {server_log.read()[-800:].decode(errors='replace')}")
+                try:
+                    if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ConfigError(f"the judge server did not come up in {STARTUP_TIMEOUT_S:.0f} s")
+                time.sleep(0.5)
+            log.info("local judge %s on %s", argv[4], url)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run_judge(rows: Sequence[dict[str, Any]], work: Path, llm_url: str, embeddings_url: str | None,
+              timeout_s: int = 900) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Score `rows` with the ragas venv; returns (scores by row id, the judge's summary)."""
+    if not RAGAS_PYTHON.is_file():
+        raise ConfigError(f"RAGAS runs in its own venv, which is missing ({RAGAS_PYTHON}): make ragas-env")
+    work.mkdir(parents=True, exist_ok=True)
+    inputs, outputs = work / "judge-in.jsonl", work / "judge-out.jsonl"
+    inputs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in judge_rows(rows)), encoding="utf-8")
+    argv = [str(RAGAS_PYTHON), str(JUDGE_SCRIPT), "--rows", str(inputs), "--out", str(outputs), "--llm-url", llm_url,
+            "--timeout", str(timeout_s)]
+    if embeddings_url:
+        argv += ["--embeddings-url", embeddings_url]
+    env = {**os.environ, "RAGAS_DO_NOT_TRACK": "true", "XDG_DATA_HOME": str(work / "xdg")}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise ConfigError(f"the RAGAS judge failed (exit {done.returncode}): {done.stderr[-800:]}")
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    scores = {row["id"]: row for row in map(json.loads, outputs.read_text(encoding="utf-8").splitlines())}
+    return scores, summary
+
+
+def judge_run(rows: list[dict[str, Any]], work: Path, judge: str, embedder: Any | None) -> dict[str, Any]:
+    """Score the rows in place (`row["ragas"]`) and return {"name", "failures", "means", "skipped"}."""
+    from eval.embedding_server import EmbeddingServer
+
+    with ExitStack() as stack:
+        llm_url = stack.enter_context(local_judge()) if judge == "local" else judge
+        embeddings_url = stack.enter_context(EmbeddingServer(embedder)).base_url if embedder is not None else None
+        scores, summary = run_judge(rows, work, llm_url, embeddings_url)
+    for row in rows:
+        if row["id"] in scores:
+            row["ragas"] = {k: v for k, v in scores[row["id"]].items() if k != "id"}
+    name = f"local:{Path(local_judge_model()).parent.name}" if judge == "local" else judge
+    return {"name": name, "failures": summary.get("failures", {}), "means": summary.get("means", {}),
+            "scored": summary.get("scored", 0), "skipped_abstained": summary.get("skipped", 0),
+            "seconds": summary.get("seconds")}

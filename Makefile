@@ -41,7 +41,8 @@ run: index-default llama-cpp-wheel
 	DOSSIER_API_URL=http://$(HOST):$(PORT) $(BIN)/streamlit run ui/app.py --server.address $(HOST) --server.port $(UI_PORT) --server.headless true & \
 	$(DOSSIER) serve --host $(HOST) --port $(PORT) --domains $(DOMAIN)
 
-test: install
+# the ragas venv (~40 s) so the suite runs the real ragas package; the judge-server test is `slow`
+test: install ragas-env
 	$(DOSSIER) models fetch all-minilm-l6-v2
 	$(BIN)/ruff check .
 	$(BIN)/pytest

@@ -30,7 +30,7 @@ from core.protocols import Message
 from eval.answer_cache import HidingRetriever
 from eval.answer_items import AnswerItem
 from eval.answer_metrics import abstention_scores, choice_correct, evidence_recall, is_refusal, mean, parse_choice
-from eval.metrics import char_f1, rouge_l
+from eval.metrics import char_f1, reference_contained, rouge_l
 from rag.citations import MARKER
 from rag.pipeline import RagPipeline
 from rag.prompting import answer_messages, select_evidence
@@ -112,7 +112,8 @@ def score_row(item: AnswerItem, found: Mapping[str, Any]) -> dict[str, Any]:
         scores |= {"picked": "".join(sorted(picked)) if picked else None, "unparseable": picked is None,
                    "mcq_correct": choice_correct(picked, item.reference)}
     elif item.kind == "reference":
-        scores |= {"char_f1": char_f1(text, item.reference), "rouge_l": rouge_l(text, item.reference)}
+        scores |= {"char_f1": char_f1(text, item.reference), "rouge_l": rouge_l(text, item.reference),
+                   "reference_contained": reference_contained(text, item.reference)}
     if not found["pipeline_abstained"] and found["hits"]:
         scores["evidence_recall"] = evidence_recall(found["cited_doc_ids"], item.gold_ids)
     return scores
@@ -154,6 +155,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "mcq_accuracy": _rate(mcq, "mcq_correct"), "mcq_unparseable": _rate(mcq, "unparseable"),
         "char_f1": _rate(answerable, "char_f1"), "rouge_l": _rate(answerable, "rouge_l"),
+        "reference_contained": _rate(answerable, "reference_contained"),
         "citation_precision": _rate(answered, "citation_precision"),
         "citation_coverage": _rate(answered, "citation_coverage"),
         "cites_rate": mean([float(bool(r["citations"])) for r in answered]) if any(r["hits"] for r in answered)

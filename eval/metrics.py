@@ -116,6 +116,13 @@ def char_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def reference_contained(prediction: str, reference: str) -> float:
+    """1.0 when the normalised reference occurs in the normalised prediction: for extraction-style references (a
+    number, a name) that a long, well-founded answer states among other sentences. An empty reference -> 0.0."""
+    ref = normalize_answer(reference)
+    return float(bool(ref) and ref in normalize_answer(prediction))
+
+
 def lcs_length(a: str, b: str) -> int:
     """Length of the longest common subsequence; O(len(a) * len(b)) time, O(len(b)) memory."""
     previous = [0] * (len(b) + 1)

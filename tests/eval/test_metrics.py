@@ -98,3 +98,11 @@ def test_rouge_l_uses_longest_common_subsequence() -> None:
     assert rouge_l("甲乙丙丁", "甲丙戊") == pytest.approx(4 / 7)
     assert rouge_l("丁丙乙甲", "甲乙丙丁") == pytest.approx(0.25)  # order matters, unlike char F1
     assert char_f1("丁丙乙甲", "甲乙丙丁") == 1.0
+
+
+def test_reference_contained() -> None:
+    from eval.metrics import reference_contained
+
+    assert reference_contained("该公司减持了 1,000万股[1]。", "1000万股") == 1.0  # punctuation and spaces dropped
+    assert reference_contained("减持了一千万股", "1000万股") == 0.0
+    assert reference_contained("任何回答", "") == 0.0

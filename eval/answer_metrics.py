@@ -3,7 +3,8 @@ precision / recall, and evidence recall over cited documents. Character F1 and R
 
 Option parsing, the stated rule (citation markers [n] / 【n】 removed first; then the first that applies):
 1. an explicit answer phrase: "答案是B", "答案：AC", "正确答案为 A、D", "选B", "应选择C" -> those letters;
-2. the reply opens with option letters: "B", "B.", "B、", "AB", "A、C。" -> those letters;
+2. the reply opens with option letters: "B", "B.", "B、", "AB", "A、C。" -> those letters, unless the reply recites
+   two or more options ("A:... B:...": a copy of the question, not a choice);
 3. otherwise the reply is unparseable (counted, and scored wrong).
 Letters outside the question's options are ignored; a multi-answer is compared as a set (exact match).
 """
@@ -17,6 +18,7 @@ from collections.abc import Collection, Sequence
 _LETTERS = "A-H"
 _EXPLICIT = re.compile(rf"(?:正确答案|答案|应选择|应选|选择|选项|选)\s*(?:是|为|应为|应该是)?\s*[:：]?\s*"
                        rf"([{_LETTERS}](?:\s*[、，,和及与/]?\s*[{_LETTERS}])*)(?![a-zA-Z])")
+_RECITED = re.compile(rf"(?<![A-Z])([{_LETTERS}])\s*[:：.、．]\s*(?=\S)")  # an option's letter and its text
 _MARKERS = re.compile(r"\[[\d,，、\s]+\]|【[\d,，、\s]+】")
 _LEADING = re.compile(rf"^\s*[(（\[]?([{_LETTERS}](?:\s*[、，,/]?\s*[{_LETTERS}])*)(?![a-zA-Z])")
 
@@ -28,7 +30,10 @@ REFUSAL = re.compile(r"不足以回答|无法回答|不能回答|无法确定|�
 def parse_choice(reply: str, options: Collection[str]) -> frozenset[str] | None:
     """The option letters a reply picks (see the module's rule); None when it names none of `options`."""
     text = _MARKERS.sub("", unicodedata.normalize("NFKC", reply)).upper()
+    recites = len({m.group(1) for m in _RECITED.finditer(text)} & set(options)) >= 2
     for pattern in (_EXPLICIT, _LEADING):
+        if pattern is _LEADING and recites:
+            break
         match = pattern.search(text)
         if match:
             picked = frozenset(c for c in match.group(1) if c in options)

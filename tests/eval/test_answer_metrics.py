@@ -14,12 +14,14 @@ OPTIONS = ("A", "B", "C", "D")
     ("答案是B", "B"), ("正确答案为 A、D。", "AD"), ("根据条文，应选C。", "C"), ("答案：ｄ", "D"),
     ("[1] B:唐律承用隋律的五刑", "B"),  # a citation marker first, then the option the model quotes
     ("分析如下……答案：D", "D"),
+    ("A:北周流刑;B:唐律五刑。最终答案是：B", "B"),  # recited options, then an explicit answer
 ])
 def test_the_stated_option_rule(reply: str, picked: str) -> None:
     assert parse_choice(reply, OPTIONS) == frozenset(picked)
 
 
-@pytest.mark.parametrize("reply", ["我认为A和B都对", "Because it is", "[1] [2] [3]", "", "答案是E"])
+@pytest.mark.parametrize("reply", ["我认为A和B都对", "Because it is", "[1] [2] [3]", "", "答案是E",
+                                   "A:北周时规定流刑分5等;B:唐律承用隋律;C:配役刑;D:凌迟"])  # the options recited
 def test_unparseable_replies(reply: str) -> None:
     assert parse_choice(reply, OPTIONS) is None
 

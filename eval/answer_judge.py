@@ -110,9 +110,10 @@ def run_judge(rows: Sequence[dict[str, Any]], work: Path, llm_url: str, embeddin
     if embeddings_url:
         argv += ["--embeddings-url", embeddings_url]
     env = {**os.environ, "RAGAS_DO_NOT_TRACK": "true", "XDG_DATA_HOME": str(work / "xdg")}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    # stdout carries only the summary line; the judge's progress and log go straight to the user's stderr
+    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, env=env, check=False)
     if done.returncode != 0:
-        raise ConfigError(f"the RAGAS judge failed (exit {done.returncode}): {done.stderr[-800:]}")
+        raise ConfigError(f"the RAGAS judge failed (exit {done.returncode}); its log is above")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     scores = {row["id"]: row for row in map(json.loads, outputs.read_text(encoding="utf-8").splitlines())}
     return scores, summary

@@ -182,7 +182,7 @@ def run_evaluate(rows: list[Row], metrics: list[Any], llm: Any, embeddings: Any,
     executor_log.addHandler(failures)
     try:
         result = evaluate(EvaluationDataset(samples=samples), metrics=metrics, llm=llm, embeddings=embeddings,
-                          raise_exceptions=False, show_progress=False,
+                          raise_exceptions=False, show_progress=True,  # tqdm on stderr
                           run_config=RunConfig(timeout=args.timeout, max_workers=args.workers, max_retries=2,
                                                max_wait=5))
     finally:

@@ -40,6 +40,7 @@ class AnswerItem:
     gold_ids: tuple[str, ...] = ()
     source: str = ""  # the set, "offtopic", "other:<domain>/<set>" or "hidden-gold:<set>"
     hidden_ids: tuple[str, ...] = ()  # documents the retriever must not return for this question
+    history: tuple[tuple[str, str], ...] = ()  # dialogue sets: the (role, content) turns before the question
 
     @property
     def answerable(self) -> bool:
@@ -54,6 +55,15 @@ def mcq_question(record: EvalRecord) -> tuple[str, tuple[str, ...]]:
         lines = [f"{letter}. {text}" for letter, text in sorted(options.items())]
         return record.query + "\n" + "\n".join(lines), tuple(sorted(options))
     return record.query, ("A", "B", "C", "D")
+
+
+def dialogue_history(value: object) -> tuple[tuple[str, str], ...]:
+    """The turns before the last user turn of a chat-valued query field (the question is that last turn)."""
+    if not isinstance(value, list) or not value:
+        return ()
+    turns = [(str(m.get("role")), str(m.get("content") or "")) for m in value if isinstance(m, Mapping)]
+    last_user = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=-1)
+    return tuple(t for t in turns[:last_user] if t[0] in ("user", "assistant") and t[1].strip())
 
 
 def set_items(cfg: DomainConfig, evalset: str, splits: frozenset[Split], limit: int = 0,
@@ -76,7 +86,8 @@ def set_items(cfg: DomainConfig, evalset: str, splits: frozenset[Split], limit: 
             items.append(AnswerItem(rec.record_id, question, "mcq", rec.answer.strip().upper(), letters,
                                     rec.gold_ids, evalset))
         else:
-            items.append(AnswerItem(rec.record_id, rec.query, "reference", rec.answer, (), rec.gold_ids, evalset))
+            items.append(AnswerItem(rec.record_id, rec.query, "reference", rec.answer, (), rec.gold_ids, evalset,
+                                    history=dialogue_history(rec.fields.get(spec.query_field))))
     if not items:
         raise ConfigError(f"eval set {evalset!r}: no record with a question ({spec.query_field}) and an answer "
                           f"({spec.answer_field}) in splits {sorted(splits)}; {skipped} skipped")

@@ -1,8 +1,9 @@
 """`dossier eval answers`: the product's own pipeline answers a set's questions, and every answer is scored.
 
 With retrieval, each question goes through `RagPipeline.answer`: the same rewrite, retrieval, abstention, prompt,
-generation and citation check as `POST /v1/ask`. Without retrieval (`--no-retrieval`) the generator gets the bare
-question as the only user turn (its chat template's own system prompt), which measures what the evidence adds.
+generation and citation check as `POST /v1/ask` (a dialogue set's earlier turns are the conversation history, so a
+follow-up is rewritten as the service would). Without retrieval (`--no-retrieval`) the generator gets the bare
+question (after those turns) and its chat template's own system prompt: what the evidence adds.
 
 Per question (one JSONL row): the question, the hits with their stage scores, the prompt sent, the answer, its
 citations and unsupported sentences, every score and the timings. Scores (eval.answer_metrics, eval.metrics):
@@ -73,11 +74,12 @@ def _rag_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
     if item.hidden_ids:
         pipeline = RagPipeline(pipeline.cfg, HidingRetriever(pipeline.retriever, item.hidden_ids),
                                pipeline.generator)
-    answer = pipeline.answer(item.question)
+    answer = pipeline.answer(item.question, _history(item))
     prompt, contexts = None, []
     if not answer.abstained:
         evidence = select_evidence(answer.hits, pipeline.cfg.generation.context_chars)
-        prompt = [asdict(m) for m in answer_messages(pipeline.cfg.prompts, evidence, answer.trace["query"])]
+        messages = answer_messages(pipeline.cfg.prompts, evidence, answer.trace["query"], _history(item))
+        prompt = [asdict(m) for m in messages]
         contexts = [hit.chunk.text for hit in evidence.hits]  # the passages the model was shown, for a judge
     citations = answer.trace.get("citations") or {}
     return {
@@ -91,8 +93,12 @@ def _rag_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
     }
 
 
+def _history(item: AnswerItem) -> list[Message]:
+    return [Message(role, content) for role, content in item.history]  # type: ignore[arg-type]
+
+
 def _closed_book_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
-    messages = [Message("user", item.question)]
+    messages = [*_history(item), Message("user", item.question)]
     t0 = time.perf_counter()
     reply = pipeline.generator.generate(messages, pipeline.params)
     ms = round((time.perf_counter() - t0) * 1000, 2)

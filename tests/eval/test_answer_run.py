@@ -138,3 +138,18 @@ def test_dossier_eval_answers_end_to_end(tiny_lm_dir, tmp_path: Path, capsys: py
     assert "mcq_accuracy" in capsys.readouterr().out
     assert main([*args[:4], "--evalset", "cail2018_charges"]) == 2  # not an answer set: a clear error
     assert "classification set" in capsys.readouterr().err
+
+
+def test_a_dialogue_item_carries_its_earlier_turns_into_the_prompt(legal_cfg, slice_retriever, tmp_path: Path) -> None:
+    from eval.answer_items import dialogue_history
+
+    chat = [{"role": "user", "content": "故意杀人罪判几年？"},
+            {"role": "assistant", "content": "处死刑、无期徒刑[1]。"},
+            {"role": "user", "content": "情节较轻的呢？"}]
+    history = dialogue_history(chat)
+    assert history == (("user", "故意杀人罪判几年？"), ("assistant", "处死刑、无期徒刑[1]。"))
+    item = AnswerItem("d1", "情节较轻的呢？", "reference", "处三年以上十年以下有期徒刑。", history=history)
+    pipeline = _pipeline(legal_cfg, slice_retriever, tmp_path, "B")  # the closed book's reply
+    (row,) = run_items(pipeline, [item], retrieval=False, rows_path=tmp_path / "rows.jsonl")
+    assert [m["role"] for m in row["prompt"]] == ["user", "assistant", "user"]
+    assert row["prompt"][0]["content"] == "故意杀人罪判几年？" and row["prompt"][-1]["content"] == "情节较轻的呢？"

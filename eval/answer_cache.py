@@ -73,14 +73,15 @@ class CachingGenerator:
 class HidingRetriever:
     """A `Retriever` that never returns the documents in `hidden` (over-fetching so `k` hits remain)."""
 
-    def __init__(self, inner: Retriever, hidden: Sequence[str], overfetch: int = 3) -> None:
+    def __init__(self, inner: Retriever, hidden: Sequence[str], default_k: int, overfetch: int = 3) -> None:
         self.inner = inner
         self.hidden = frozenset(hidden)
+        self.default_k = default_k  # the pipeline's final_k, for a call that names no k
         self.overfetch = overfetch
 
     def retrieve(self, queries: Sequence[str], k: int | None = None,
                  filters: Mapping[str, Any] | None = None) -> list[Retrieval]:
-        wanted = k or 5
+        wanted = k or self.default_k
         found = self.inner.retrieve(queries, wanted * self.overfetch + len(self.hidden), filters)
         return [Retrieval(r.query, tuple(h for h in r.hits if h.chunk.doc_id not in self.hidden)[:wanted],
                           r.timings_ms) for r in found]

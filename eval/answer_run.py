@@ -72,8 +72,8 @@ def _hit_row(hit: Any) -> dict[str, Any]:
 
 def _rag_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
     if item.hidden_ids:
-        pipeline = RagPipeline(pipeline.cfg, HidingRetriever(pipeline.retriever, item.hidden_ids),
-                               pipeline.generator)
+        hiding = HidingRetriever(pipeline.retriever, item.hidden_ids, pipeline.cfg.retrieval.final_k)
+        pipeline = RagPipeline(pipeline.cfg, hiding, pipeline.generator)
     answer = pipeline.answer(item.question, _history(item))
     prompt, contexts = None, []
     if not answer.abstained:

@@ -150,14 +150,15 @@ def cite(generated: str, evidence: Evidence) -> CitationReport:
     for claim, cited in sentences(text):
         if not cited:
             uncited.append(claim)
-        if not cited or not all(names_only_the_title(claim, evidence.hits[n - 1].chunk.title) for n in cited):
-            n_claims += 1  # a heading that only names the cited article is not a claim
+        # a heading that only names the cited article is not a claim: nothing to support, nothing to count
+        headings = {n for n in cited if names_only_the_title(claim, evidence.hits[n - 1].chunk.title)}
+        n_claims += not cited or len(headings) < len(cited)
         for n in cited:
             hit = evidence.passage(n)
             assert hit is not None  # strip_invalid kept only given passages
             claims.setdefault(n, []).append(claim)
-            if names_only_the_title(claim, hit.chunk.title):
-                continue  # a heading naming the article: nothing to support
+            if n in headings:
+                continue
             pairs += 1
             verdict = judge(claim, hit.chunk.title, hit.chunk.text)
             if not verdict.supported:

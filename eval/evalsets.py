@@ -56,6 +56,17 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 raise ConfigError(f"{path}:{line_no}: not valid JSON: {err}") from err
 
 
+def read_labelled(path: Path, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of a hand-labelled JSONL file; a row lacking one of `fields` raises ValueError naming it."""
+    rows = list(read_jsonl(Path(path)))
+    for row in rows:
+        missing = [f for f in fields if f not in row]
+        if missing:
+            raise ValueError(f"{path}: row {row.get('id', '?')} lacks {', '.join(missing)}")
+    log.info("loaded %d labelled rows from %s", len(rows), path)
+    return rows
+
+
 def _query_text(value: Any) -> str:
     """A query field is a string, or a chat (a list of {role, content}): then its last user turn."""
     if isinstance(value, str):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.evalsets import read_jsonl
+from eval.evalsets import read_labelled
 from rag.support import judge
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,10 @@ FIELDS = ("id", "domain", "title", "passage", "sentence", "supported", "note")
 
 def load_labels(path: Path = LABELS) -> list[dict[str, Any]]:
     """The labelled rows of `path`; a row missing a field or with a non-boolean label raises ValueError."""
-    rows = list(read_jsonl(Path(path)))
+    rows = read_labelled(path, FIELDS)
     for row in rows:
-        missing = [f for f in FIELDS if f not in row]
-        if missing:
-            raise ValueError(f"{path}: row {row.get('id', '?')} lacks {', '.join(missing)}")
         if not isinstance(row["supported"], bool):
             raise ValueError(f"{path}: row {row['id']}: 'supported' must be true or false")
-    log.info("loaded %d labelled rows from %s", len(rows), path)
     return rows
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import ConfigError
+from core.hardware import Device, Precision
 from core.stages import AbstentionScore, Fusion, Stage
 from domains.config_parse import parse_section
 
@@ -55,8 +56,11 @@ class ModelsConfig:
 
 @dataclass(frozen=True, slots=True)
 class EmbeddingConfig:
+    """Also the reranker's precision, device and threads (rag/build_retrieval.py)."""
+
     backend: Literal["torch", "onnx"] = "torch"
-    precision: Literal["fp32", "bf16"] = "bf16"
+    precision: Precision = "auto"  # auto: bf16 on a GPU or a CPU with native bf16, else fp32 (core/hardware.py)
+    device: Device = "auto"  # auto: CUDA when torch sees a GPU, else CPU; the onnx backend runs on the CPU
     batch_size: int = 32
     dim: int = 0  # Matryoshka truncation; 0 keeps the model's full dimension
     max_seq_length: int = 512

@@ -55,8 +55,9 @@ def build_reranker(cfg: DomainConfig) -> CrossEncoderReranker | None:
     match cfg.models.reranker:
         case "":
             return None
-        case model:
-            return CrossEncoderReranker(model, precision=cfg.embedding.precision, threads=cfg.embedding.threads)
+        case model:  # the [embedding] section places it too: one precision / device / threads choice per domain
+            emb = cfg.embedding
+            return CrossEncoderReranker(model, precision=emb.precision, device=emb.device, threads=emb.threads)
 
 
 def build_retriever(

@@ -1,7 +1,9 @@
-"""Sentence-transformers embedders: torch (fp32 / bf16) or ONNX Runtime, L2-normalised float32 (n, dim).
+"""Sentence-transformers embedders: torch (fp32 / bf16, CPU / CUDA) or ONNX Runtime, L2-normalised float32 (n, dim).
 
-Construction is cheap; `load()` reads the weights. The model reference goes through the registry
-(`models.registry.resolve_model`), so a registry name, a local directory or a hub id all work.
+Construction is cheap; `load()` reads the weights onto the device and in the precision that `core.hardware` picks
+for "auto" (bf16 only where the hardware computes in it) and logs the choice with its reason. The model reference
+goes through the registry (`models.registry.resolve_model`), so a registry name, a local directory or a hub id all
+work.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from core.hardware import Choice, Placement, choose_placement
 from core.protocols import EmbedRole
 from domains.config import EmbeddingConfig
 from models.registry import resolve_model
@@ -45,6 +48,7 @@ class SentenceTransformerEmbedder:
         self.show_progress = show_progress
         self._model: Any = None
         self._onnx: Any = None
+        self._placement: Placement | None = None
 
     @property
     def backend(self) -> str:
@@ -52,7 +56,23 @@ class SentenceTransformerEmbedder:
 
     @property
     def precision(self) -> str:
-        return "fp32" if self.cfg.backend == "onnx" else self.cfg.precision
+        """The precision the vectors are computed in ("auto" resolved for this machine; the manifest records it)."""
+        return self.placement.precision.value
+
+    @property
+    def device(self) -> str:
+        return self.placement.device.value
+
+    @property
+    def placement(self) -> Placement:
+        """Resolved once: the CPU flags and CUDA check are cheap, and no weights are read for them."""
+        if self._placement is None:
+            if self.cfg.backend == "onnx":  # onnxruntime runs the CPU provider here, exported from fp32 weights
+                onnx = "the onnx backend runs fp32 on the CPU"
+                self._placement = Placement(Choice("cpu", onnx), Choice("fp32", onnx))
+            else:
+                self._placement = choose_placement(self.cfg.precision, self.cfg.device)
+        return self._placement
 
     def load(self) -> SentenceTransformerEmbedder:
         if self._model is not None:
@@ -60,11 +80,13 @@ class SentenceTransformerEmbedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
+        placed = self.placement  # first: a device that is not there fails before any file is read
         torch.set_num_threads(max(1, self.cfg.threads))
         path = resolve_model(self.name)
-        model = SentenceTransformer(path, device="cpu", local_files_only=os.path.isdir(path))  # else a hub id
+        local = os.path.isdir(path)  # else a hub id
+        model = SentenceTransformer(path, device=placed.device.value, local_files_only=local)
         model.max_seq_length = min(self.cfg.max_seq_length, model.max_seq_length or self.cfg.max_seq_length)
-        match (self.cfg.backend, self.cfg.precision):
+        match (self.cfg.backend, placed.precision.value):
             case ("torch", "bf16"):
                 model = model.to(torch.bfloat16)
             case ("torch", "fp32"):
@@ -77,7 +99,7 @@ class SentenceTransformerEmbedder:
         self._model = model
         full_dim = int(model.get_embedding_dimension() or 0)
         self.dim = self.cfg.dim if 0 < self.cfg.dim < full_dim else full_dim
-        log.info("embedder %s loaded (%s, %s, dim %d)", self.name, self.cfg.backend, self.precision, self.dim)
+        log.info("embedder %s: %s, backend %s, dim %d", self.name, placed.describe(), self.cfg.backend, self.dim)
         return self
 
     def prompt_for(self, role: EmbedRole) -> str:

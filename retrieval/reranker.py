@@ -1,4 +1,6 @@
-"""Cross-encoder reranking over sentence-transformers `CrossEncoder`; returns new hits scored by the model."""
+"""Cross-encoder reranking over sentence-transformers `CrossEncoder`; returns new hits scored by the model.
+
+Device and precision: "auto" as for the embedder (`core.hardware`), resolved and logged at `load()`."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from core.hardware import Placement, choose_placement
 from core.records import Hit
 from core.stages import Stage
 from models.registry import resolve_model
@@ -18,14 +21,25 @@ log = logging.getLogger(__name__)
 class CrossEncoderReranker:
     """`rerank(query, hits)` -> new hits, best first, retriever "rerank", stage_scores gain "rerank"."""
 
-    def __init__(self, model: str, *, batch_size: int = 16, max_length: int = 512, precision: str = "bf16",
-                 threads: int = 1) -> None:
+    def __init__(self, model: str, *, batch_size: int = 16, max_length: int = 512, precision: str = "auto",
+                 device: str = "auto", threads: int = 1) -> None:
         self.name = model
         self.batch_size = batch_size
         self.max_length = max_length
-        self.precision = precision
+        self.requested = (precision, device)
         self.threads = threads
         self._model: Any = None
+        self._placement: Placement | None = None
+
+    @property
+    def placement(self) -> Placement:
+        if self._placement is None:
+            self._placement = choose_placement(*self.requested)
+        return self._placement
+
+    @property
+    def precision(self) -> str:
+        return self.placement.precision.value
 
     def load(self) -> CrossEncoderReranker:
         if self._model is not None:
@@ -33,9 +47,11 @@ class CrossEncoderReranker:
         import torch
         from sentence_transformers import CrossEncoder
 
+        placed = self.placement  # first: a device that is not there fails before any file is read
         torch.set_num_threads(max(1, self.threads))
         path = resolve_model(self.name)
-        model = CrossEncoder(path, device="cpu", max_length=self.max_length, local_files_only=os.path.isdir(path))
+        model = CrossEncoder(path, device=placed.device.value, max_length=self.max_length,
+                             local_files_only=os.path.isdir(path))
         tokenizer = model.tokenizer
         if getattr(tokenizer, "chat_template", None):
             # sentence-transformers 6.2 routes (query, document) pairs through the tokenizer's chat template when
@@ -47,10 +63,11 @@ class CrossEncoderReranker:
         if tokenizer.pad_token is None and tokenizer.eos_token is not None:
             tokenizer.pad_token = tokenizer.eos_token
             model.model.config.pad_token_id = tokenizer.pad_token_id
-        if self.precision == "bf16":
+        if placed.precision.value == "bf16":
             model.model.to(torch.bfloat16)
         model.model.eval()
         self._model = model
+        log.info("reranker %s: %s", self.name, placed.describe())
         return self
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:

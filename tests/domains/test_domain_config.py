@@ -88,3 +88,18 @@ def test_unknown_domain_lists_the_shipped_ones() -> None:
 def test_unknown_evalset_lists_the_declared_ones() -> None:
     with pytest.raises(ConfigError, match="cail2018_lawbench_fact2article"):
         load_domain("legal").evalset("nope")
+
+
+@pytest.mark.parametrize("name", ["legal", "medical", "finance"])
+def test_shipped_domains_let_the_machine_choose_precision_and_device(name: str) -> None:
+    embedding = load_domain(name).embedding
+    assert (embedding.precision, embedding.device) == ("auto", "auto")
+
+
+def test_precision_and_device_choices(tmp_path: Path) -> None:
+    cfg = load_domain_file(_write(tmp_path, '[embedding]\nprecision = "fp32"\ndevice = "cpu"\n'))
+    assert (cfg.embedding.precision, cfg.embedding.device) == ("fp32", "cpu")
+    with pytest.raises(ConfigError, match="precision: 'fp16x' is not valid; choose one of: auto, bf16, fp32"):
+        load_domain_file(_write(tmp_path, '[embedding]\nprecision = "fp16x"\n'))
+    with pytest.raises(ConfigError, match="embedding: device: 'gpu' is not valid; choose one of: auto, cpu, cuda"):
+        load_domain_file(_write(tmp_path, '[embedding]\ndevice = "gpu"\n'))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
+from core import hardware
+from core.errors import ConfigError
 from domains.config import EmbeddingConfig
 from retrieval.embedders import SentenceTransformerEmbedder, truncate_matryoshka
 
@@ -44,3 +48,36 @@ def test_onnx_backend_matches_torch(minilm_dir: str) -> None:
     onnx = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig(backend="onnx", batch_size=2)).load()
     assert onnx.precision == "fp32" and onnx.backend == "onnx"
     np.testing.assert_allclose(onnx.embed(TEXTS), torch_vecs, atol=1e-4)
+
+
+@pytest.mark.parametrize(("flags", "precision", "why"), [
+    ("avx2 fma", "fp32", "auto: this CPU has no native bf16"),
+    ("avx2 avx512f avx512_bf16", "bf16", "auto: this CPU has native bf16"),
+])
+def test_auto_resolves_for_the_cpu_and_says_so(minilm_dir: str, monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture, flags: str, precision: str,
+                                               why: str) -> None:
+    # the CPU is injected: the test means the same on any machine
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags.split()))
+    monkeypatch.setattr(hardware, "torch_cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(hardware, "cuda_available", lambda: False)
+    embedder = SentenceTransformerEmbedder(minilm_dir, EmbeddingConfig())
+    assert (embedder.cfg.precision, embedder.cfg.device) == ("auto", "auto")
+    with caplog.at_level(logging.INFO, logger="retrieval.embedders"):
+        embedder.load()
+    assert embedder.precision == precision and embedder.device == "cpu"
+    assert next(embedder._model.parameters()).dtype == (_torch().bfloat16 if precision == "bf16" else _torch().float32)
+    assert f"precision {precision} ({why}), device cpu (auto: no CUDA GPU)" in caplog.text
+    assert embedder.embed(TEXTS).dtype == np.float32  # the contract does not change with the precision
+
+
+def test_cuda_asked_without_a_gpu_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hardware, "cuda_available", lambda: False)
+    with pytest.raises(ConfigError, match="device = 'cuda'"):
+        SentenceTransformerEmbedder("all-minilm-l6-v2", EmbeddingConfig(device="cuda")).load()
+
+
+def _torch():
+    import torch
+
+    return torch

@@ -1,8 +1,9 @@
 """In-process generation with transformers: the embedded CPU default.
 
-bf16 by default on CPU: on this machine's AVX-512-BF16 / AMX cores prefill runs ~3.5x faster than fp32 and
-decode (memory-bound) is no slower (MODELS.md; `bench/bench_api.py` measures it). One lock serialises requests:
-two generations sharing two cores only slow each other down.
+Precision and device "auto" (`core.hardware`, logged at load): bf16 on a GPU or a CPU with native bf16 (on
+AVX-512-BF16 / AMX cores prefill runs ~3.5x faster than fp32 and decode, memory-bound, is no slower: MODELS.md,
+`bench/bench_api.py`), fp32 elsewhere (bf16 without native support is several times slower). One lock serialises
+requests: two generations sharing two cores only slow each other down.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from core.errors import MissingDependency
+from core.hardware import choose_placement
 from core.protocols import GenerationParams, Message
 from generation.stops import cut_at_stop, stream_until_stop
 
@@ -20,11 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class TransformersGenerator:
-    def __init__(self, model_path: str, *, threads: int = 1, dtype: str = "bfloat16") -> None:
+    def __init__(self, model_path: str, *, threads: int = 1, precision: str = "auto", device: str = "auto") -> None:
         self.name = f"transformers:{model_path}"
         self.model_path = model_path
         self.threads = threads
-        self.dtype = dtype
+        self.requested = (precision, device)
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -37,18 +39,20 @@ class TransformersGenerator:
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as err:
             raise MissingDependency("transformers", extra="serve") from err
+        placed = choose_placement(*self.requested)
         torch.set_num_threads(self.threads)
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=getattr(torch, self.dtype))
-        self._model = model.eval()
-        log.info("loaded %s (%s, %d thread(s))", self.model_path, self.dtype, self.threads)
+        dtype = torch.bfloat16 if placed.precision.value == "bf16" else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype)
+        self._model = model.to(placed.device.value).eval()
+        log.info("generator %s: %s, %d thread(s)", self.model_path, placed.describe(), self.threads)
         return self
 
     def _inputs(self, messages: Sequence[Message]) -> Any:
         chat = [{"role": m.role, "content": m.content} for m in messages]
         return self._tokenizer.apply_chat_template(
             chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
+        ).to(self._model.device)
 
     def _kwargs(self, params: GenerationParams) -> dict[str, Any]:
         sample = params.temperature > 0
@@ -86,7 +90,7 @@ class TransformersGenerator:
         cancelled = threading.Event()  # set when the consumer stops early (e.g. the HTTP client went away)
 
         def stop_if_cancelled(input_ids: Any, scores: Any, **_: Any) -> Any:
-            return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool)
+            return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
 
         def run() -> None:
             with torch.inference_mode():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from core import hardware
 from core.protocols import GenerationParams, Message
 from generation.stops import cut_at_stop, stream_until_stop
 from generation.transformers_gen import TransformersGenerator
@@ -42,3 +45,15 @@ def test_stop_strings():
     pieces = ["答", "案。\n", "\n问题"]
     assert "".join(stream_until_stop(pieces, ["\n\n"])) == "答案。"
     assert "".join(stream_until_stop(pieces, [])) == "答案。\n\n问题"
+
+
+@pytest.mark.parametrize(("native", "dtype"), [(False, "float32"), (True, "bfloat16")])
+def test_auto_precision_follows_the_cpu_and_is_logged(tiny_lm_dir, monkeypatch, caplog, native, dtype):
+    # the CPU is injected: the test means the same on any machine
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(hardware, "cuda_available", lambda: False)
+    with caplog.at_level(logging.INFO, logger="generation.transformers_gen"):
+        generator = TransformersGenerator(str(tiny_lm_dir), threads=1).load()
+    assert str(generator._model.dtype) == f"torch.{dtype}" and generator._model.device.type == "cpu"
+    assert f"precision {'bf16' if native else 'fp32'} (auto: this CPU has " in caplog.text
+    assert generator.generate(MESSAGES, GenerationParams(max_new_tokens=2)) is not None

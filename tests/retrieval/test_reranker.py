@@ -3,8 +3,12 @@ template, which sentence-transformers 6.2 would apply to the pairs: the reranker
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
+
+from core import hardware
 from core.records import Chunk, Hit
 from retrieval.reranker import CrossEncoderReranker
 
@@ -27,3 +31,13 @@ def test_rerank_returns_new_hits_scored_by_the_model(tiny_classifier_dir: Path) 
         assert "rrf" in h.stage_scores
     assert hits[0].retriever == "rrf" and "rerank" not in hits[0].stage_scores  # inputs untouched
     assert reranker.rerank("q", []) == []
+
+
+def test_auto_precision_is_resolved_and_logged(tiny_classifier_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)  # injected: any CPU means the same
+    monkeypatch.setattr(hardware, "cuda_available", lambda: False)
+    with caplog.at_level(logging.INFO, logger="retrieval.reranker"):
+        reranker = CrossEncoderReranker(str(tiny_classifier_dir), max_length=64).load()
+    assert reranker.precision == "fp32"
+    assert "precision fp32 (auto: this CPU has no native bf16), device cpu (auto: no CUDA GPU)" in caplog.text

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import ConfigError
+from core.hardware import Precision
 from domains.config_parse import parse_section
 
 Task = Literal["sft", "reward", "dpo", "kto", "ppo"]
@@ -61,7 +62,7 @@ class TrainArgs:
     save_steps: int = 25  # checkpoint every N optimizer steps, so a stopped run loses little
     save_total_limit: int = 2
     seed: int = 0
-    precision: Literal["bf16", "fp32"] = "bf16"  # bf16 pays on CPUs with AVX-512 BF16 / AMX (MODELS.md)
+    precision: Precision = "auto"  # auto: bf16 on a GPU or a CPU with native bf16 (AVX-512 BF16 / AMX), else fp32
     threads: int = 1
     gradient_checkpointing: bool = False
     beta: float = 0.1  # dpo / kto: strength of the pull towards the reference model

@@ -1,5 +1,8 @@
 """Loading the base model for a recipe: causal LM or score-head classifier, bf16 or fp32, LoRA / QLoRA / full.
 
+Precision "auto" follows `core.hardware`: bf16 where trl trains on a CUDA GPU or on a CPU with native bf16, fp32
+elsewhere (bf16 in software is several times slower than fp32 on such CPUs).
+
 QLoRA loads the base in 4-bit through bitsandbytes, which needs a CUDA GPU: on a CPU machine it raises a clear
 error instead of silently training something else.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from core import hardware
 from core.errors import DossierError, MissingDependency
 from models.registry import resolve_model
 from training.args import TrainArgs
@@ -26,10 +30,17 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def training_precision(precision: str) -> hardware.Choice:
+    """"auto" resolved for the device trl trains on (CUDA when present: `training.trl_configs`); explicit kept."""
+    return hardware.precision_choice(precision, "cuda" if hardware.cuda_available() else "cpu")
+
+
 def torch_dtype(precision: str) -> Any:
     import torch
 
-    return torch.bfloat16 if precision == "bf16" else torch.float32
+    choice = training_precision(precision)
+    log.info("precision %s (%s)", choice.value, choice.reason)
+    return torch.bfloat16 if choice.value == "bf16" else torch.float32
 
 
 def load_tokenizer(ref: str, padding_side: str = "right") -> Any:
@@ -75,7 +86,7 @@ def load_model(ref: str, args: TrainArgs, head: str = "causal-lm", num_labels: i
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing)
-    log.info("loaded %s (%s, %s)", path, head, args.precision)
+    log.info("loaded %s (%s, %s)", path, head, training_precision(args.precision).value)
     return model
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from training.args import LoraArgs, TrainArgs
+from training.model_io import training_precision
 
 
 def _common(args: TrainArgs, output_dir: Path) -> dict[str, Any]:
@@ -26,7 +27,7 @@ def _common(args: TrainArgs, output_dir: Path) -> dict[str, Any]:
         "save_steps": args.save_steps,
         "save_total_limit": args.save_total_limit,
         "seed": args.seed,
-        "bf16": args.precision == "bf16",
+        "bf16": training_precision(args.precision).value == "bf16",
         "use_cpu": not torch.cuda.is_available(),  # bf16 on CPU is torch.autocast("cpu")
         "gradient_checkpointing": args.gradient_checkpointing,
         "report_to": [],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core import hardware
 from core.errors import ConfigError
 from training.args import load_recipe, parse_override, recipe_from_mapping
 from training.trl_configs import dpo_config, lora_config, sft_config
@@ -58,6 +59,7 @@ def test_override_values_are_toml_or_bare_strings() -> None:
         ({"task": "sft", "data": {"source": "file"}}, "data.path"),
         ({"task": "sft", "data": {"source": "charges", "evalset": "x", "splits": ["train", "test"]}}, "held out"),
         ({"task": "sft", "data": {"source": "rag"}}, "data.evalset"),
+        ({"task": "sft", "train": {"precision": "fp16x"}}, "choose one of: auto, bf16, fp32"),
         ({"name": "no task"}, "missing required key"),
     ],
 )
@@ -69,3 +71,20 @@ def test_invalid_recipes_raise_config_errors_that_help(mapping, message) -> None
 def test_missing_recipe_file_points_at_the_shipped_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="training/configs"):
         load_recipe(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(("native", "bf16"), [(False, False), (True, True)])
+def test_auto_precision_trains_in_bf16_only_where_the_cpu_has_it(native: bool, bf16: bool, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from training.model_io import torch_dtype
+
+    # the machine is injected: the test means the same on any CPU
+    monkeypatch.setattr(hardware, "cuda_available", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native)
+    train = recipe_from_mapping({"task": "sft", "name": "x", "data": {"source": "file", "path": "a"}}).train
+    assert train.precision == "auto"
+    assert sft_config(train, tmp_path).bf16 is bf16
+    assert torch_dtype(train.precision) == (torch.bfloat16 if bf16 else torch.float32)
+    assert torch_dtype("bf16") == torch.bfloat16 and torch_dtype("fp32") == torch.float32  # explicit choices stay

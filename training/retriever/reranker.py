@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ConfigError
+from core.hardware import Precision, precision_choice
 from domains import load_domain
 from domains.config_parse import parse_section
 from models.registry import resolve_model
@@ -45,7 +46,7 @@ class RerankerRecipe:
     batch_size: int = 4
     max_steps: int = 60
     learning_rate: float = 2e-5
-    precision: str = "bf16"
+    precision: Precision = "auto"  # auto: bf16 on a CPU with native bf16, else fp32 (core.hardware); trains on the CPU
     threads: int = 1
     seed: int = 0
     rerank_top_n: int = 20
@@ -122,9 +123,16 @@ def load_cross_encoder(model_dir: str, max_length: int, precision: str) -> Any:
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     model.model.config.pad_token_id = tokenizer.pad_token_id
-    if precision == "bf16":
+    if cpu_precision(precision) == "bf16":
         model.model.to(torch.bfloat16)
     return model
+
+
+def cpu_precision(precision: str) -> str:
+    """The recipe trains on the CPU (`use_cpu`): "auto" is bf16 only where this CPU computes in bf16 natively."""
+    choice = precision_choice(precision, "cpu")
+    log.info("reranker training precision %s (%s)", choice.value, choice.reason)
+    return choice.value
 
 
 def train_cross_encoder(model: Any, rows: dict[str, list[Any]], recipe: RerankerRecipe, out_dir: Path) -> list[dict]:
@@ -138,7 +146,8 @@ def train_cross_encoder(model: Any, rows: dict[str, list[Any]], recipe: Reranker
     args = CrossEncoderTrainingArguments(
         output_dir=str(out_dir), max_steps=recipe.max_steps, per_device_train_batch_size=recipe.batch_size,
         learning_rate=recipe.learning_rate, seed=recipe.seed, logging_steps=1, save_strategy="no",
-        report_to=[], bf16=recipe.precision == "bf16", use_cpu=True, dataloader_num_workers=0, disable_tqdm=False,
+        report_to=[], bf16=cpu_precision(recipe.precision) == "bf16", use_cpu=True, dataloader_num_workers=0,
+        disable_tqdm=False,
     )
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(rows),
                                   loss=BinaryCrossEntropyLoss(model))

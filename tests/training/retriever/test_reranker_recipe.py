@@ -52,3 +52,13 @@ def test_two_training_steps_change_parameters(tiny_classifier_dir: Path, tmp_pat
 def test_shipped_recipes_load(domain: str) -> None:
     assert embedder.recipe_for(domain).domain == domain
     assert reranker.recipe_for(domain).domain == domain
+
+
+@pytest.mark.parametrize(("native", "expected"), [(False, "fp32"), (True, "bf16")])
+def test_auto_precision_follows_the_cpu(native: bool, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core import hardware
+
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native)  # injected: any CPU means the same
+    assert reranker.RerankerRecipe("legal", "x").precision == "auto"
+    assert reranker.cpu_precision("auto") == expected
+    assert reranker.cpu_precision("fp32") == "fp32"

@@ -84,9 +84,12 @@ def proxy_retriever(cfg: DomainConfig, out: Path) -> object:
     from retrieval.hybrid import HybridRetriever
     from retrieval.index_build import IndexBuilder
     from retrieval.store import IndexStore
+    from retrieval.vector_cache import VectorCache, document_identity
 
     embedder = HashProxyEmbedder("hash-proxy", 768)
-    builder = IndexBuilder(cfg.name, IndexStore(out), embedder, build_tokenizer(cfg), build_faiss_spec(cfg))
+    cache = VectorCache.for_identity(out / "vectors", document_identity(embedder), embedder.dim)
+    builder = IndexBuilder(cfg.name, IndexStore(out), embedder, build_tokenizer(cfg), build_faiss_spec(cfg),
+                           vector_cache=cache)
     start = time.perf_counter()
     with ChunkStore(ingest_dir(cfg.name) / "chunks.sqlite") as source:
         change = builder.build(source)
@@ -135,7 +138,7 @@ def bench_latency(cfg: DomainConfig, queries: list[str], proxy: bool) -> None:
     build = m.stats
     if build:
         row("index build (from manifest)", f"tokenize {build.get('tokenize_s')} s, embed {build.get('embed_s')} s "
-            f"({build.get('embedded_chunks')} chunks), write {build.get('write_s')} s")
+            f"({build.get('embedded')} chunks), write {build.get('write_s')} s")
 
 
 def bench_faiss_overhead(retriever: object, queries: list[str], repeats: int = 5) -> None:

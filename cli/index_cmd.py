@@ -1,4 +1,4 @@
-"""`dossier index build|status --domain D` and `dossier search --domain D "query"`."""
+"""`dossier index build|status|pack|import --domain D` and `dossier search --domain D "query"`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import time
 from typing import Any
 
+from cli import vectors_cmd
 from core.errors import IndexError_
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--threads", type=int, help="embedding threads for this build (default: domain.toml); a "
                        "one-off build on an idle machine may use every core, serving keeps the configured count")
     build.set_defaults(handler=_build)
+    vectors_cmd.register(sub)
     status = sub.add_parser("status", help="show the versions of a domain's index")
     status.add_argument("--domain", required=True)
     status.set_defaults(handler=_status)
@@ -54,11 +56,11 @@ def _chunk_store(cfg: Any) -> Any:
 
 
 def _valid_index_exists(cfg: Any) -> bool:
-    from rag.build_retrieval import build_index_builder
+    from core.paths import index_root
+    from retrieval.store import IndexStore
 
-    builder = build_index_builder(cfg, load=False)
     try:
-        builder.store.open(None)
+        IndexStore(index_root(cfg.name)).open(None)
     except IndexError_ as err:
         log.warning("%s", err)
         return False

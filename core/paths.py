@@ -2,6 +2,7 @@
 
 $DOSSIER_CACHE_DIR (default ~/.cache/dossier) / models / <name>: fetched models (models.registry).
 $DOSSIER_HOME (default: the cache dir) / domains / <domain> / {ingest, index, feedback}.
+$DOSSIER_HOME / vectors: document vectors by content, shared by every domain and build (retrieval.vector_cache).
 Tests point DOSSIER_HOME at a temporary directory.
 """
 
@@ -18,6 +19,10 @@ def cache_dir() -> Path:
 
 def data_home() -> Path:
     return Path(os.environ.get("DOSSIER_HOME") or cache_dir())
+
+
+def vector_cache_dir() -> Path:
+    return data_home() / "vectors"
 
 
 def domain_workspace(domain: str) -> Path:

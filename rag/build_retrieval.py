@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import ConfigError
-from core.paths import index_root
+from core.paths import index_root, vector_cache_dir
 from core.stages import Stage
 from domains.config import DomainConfig, EmbeddingConfig
 from retrieval.embedders import SentenceTransformerEmbedder
@@ -17,6 +17,8 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.index_build import IndexBuilder
 from retrieval.reranker import CrossEncoderReranker
 from retrieval.store import IndexStore
+from retrieval.vector_cache import VectorCache, document_identity
+from retrieval.vector_pack import PACK_DIR
 from retrieval.zh_tokenizer import JiebaTokenizer
 
 log = logging.getLogger(__name__)
@@ -81,10 +83,16 @@ def build_retriever(
     return retriever.load() if load else retriever
 
 
-def build_index_builder(cfg: DomainConfig, *, root: Path | None = None, load: bool = True) -> IndexBuilder:
-    """The writer of the domain's index versions (loads the embedder unless `load` is False)."""
-    embedder = build_embedder(cfg)
-    if load:
-        embedder.load()
+def build_index_builder(cfg: DomainConfig, *, root: Path | None = None, use_pack: bool = True) -> IndexBuilder:
+    """The writer of the domain's index versions, its embedder loaded. Vectors come from the content-keyed cache
+    (`$DOSSIER_HOME/vectors/`), then the domain's shipped vector pack (`domains/<d>/vectors/`), then the embedder."""
+    embedder = build_embedder(cfg).load()
+    cache = open_vector_cache(embedder)
+    pack_dir = cfg.root / PACK_DIR if use_pack else None
     return IndexBuilder(cfg.name, IndexStore(root or index_root(cfg.name)), embedder, build_tokenizer(cfg),
-                        build_faiss_spec(cfg))
+                        build_faiss_spec(cfg), vector_cache=cache, pack_dir=pack_dir)
+
+
+def open_vector_cache(embedder: SentenceTransformerEmbedder) -> VectorCache:
+    """The content-keyed vector cache of a loaded embedder's document identity."""
+    return VectorCache.for_identity(vector_cache_dir(), document_identity(embedder), embedder.dim)

@@ -12,7 +12,10 @@ Module map (one concept each; `rag.build_retrieval` is where domain config becom
   docstore.py          SqliteDocstore: chunks, FAISS keys, BM25 positions, hashes and tokens of one version
   manifest.py          IndexManifest, sha256 checksums
   store.py             IndexStore: atomic, versioned, checksummed versions with a `current` pointer
-  embed_cache.py       vectors of a build in progress (a killed build resumes)
+  vector_cache.py      document vectors by content (embedder identity, text): reused by every build
+  vector_pack.py       shipped int8 vector packs: checksum + re-embedded sample verified on use
+  document_vectors.py  cache -> pack -> embedder, in committed slices (a killed build resumes)
+  build_progress.py    how far a running build is, for /readyz
   index_build.py       IndexBuilder: full build and incremental update from the ingest ChunkStore
   index_files.py       open_index: one verified version (FAISS + BM25 + docstore)
   hybrid.py            HybridRetriever: dense + BM25 -> RRF -> rerank, with per-stage scores and timings

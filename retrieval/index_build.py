@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -21,17 +21,17 @@ from core.errors import IndexError_
 from core.protocols import EmbedRole
 from core.records import Chunk
 from retrieval.bm25 import Bm25Retriever
+from retrieval.build_progress import BuildProgress
 from retrieval.docstore import DocRow, SqliteDocstore
-from retrieval.embed_cache import EmbeddingCache
+from retrieval.document_vectors import DocumentVectors
 from retrieval.faiss_index import FaissIndex, FaissIndexSpec, chunk_keys
 from retrieval.index_files import BM25_DIR, DOCSTORE_FILE, FAISS_FILE
 from retrieval.manifest import EmbedderInfo, IndexManifest
 from retrieval.store import IndexStore
+from retrieval.vector_cache import VectorCache
 from retrieval.zh_tokenizer import JiebaTokenizer
 
 log = logging.getLogger(__name__)
-
-EMBED_SLICE = 512  # chunks per saved slice: at most this much work is lost when a build is killed
 
 
 class LoadableEmbedder(Protocol):
@@ -64,7 +64,7 @@ class IndexChange:
     removed: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     full_build: bool = False
-    stats: Mapping[str, float] = field(default_factory=dict)
+    stats: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def touched(self) -> int:
@@ -80,12 +80,15 @@ class IndexBuilder:
     """Writes versions of one domain's index. The embedder must be loaded."""
 
     def __init__(self, domain: str, store: IndexStore, embedder: LoadableEmbedder,
-                 tokenizer: JiebaTokenizer, faiss_spec: FaissIndexSpec) -> None:
+                 tokenizer: JiebaTokenizer, faiss_spec: FaissIndexSpec, *, vector_cache: VectorCache,
+                 pack_dir: Path | None = None) -> None:
         self.domain = domain
         self.store = store
         self.embedder = embedder
         self.tokenizer = tokenizer
         self.faiss_spec = faiss_spec
+        self.vectors = DocumentVectors(embedder, vector_cache, pack_dir=pack_dir)
+        self.progress = BuildProgress(store.root, domain)
 
     def embedder_info(self) -> EmbedderInfo:
         e = self.embedder
@@ -97,7 +100,7 @@ class IndexBuilder:
         chunks = list(source.chunks())
         if not chunks:
             raise IndexError_(f"domain {self.domain}: the ingest store has no chunks; nothing to index")
-        stats: dict[str, float] = {}
+        stats: dict[str, Any] = {}
         rows, vectors = self._embed_and_tokenise(chunks, hashes, stats)
         index = FaissIndex(self.embedder.dim, self.faiss_spec)
         index.add(chunk_keys(c.chunk_id for c in chunks), vectors)
@@ -133,7 +136,7 @@ class IndexBuilder:
             return IndexChange(directory)
         fresh_ids = set(added) | set(changed)
         fresh = [c for c in source.chunks() if c.chunk_id in fresh_ids]
-        stats: dict[str, float] = {}
+        stats: dict[str, Any] = {}
         fresh_rows, vectors = self._embed_and_tokenise(fresh, new_hashes, stats)
         index = FaissIndex.load(directory / FAISS_FILE, self.faiss_spec)
         index.remove(chunk_keys([*removed, *changed]))
@@ -145,37 +148,23 @@ class IndexBuilder:
         return IndexChange(version_dir, tuple(added), tuple(removed), tuple(changed), stats=stats)
 
     def _embed_and_tokenise(self, chunks: Sequence[Chunk], hashes: Mapping[str, str],
-                            stats: dict[str, float]) -> tuple[list[DocRow], np.ndarray]:
+                            stats: dict[str, Any]) -> tuple[list[DocRow], np.ndarray]:
         start = time.perf_counter()
         self.tokenizer.load()
-        tokens = [self.tokenizer.tokenize(bm25_text(c)) for c in tqdm(chunks, desc="BM25 tokens", unit="chunk")]
+        tokens = []
+        for i, chunk in enumerate(tqdm(chunks, desc="BM25 tokens", unit="chunk")):
+            tokens.append(self.tokenizer.tokenize(bm25_text(chunk)))
+            if i % 1000 == 0:
+                self.progress.update("tokenize", i, len(chunks))
         stats["tokenize_s"] = round(time.perf_counter() - start, 2)
         start = time.perf_counter()
-        vectors = self._embed_resumable(chunks, hashes, stats)  # (n, dim) float32
+        vectors = self.vectors.vectors_for([c.text for c in chunks], self.progress.update)  # (n, dim) float32
         stats["embed_s"] = round(time.perf_counter() - start, 2)
+        stats.update(self.vectors.stats)
         rows = [DocRow(c, hashes.get(c.chunk_id, ""), tuple(t)) for c, t in zip(chunks, tokens, strict=True)]
         return rows, vectors
 
-    def _embed_resumable(self, chunks: Sequence[Chunk], hashes: Mapping[str, str],
-                         stats: dict[str, float]) -> np.ndarray:
-        """Embed in slices saved to the embedding cache; vectors a killed build already made are reused."""
-        cache = EmbeddingCache(self.store.root, self.embedder_info())
-        done = cache.load()
-        keys = [(c.chunk_id, hashes.get(c.chunk_id, "")) for c in chunks]
-        todo = [i for i, key in enumerate(keys) if key not in done]
-        stats["embedded_chunks"], stats["resumed_chunks"] = len(todo), len(chunks) - len(todo)
-        with tqdm(total=len(todo), desc="embed", unit="chunk", disable=len(todo) < EMBED_SLICE) as bar:
-            for start in range(0, len(todo), EMBED_SLICE):
-                part = todo[start : start + EMBED_SLICE]
-                vectors = self.embedder.embed([chunks[i].text for i in part], role="document")
-                cache.append([keys[i][0] for i in part], [keys[i][1] for i in part], vectors)
-                done.update((keys[i], v) for i, v in zip(part, vectors, strict=True))
-                bar.update(len(part))
-        if not chunks:
-            return np.zeros((0, self.embedder.dim), np.float32)
-        return np.vstack([done[key] for key in keys]).astype(np.float32)
-
-    def _write(self, index: FaissIndex, rows: list[DocRow], stats: dict[str, float], parent: str) -> Path:
+    def _write(self, index: FaissIndex, rows: list[DocRow], stats: dict[str, Any], parent: str) -> Path:
         def fill(tmp: Path) -> IndexManifest:
             start = time.perf_counter()
             index.save(tmp / FAISS_FILE)
@@ -191,6 +180,7 @@ class IndexBuilder:
 
         if len(index) != len(rows):
             raise IndexError_(f"internal: {len(index)} vectors for {len(rows)} docstore rows")
+        self.progress.update("write", len(rows), len(rows), force=True)
         version_dir = self.store.write(fill)
-        EmbeddingCache(self.store.root, self.embedder_info()).clear()
+        self.progress.finish()
         return version_dir

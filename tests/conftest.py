@@ -116,3 +116,12 @@ def live_server(legal_pipeline, feedback_root):
     app = create_app(["legal"], build=lambda _: legal_pipeline, api_keys=[], feedback=store)
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> str:
+    from models.registry import is_fetched, resolve_model
+
+    if not is_fetched("all-minilm-l6-v2"):
+        pytest.skip("all-minilm-l6-v2 is not fetched; run `dossier models fetch all-minilm-l6-v2`")
+    return resolve_model("all-minilm-l6-v2")

@@ -20,12 +20,3 @@ def articles() -> list[dict]:
 @pytest.fixture()
 def chunk_store_path(tmp_path: Path, articles: list[dict]) -> Path:
     return write_chunk_store(tmp_path / "ingest" / "chunks.sqlite", [article_chunk(r) for r in articles])
-
-
-@pytest.fixture(scope="session")
-def minilm_dir() -> str:
-    from models.registry import is_fetched, resolve_model
-
-    if not is_fetched("all-minilm-l6-v2"):
-        pytest.skip("all-minilm-l6-v2 is not fetched; run `dossier models fetch all-minilm-l6-v2`")
-    return resolve_model("all-minilm-l6-v2")

@@ -80,3 +80,17 @@ class HashEmbedder:
                 out[i, int(hashlib.md5((a + b).encode()).hexdigest(), 16) % self.dim] += 1.0
         norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out / norms
+
+
+def hash_builder(root: Path, embedder: HashEmbedder | None = None, *, kind: str = "flat",
+                 pack_dir: Path | None = None):  # noqa: ANN201
+    """An IndexBuilder over `root` with the hash embedder and a vector cache of its own beside the index."""
+    from retrieval.faiss_index import FaissIndexSpec
+    from retrieval.index_build import IndexBuilder
+    from retrieval.store import IndexStore
+    from retrieval.vector_cache import VectorCache, document_identity
+
+    embedder = embedder or HashEmbedder()
+    cache = VectorCache.for_identity(root.parent / "vectors", document_identity(embedder), embedder.dim)
+    return IndexBuilder("legal", IndexStore(root), embedder, shared_tokenizer(), FaissIndexSpec(kind=kind),
+                        vector_cache=cache, pack_dir=pack_dir)

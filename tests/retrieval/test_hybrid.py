@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 from fakes import hits_of, retrieve_one
-from retrieval_support import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
+from retrieval_support import HashEmbedder, article_chunk, hash_builder, shared_tokenizer, write_chunk_store
 
 from core.errors import ConfigError
 from domains.config import RetrievalConfig
 from ingest.store import ChunkStore
 from retrieval.faiss_index import FaissIndexSpec
 from retrieval.hybrid import HybridRetriever
-from retrieval.index_build import IndexBuilder
 from retrieval.langchain_adapter import LangchainRetriever
-from retrieval.store import IndexStore
 
 THEFT = "入户盗窃、携带凶器盗窃、扒窃的"
 
@@ -27,8 +25,7 @@ def index_root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     tmp_path = tmp_path_factory.mktemp("hybrid")
     chunk_store_path = write_chunk_store(tmp_path / "chunks.sqlite", [article_chunk(r) for r in articles])
     root = tmp_path / "index"
-    builder = IndexBuilder("legal", IndexStore(root), HashEmbedder(), shared_tokenizer(),
-                           FaissIndexSpec(kind=request.param))
+    builder = hash_builder(root, kind=request.param)
     with ChunkStore(chunk_store_path) as source:
         builder.build(source)
     return root, request.param

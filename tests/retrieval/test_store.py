@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from retrieval_support import HashEmbedder, article_chunk, shared_tokenizer, write_chunk_store
+from retrieval_support import HashEmbedder, article_chunk, hash_builder, shared_tokenizer, write_chunk_store
 
 from core.errors import IndexError_
 from ingest.store import ChunkStore
@@ -17,7 +17,7 @@ from retrieval.store import IndexStore
 
 
 def _builder(root: Path, embedder: HashEmbedder | None = None) -> IndexBuilder:
-    return IndexBuilder("legal", IndexStore(root), embedder or HashEmbedder(), shared_tokenizer(), FaissIndexSpec())
+    return hash_builder(root, embedder)
 
 
 def _build(root: Path, chunk_store_path: Path, embedder: HashEmbedder | None = None) -> Path:
@@ -43,7 +43,7 @@ def test_failed_build_leaves_previous_version_and_no_temp_dirs(tmp_path: Path, c
             raise RuntimeError("embedding failed half way")
 
     with pytest.raises(RuntimeError), ChunkStore(chunk_store_path) as source:
-        _builder(root, Exploding()).build(source)
+        _builder(root, Exploding("exploding")).build(source)  # another identity: nothing is cached for it
 
     def failing_fill(tmp: Path):  # noqa: ANN202
         (tmp / "partial.bin").write_bytes(b"x" * 100)
@@ -93,7 +93,7 @@ def test_incremental_update_touches_only_changed_chunks(tmp_path: Path, chunk_st
         change = _builder(root, embedder).update(source)
     assert change.added == ("new-doc#0",) and change.changed == (f"{articles[1]['doc_id']}#0",)
     assert change.removed == (f"{articles[0]['doc_id']}#0",) and not change.full_build
-    assert sum(embedder.calls) == 2  # only the new and the changed chunk were embedded
+    assert sum(embedder.calls) == 1  # the changed text only: the added chunk repeats a text the cache holds
     assert IndexStore(root).current() == "v0002"
 
     index = open_index(root, None, shared_tokenizer(), FaissIndexSpec())
@@ -107,9 +107,9 @@ def test_incremental_update_touches_only_changed_chunks(tmp_path: Path, chunk_st
     assert again.touched == 0 and IndexStore(root).current() == "v0002"  # nothing changed: no new version
 
 
-def test_killed_build_resumes_from_the_embedding_cache(tmp_path: Path, chunk_store_path: Path,
+def test_killed_build_resumes_from_the_vector_cache(tmp_path: Path, chunk_store_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("retrieval.index_build.EMBED_SLICE", 40)
+    monkeypatch.setattr("retrieval.document_vectors.EMBED_SLICE", 40)
     root = tmp_path / "index"
 
     class DiesAfterTwoSlices(HashEmbedder):
@@ -126,8 +126,7 @@ def test_killed_build_resumes_from_the_embedding_cache(tmp_path: Path, chunk_sto
         change = _builder(root, embedder).build(source)
         total = len(source)
     assert sum(embedder.calls) == total - 80  # two slices of 40 were kept
-    assert change.stats["resumed_chunks"] == 80
-    assert not (root / ".embed-cache").exists()  # cleared once the version is written
+    assert change.stats["from_cache"] == 80
     index = open_index(root, None, shared_tokenizer(), FaissIndexSpec())
     fresh = HashEmbedder().embed([c.text for c in ChunkStore(chunk_store_path).chunks()])
     scores, _ = index.dense.search(fresh, 1)

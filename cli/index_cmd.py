@@ -41,20 +41,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     search.set_defaults(handler=_search)
 
 
-def _chunk_store(cfg: Any) -> Any:
-    """The domain's ingest store, running ingest first when there is none."""
-    from core.paths import ingest_dir
-    from ingest.store import ChunkStore
-
-    path = ingest_dir(cfg.name) / "chunks.sqlite"
-    if not path.is_file():
-        from ingest.pipeline import run_ingest
-
-        log.warning("no ingested corpus for %s: running ingest first", cfg.name)
-        run_ingest(cfg)
-    return ChunkStore(path)
-
-
 def _valid_index_exists(cfg: Any) -> bool:
     from core.paths import index_root
     from retrieval.store import IndexStore
@@ -69,6 +55,7 @@ def _valid_index_exists(cfg: Any) -> bool:
 
 def _build(args: argparse.Namespace) -> int:
     from domains import load_domain
+    from ingest.pipeline import open_chunk_store
     from rag.build_retrieval import build_index_builder
 
     cfg = load_domain(args.domain)
@@ -78,7 +65,7 @@ def _build(args: argparse.Namespace) -> int:
         print(f"index for {cfg.name} exists; nothing to do (use --rebuild to rebuild)")
         return 0
     start = time.perf_counter()
-    store = _chunk_store(cfg)
+    store = open_chunk_store(cfg)
     try:
         builder = build_index_builder(cfg)
         change = builder.build(store) if args.rebuild else builder.update(store)

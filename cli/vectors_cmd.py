@@ -27,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _pack(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from cli.index_cmd import _chunk_store
     from core.hashing import sha256_file
     from domains import load_domain
+    from ingest.pipeline import open_chunk_store
     from rag.build_retrieval import build_index_builder
     from retrieval.vector_cache import text_key
     from retrieval.vector_pack import PACK_DIR, write_pack
@@ -38,7 +38,7 @@ def _pack(args: argparse.Namespace) -> int:
     if args.threads:
         cfg = dataclasses.replace(cfg, embedding=dataclasses.replace(cfg.embedding, threads=args.threads))
     builder = build_index_builder(cfg, use_pack=False)
-    store = _chunk_store(cfg)
+    store = open_chunk_store(cfg)
     try:
         texts = list(dict.fromkeys(c.text for c in store.chunks()))
     finally:

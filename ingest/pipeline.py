@@ -75,6 +75,15 @@ def run_ingest(
     return report
 
 
+def open_chunk_store(cfg: DomainConfig) -> ChunkStore:
+    """The domain's ingest store, running ingest first when there is none (what an index build reads)."""
+    path = ingest_dir(cfg.name) / "chunks.sqlite"
+    if not path.is_file():
+        log.warning("no ingested corpus for %s: running ingest first", cfg.name)
+        run_ingest(cfg)
+    return ChunkStore(path)
+
+
 def _stale(store: ChunkStore, cfg: DomainConfig, identity: Sequence[str]) -> bool:
     """True when the store was built with another chunking / identity / normaliser, or is new."""
     current = fingerprint(cfg.chunking, identity)

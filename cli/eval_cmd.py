@@ -8,6 +8,7 @@ per retrieval configuration, gold-pool indexes, and the abstention threshold.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -34,6 +35,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     retrieval.add_argument("--split", default="all", help="all, or some of train,dev,test (eval/splits.py)")
     retrieval.add_argument("--json", action="store_true", help="print only the summary JSON on stdout")
     retrieval.add_argument("--query-cache", type=Path, help="keep query vectors in this file across runs")
+    retrieval.add_argument("--no-corpus-filter", action="store_true",
+                           help="ignore the set's corpus_filter: rank the whole index, as a user's question does")
     _common(retrieval)
     retrieval.set_defaults(handler=eval_retrieval)
 
@@ -127,6 +130,8 @@ def eval_retrieval(args: argparse.Namespace) -> int:
         config_stages(name)  # fail on a misspelt configuration before any model loads
     splits = parse_splits(args.split)
     evalset = load_evalset(cfg, args.evalset, file=args.file, splits=splits, limit=args.limit)
+    if args.no_corpus_filter and evalset.spec.corpus_filter:
+        evalset = dataclasses.replace(evalset, spec=dataclasses.replace(evalset.spec, corpus_filter={}))
     if not evalset.records:
         raise DossierError(f"eval set {args.evalset!r}: no queries with gold ids ({evalset.skipped} skipped)")
     memory = load_memory(args.query_cache)

@@ -91,3 +91,18 @@ def test_table_and_user_errors(tiny_index: Path, tmp_path: Path, capsys: pytest.
     assert main(_eval(tiny_index, tmp_path, "--configs", "bm25,colbert")) == 2
     assert "colbert" in capsys.readouterr().err
     assert main(_eval(tiny_index, tmp_path, "-k", "0")) == 2
+
+
+def test_no_corpus_filter_ranks_the_whole_index(tiny_index: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A set's corpus_filter confines ranking to a gold pool; --no-corpus-filter ranks what a user's query meets."""
+    from domains import load_domain
+
+    finance = load_domain("finance")
+    confined = tuple(replace(e, corpus_filter={"law_name": "nowhere"}) if e.name == "fincuge_finqa" else e
+                     for e in finance.evalsets)
+    monkeypatch.setattr("domains.load_domain", lambda name: replace(finance, evalsets=confined))
+    assert main(_eval(tiny_index, tmp_path, "--configs", "dense", "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["by_config"]["dense"]["recall@3"] == 0.0  # nothing passes the filter
+    assert main(_eval(tiny_index, tmp_path, "--configs", "dense", "--json", "--no-corpus-filter")) == 0
+    assert json.loads(capsys.readouterr().out)["by_config"]["dense"]["recall@3"] == 1.0

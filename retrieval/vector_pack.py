@@ -143,12 +143,14 @@ def open_pack(directory: Path, identity: str) -> VectorPack | None:
 
 
 def verify_sample(pack: VectorPack, rows: Sequence[int], texts: Sequence[str], embedder: Any,
-                  *, seed: int = 0, size: int = SAMPLE_SIZE) -> float:
+                  *, seed: int | None = None, size: int = SAMPLE_SIZE) -> float:
     """Re-embed a random sample of (pack row, its text) pairs; PackError if any disagrees (cosine < 0.99).
-    Returns the lowest cosine seen."""
+    Returns the lowest cosine seen. The sample is drawn afresh on every use (a fixed one could be steered around);
+    `seed` fixes it for tests."""
     if not rows:
         return 1.0
-    picks = random.Random(seed).sample(range(len(rows)), min(size, len(rows)))
+    rng = random.Random(seed) if seed is not None else random.SystemRandom()
+    picks = rng.sample(range(len(rows)), min(size, len(rows)))
     fresh = np.asarray(embedder.embed([texts[i] for i in picks], role="document"), dtype=np.float32)
     packed = pack.vectors_at([rows[i] for i in picks])
     cosines = np.sum(fresh * packed, axis=1)

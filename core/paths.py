@@ -3,6 +3,7 @@
 $DOSSIER_CACHE_DIR (default ~/.cache/dossier) / models / <name>: fetched models (models.registry).
 $DOSSIER_HOME (default: the cache dir) / domains / <domain> / {ingest, index, feedback}.
 $DOSSIER_HOME / vectors: document vectors by content, shared by every domain and build (retrieval.vector_cache).
+$DOSSIER_HOME / keys.json (or $DOSSIER_KEYS_FILE): the API keys, hashed (api.keys); $DOSSIER_HOME / audit.log.
 Tests point DOSSIER_HOME at a temporary directory.
 """
 
@@ -37,3 +38,13 @@ def ingest_dir(domain: str) -> Path:
 def index_root(domain: str) -> Path:
     """Holds one directory per index version and a `current` pointer."""
     return domain_workspace(domain) / "index"
+
+
+def keys_file() -> Path:
+    """The API key store: $DOSSIER_KEYS_FILE, else $DOSSIER_HOME/keys.json (`dossier keys`, `dossier serve`)."""
+    return Path(os.environ.get("DOSSIER_KEYS_FILE") or data_home() / "keys.json")
+
+
+def audit_log_file() -> Path:
+    """Where `dossier serve` appends one JSON line per /v1 request (api.audit), unless told otherwise."""
+    return data_home() / "audit.log"

@@ -10,14 +10,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.schemas import MAX_BODY_BYTES
 from core.errors import DossierError, RequestError
 
 log = logging.getLogger(__name__)
 
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+              413: "too_large", 429: "rate_limited", 504: "deadline_exceeded"}
 
 
 class ApiError(Exception):
@@ -74,19 +75,47 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimitMiddleware:
-    """413 before reading a body whose Content-Length is over the limit (pydantic's field limits catch the
-    rest, e.g. chunked bodies)."""
+    """The API's one body limit (`Limits.max_body_bytes`): 413 before reading a body whose Content-Length is over
+    it; a chunked body (no Content-Length) is read here up to the limit, 413 past it, and only then handed on."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers") or ()).get(b"content-length", b"0")
-            if not length.isdigit() or int(length) > self.limit:
-                reason = f"request body over {self.limit} bytes" if length.isdigit() else "bad Content-Length"
-                status = 413 if length.isdigit() else 400
-                response = error_response(status, "too_large" if status == 413 else "bad_request", reason)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        length = headers.get(b"content-length")
+        response: JSONResponse | None = None
+        if length is not None and not length.isdigit():
+            response = error_response(400, "bad_request", "bad Content-Length")
+        elif length is not None and int(length) > self.limit:
+            response = self._too_large()
+        elif length is None and b"transfer-encoding" in headers:
+            buffered = await self._buffered(receive)
+            response, receive = (self._too_large(), receive) if buffered is None else (None, buffered)
+        await (response or self.app)(scope, receive, send)
+
+    def _too_large(self) -> JSONResponse:
+        return error_response(413, "too_large", f"request body over {self.limit} bytes")
+
+    async def _buffered(self, receive: Receive) -> Receive | None:
+        """The whole body read (a receive that replays it, then passes on), or None once it is over the limit."""
+        parts: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client left: the app sees the disconnect
+            parts.append(message.get("body", b""))
+            size += len(parts[-1])
+            if size > self.limit:
+                return None
+            more = message.get("more_body", False)
+        pending = [{"type": "http.request", "body": b"".join(parts), "more_body": False}]
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        return replay

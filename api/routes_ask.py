@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from api.audit import note_question
 from api.auth import require_api_key
 from api.feedback import feedback_records
+from api.limits import within_deadline
 from api.schemas import AskRequest, AskResponse, FeedbackRequest, SearchRequest, SearchResponse
 from api.state import history_messages, pipeline_for, sse, sse_guard
 from core.records import Answer
@@ -26,14 +29,19 @@ def count_answer(request: Request, domain: str, answer: Answer) -> None:
 
 
 @router.post("/ask", response_model=AskResponse)
-def ask(body: AskRequest, request: Request) -> AskResponse | StreamingResponse:
+async def ask(body: AskRequest, request: Request) -> AskResponse | StreamingResponse:
     """The answer with its citations, or an abstention with the nearest passages. With `stream: true`, SSE
-    events {"delta": text} and a last {"answer": <this response>}, then [DONE]."""
+    events {"delta": text} and a last {"answer": <this response>}, then [DONE]. 504 past the answer deadline."""
+    note_question(request, body.question)
     pipeline = pipeline_for(request, body.domain)
     history = history_messages(body.history)
+    deadline_s = request.app.state.limits.answer_deadline_s
     if body.stream:
-        return StreamingResponse(sse_guard(_ask_events(request, body, history)), media_type="text/event-stream")
-    answer = pipeline.answer(body.question, history, k=body.k, filters=body.filters)
+        events = sse_guard(_ask_events(request, body, history), deadline_s)
+        return StreamingResponse(events, media_type="text/event-stream")
+    answer = await within_deadline(
+        deadline_s, partial(pipeline.answer, body.question, history, k=body.k, filters=body.filters)
+    )
     count_answer(request, body.domain, answer)
     return AskResponse.model_validate(answer_json(answer, body.domain))
 
@@ -51,6 +59,7 @@ def _ask_events(request: Request, body: AskRequest, history: tuple) -> Iterator[
 
 @router.post("/search", response_model=SearchResponse)
 def search(body: SearchRequest, request: Request) -> SearchResponse:
+    note_question(request, body.query)
     pipeline = pipeline_for(request, body.domain)
     t0 = time.perf_counter()
     hits = pipeline.search(body.query, body.k, body.filters)
@@ -64,6 +73,7 @@ def search(body: SearchRequest, request: Request) -> SearchResponse:
 def feedback(body: FeedbackRequest, request: Request) -> dict:
     """Thumbs up / down -> a KTO record; a preferred answer -> a DPO preference pair, each with the prompt the
     pipeline sends for the question (rebuilt here: same index, same evidence)."""
+    note_question(request, body.question)
     pipeline = pipeline_for(request, body.domain)
     prompt = pipeline.prompt(body.question, history_messages(body.history))
     stored = request.app.state.feedback.append(body.domain, feedback_records(body, prompt))

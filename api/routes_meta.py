@@ -1,5 +1,6 @@
-"""GET /v1/domains, /healthz (the process is up), /readyz (every pipeline is built; else what is still being
-prepared, per domain, and how long it will take), /metrics (Prometheus)."""
+"""GET /v1/domains (those the key may use), /healthz (the process is up), /readyz (every pipeline is built; else
+what is still being prepared, per domain, and how long it will take), /metrics (Prometheus; an admin key once keys
+exist)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.auth import require_api_key
+from api.auth import allowed_domains, require_admin, require_api_key
 from api.errors import error_body
 from api.preparation import Preparer
 from api.state import MODEL_PREFIX
@@ -22,7 +23,7 @@ def domains(request: Request) -> dict[str, Any]:
     """Every served domain with `ready`; one still being prepared also has `state` and `reason`."""
     preparation: Preparer = request.app.state.preparation
     out = []
-    for name in sorted(preparation.domains):
+    for name in allowed_domains(request, sorted(preparation.domains)):
         pipeline = request.app.state.pipelines.get(name)
         cfg = pipeline.cfg if pipeline is not None else preparation.config(name)
         entry = {
@@ -61,6 +62,6 @@ def readyz(request: Request) -> Any:
     return JSONResponse(body, status_code=503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[Depends(require_admin)])
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

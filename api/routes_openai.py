@@ -11,13 +11,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from api.auth import require_api_key
+from api.audit import note_question
+from api.auth import allowed_domains, require_api_key
 from api.errors import ApiError
+from api.limits import within_deadline
 from api.routes_ask import count_answer
 from api.schemas import ChatCompletionRequest
 from api.state import MODEL_PREFIX, pipeline_for, sse, sse_guard
@@ -33,7 +36,7 @@ def models(request: Request) -> dict[str, Any]:
     created = request.app.state.started
     data = [
         {"id": MODEL_PREFIX + d, "object": "model", "created": created, "owned_by": "dossier"}
-        for d in sorted(request.app.state.pipelines)
+        for d in allowed_domains(request, sorted(request.app.state.pipelines))
     ]
     return {"object": "list", "data": data}
 
@@ -66,14 +69,18 @@ def extras(answer: Answer) -> dict[str, Any]:
 
 
 @router.post("/chat/completions")
-def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+    """`model` dossier-<domain> names the domain (a key scoped elsewhere gets 403); 504 past the answer deadline."""
     domain, question, history = split_chat(body)
+    note_question(request, question)
     pipeline = pipeline_for(request, domain)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    deadline_s = request.app.state.limits.answer_deadline_s
     if body.stream:
         events = _chunks(request, body, domain, question, history, completion_id, created)
-        return StreamingResponse(sse_guard(events), media_type="text/event-stream")
-    answer = pipeline.answer(question, history, k=body.k, filters=body.filters)
+        return StreamingResponse(sse_guard(events, deadline_s), media_type="text/event-stream")
+    answer = await within_deadline(deadline_s, partial(pipeline.answer, question, history, k=body.k,
+                                                       filters=body.filters))
     count_answer(request, domain, answer)
     message = {"role": "assistant", "content": answer.text + answer_epilogue(answer)}
     return {

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
+from pathlib import Path
 from typing import Any
+
+from cli.keys_cmd import keys_file_arg
+from core.errors import DossierError
 
 BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
 
@@ -36,7 +41,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--build-threads", type=int, help="embedding threads of an index build the server starts "
                        "for a domain whose index is missing (default: domain.toml)")
     serve.add_argument("--log-level", default="info")
+    _access_args(serve)
     serve.set_defaults(handler=_serve)
+
+
+def _access_args(serve: argparse.ArgumentParser) -> None:
+    keys_file_arg(serve)
+    serve.add_argument("--insecure-no-auth", action="store_true", help="serve a non-loopback --host with no API "
+                       "key: anyone who reaches the port may ask (without it serve refuses)")
+    serve.add_argument("--rate-limit", type=float, metavar="PER_MINUTE", help="requests a minute per key, or per "
+                       "client address without keys (default 120; 0: none); over it: 429 with Retry-After")
+    serve.add_argument("--rate-burst", type=int, help="requests at once before the rate applies (default: a "
+                       "minute's worth)")
+    serve.add_argument("--max-body-bytes", type=int, help="largest request body (default 524288); over it: 413")
+    serve.add_argument("--answer-deadline", type=float, metavar="SECONDS", help="time for one answer of /v1/ask "
+                       "or /v1/chat/completions (default 300; 0: none); past it: 504 (a stream: a last error event)")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="a browser origin "
+                       "allowed to call the API, e.g. https://app.example.org (repeat; default: none)")
+    serve.add_argument("--audit-log", type=Path, help="one JSON line per /v1 request: time, key id, domain, route, "
+                       "status, latency, client (default: $DOSSIER_HOME/audit.log)")
+    serve.add_argument("--audit-questions", action="store_true", help="also write each question in the audit log")
 
 
 def _build(args: argparse.Namespace) -> Any:
@@ -102,17 +126,62 @@ def _serve(args: argparse.Namespace) -> int:
 
     from api import create_app
     from api.app import default_builder
+    from api.audit import AuditLog
     from api.preparation import serve_plan
+    from core.paths import audit_log_file, keys_file
     from domains import load_domain
 
     domains = [d for item in args.domains for d in item.split(",") if d]
     for domain in domains:
         load_domain(domain)  # an unknown domain fails here, with the valid names, before anything loads
+    keys_path = args.keys_file or keys_file()
+    auth = _auth_state(args.host, keys_path, args.insecure_no_auth)
+    audit = AuditLog(args.audit_log or audit_log_file(), questions=args.audit_questions)
     app = create_app(domains, build=partial(default_builder, backend=args.backend),
-                     preparation=serve_plan(args.backend, args.build_threads))
+                     preparation=serve_plan(args.backend, args.build_threads), keys_file=keys_path,
+                     limits=_limits(args), audit=audit, cors_origins=args.cors_origin)
     preparation_log = logging.getLogger("api.preparation")  # its progress lines, even without -v
     preparation_log.setLevel(min(logging.INFO, preparation_log.getEffectiveLevel()))
     print(f"Dossier on http://{args.host}:{args.port} (docs at /docs) serving {', '.join(domains)}; "
-          f"/readyz says what is still being prepared", file=sys.stderr)
+          f"/readyz says what is still being prepared; {auth}; audit log {audit.path}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def _limits(args: argparse.Namespace) -> Any:
+    from api.limits import SERVE_REQUESTS_PER_MINUTE, Limits
+
+    given = {"requests_per_minute": args.rate_limit, "burst": args.rate_burst,
+             "max_body_bytes": args.max_body_bytes, "answer_deadline_s": args.answer_deadline}
+    try:
+        return Limits(**{"requests_per_minute": SERVE_REQUESTS_PER_MINUTE}
+                      | {k: v for k, v in given.items() if v is not None})
+    except ValueError as err:
+        raise DossierError(f"serve: {err}") from err
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to any interface
+
+
+def _auth_state(host: str, keys_path: Path, insecure: bool) -> str:
+    """How the server will check callers; refuses a non-loopback host with no key unless `insecure`."""
+    from api.auth import API_KEYS_ENV, keys_from_env
+    from api.keys import KeyStore
+
+    stored, env = len(KeyStore(keys_path).records()), len(keys_from_env())
+    if stored or env:
+        return f"auth on ({stored} key(s) in {keys_path}, {env} in {API_KEYS_ENV})"
+    if _is_loopback(host):
+        return "auth off (loopback, no API key; `dossier keys add` turns it on)"
+    if not insecure:
+        raise DossierError(
+            f"refusing to serve on {host} with no API key: anyone who reaches the port could ask. Add one with "
+            f"`dossier keys add --name NAME` (clients send Authorization: Bearer <key>) or set {API_KEYS_ENV}; "
+            "or listen on 127.0.0.1; or pass --insecure-no-auth to serve without auth on purpose")
+    return f"auth OFF on {host} (--insecure-no-auth): anyone who reaches the port may ask"

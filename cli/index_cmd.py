@@ -81,12 +81,18 @@ def _build(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from core.paths import index_root
     from domains import load_domain
+    from retrieval.build_progress import read_progress
     from retrieval.manifest import IndexManifest
     from retrieval.store import IndexStore
 
     cfg = load_domain(args.domain)
     store = IndexStore(index_root(cfg.name))
     current = store.current()
+    progress = read_progress(store.root)
+    if progress:
+        eta = f", ~{progress['eta_s'] / 60:.0f} min left" if progress.get("eta_s") else ""
+        state = "running" if progress["running"] else "not running (killed? `dossier index build` resumes it)"
+        print(f"{cfg.name}: a build is {state}: {progress['stage']} {progress['done']}/{progress['total']}{eta}")
     if not store.versions():
         print(f"{cfg.name}: no index under {store.root}")
         return 1

@@ -58,7 +58,7 @@ class ModelsConfig:
 class EmbeddingConfig:
     """Also the reranker's precision, device and threads (rag/build_retrieval.py)."""
 
-    backend: Literal["torch", "onnx"] = "torch"
+    backend: Literal["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"] = "torch"
     precision: Precision = "auto"  # auto: bf16 on a GPU or a CPU with native bf16, else fp32 (core/hardware.py)
     device: Device = "auto"  # auto: CUDA when torch sees a GPU, else CPU; the onnx backend runs on the CPU
     batch_size: int = 32

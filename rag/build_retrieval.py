@@ -11,7 +11,7 @@ from core.errors import ConfigError
 from core.paths import index_root, vector_cache_dir
 from core.stages import Stage
 from domains.config import DomainConfig, EmbeddingConfig
-from retrieval.embedders import SentenceTransformerEmbedder
+from retrieval.embedders import GRAPH_BACKENDS, SentenceTransformerEmbedder
 from retrieval.faiss_index import FaissIndexSpec
 from retrieval.hybrid import HybridRetriever
 from retrieval.index_build import IndexBuilder
@@ -27,10 +27,10 @@ log = logging.getLogger(__name__)
 def build_embedder(cfg: DomainConfig, *, show_progress: bool = True) -> SentenceTransformerEmbedder:
     emb: EmbeddingConfig = cfg.embedding
     match emb.backend:
-        case "torch" | "onnx":
+        case "torch" | "onnx" | "onnx-int8" | "openvino" | "openvino-int8":
             return SentenceTransformerEmbedder(cfg.models.embedder, emb, show_progress=show_progress)
         case other:
-            raise ConfigError.invalid_choice("embedding.backend", other, ("torch", "onnx"))
+            raise ConfigError.invalid_choice("embedding.backend", other, ("torch", *GRAPH_BACKENDS))
 
 
 def build_faiss_spec(cfg: DomainConfig) -> FaissIndexSpec:

@@ -1,4 +1,5 @@
-"""Sentence-transformers embedders: torch (fp32 / bf16, CPU / CUDA) or ONNX Runtime, L2-normalised float32 (n, dim).
+"""Sentence-transformers embedders: torch (fp32 / bf16, CPU / CUDA), ONNX Runtime or OpenVINO (fp32 / bf16 or int8
+weights, CPU), L2-normalised float32 (n, dim).
 
 Construction is cheap; `load()` reads the weights onto the device and in the precision that `core.hardware` picks
 for "auto" (bf16 only where the hardware computes in it) and logs the choice with its reason. The model reference
@@ -15,12 +16,28 @@ from typing import Any
 
 import numpy as np
 
-from core.hardware import Choice, Placement, choose_placement
+from core.hardware import Choice, Placement, choose_placement, precision_choice
 from core.protocols import EmbedRole
 from domains.config import EmbeddingConfig
 from models.registry import resolve_model
 
 log = logging.getLogger(__name__)
+
+# backends that run the model's exported ONNX graph on the CPU (retrieval/onnx_embedding.py, openvino_embedding.py)
+GRAPH_BACKENDS = ("onnx", "onnx-int8", "openvino", "openvino-int8")
+
+
+def graph_placement(backend: str, precision: str) -> Placement:
+    """onnxruntime computes in fp32 (the graph is exported from fp32 weights); OpenVINO in the precision "auto" picks
+    for the CPU. The int8 backends store int8 weights and say so: their vectors are another function of the model."""
+    cpu = Choice("cpu", f"the {backend} backend runs on the CPU")
+    if backend.startswith("onnx"):
+        compute = Choice("fp32", "onnxruntime runs the graph exported in fp32")
+    else:
+        compute = precision_choice(precision, "cpu")
+    if backend.endswith("-int8"):
+        return Placement(cpu, Choice("int8", f"int8 weights, {compute.value} activations ({compute.reason})"))
+    return Placement(cpu, compute)
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -67,9 +84,8 @@ class SentenceTransformerEmbedder:
     def placement(self) -> Placement:
         """Resolved once: the CPU flags and CUDA check are cheap, and no weights are read for them."""
         if self._placement is None:
-            if self.cfg.backend == "onnx":  # onnxruntime runs the CPU provider here, exported from fp32 weights
-                onnx = "the onnx backend runs fp32 on the CPU"
-                self._placement = Placement(Choice("cpu", onnx), Choice("fp32", onnx))
+            if self.cfg.backend in GRAPH_BACKENDS:
+                self._placement = graph_placement(self.cfg.backend, self.cfg.precision)
             else:
                 self._placement = choose_placement(self.cfg.precision, self.cfg.device)
         return self._placement
@@ -91,10 +107,17 @@ class SentenceTransformerEmbedder:
                 model = model.to(torch.bfloat16)
             case ("torch", "fp32"):
                 pass
-            case ("onnx", _):
+            case ("onnx" | "onnx-int8", _):
                 from retrieval.onnx_embedding import OnnxSentenceEncoder
 
-                self._onnx = OnnxSentenceEncoder.for_model(model, path, threads=self.cfg.threads)
+                int8 = self.cfg.backend == "onnx-int8"
+                self._onnx = OnnxSentenceEncoder.for_model(model, path, threads=self.cfg.threads, int8=int8)
+            case ("openvino" | "openvino-int8", _):
+                from retrieval.openvino_embedding import openvino_encoder
+
+                compute = precision_choice(self.cfg.precision, "cpu").value
+                self._onnx = openvino_encoder(model, path, threads=self.cfg.threads, precision=compute,
+                                              int8=self.cfg.backend == "openvino-int8")
         model.eval()
         self._model = model
         full_dim = int(model.get_embedding_dimension() or 0)
@@ -117,7 +140,7 @@ class SentenceTransformerEmbedder:
         progress = self.show_progress and len(texts) > 4 * self.cfg.batch_size
         if self._onnx is not None:
             prompt = self.prompt_for(role)
-            vectors = self._onnx.encode([prompt + t for t in texts], self.cfg.batch_size, progress)
+            vectors = self._onnx.encode([prompt + t for t in texts], self.cfg.batch_size, progress, role)
         else:
             vectors = self._encode_torch(texts, role, progress)
         return truncate_matryoshka(vectors, self.dim)

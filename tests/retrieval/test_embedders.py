@@ -81,3 +81,12 @@ def _torch():
     import torch
 
     return torch
+
+
+def test_config_refuses_an_unknown_backend() -> None:
+    from domains.config_parse import parse_section
+
+    assert parse_section(EmbeddingConfig, {"backend": "onnx-int8"}, "embedding").backend == "onnx-int8"
+    with pytest.raises(ConfigError, match=r"embedding: backend: 'tensorrt' is not valid; choose one of: onnx, "
+                                          r"onnx-int8, openvino, openvino-int8, torch"):
+        parse_section(EmbeddingConfig, {"backend": "tensorrt"}, "embedding")

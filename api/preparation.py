@@ -34,6 +34,7 @@ from core.errors import DossierError
 from core.paths import index_root
 from domains.config import DomainConfig
 from rag.pipeline import RagPipeline
+from retrieval.build_progress import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -372,23 +373,11 @@ def retry_after_s(eta_s: float | None) -> int:
 
 
 def _wheel_building(marker: dict[str, Any]) -> bool:
-    return marker.get("state") == "building" and _pid_alive(int(marker.get("pid") or 0))
+    return marker.get("state") == "building" and pid_alive(int(marker.get("pid") or 0))
 
 
 def _live(progress: dict[str, Any]) -> bool:
     return bool(progress.get("running")) and time.time() - float(progress.get("updated_at") or 0) < STALE_PROGRESS_S
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:  # 0 and -1 would ask about whole process groups
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
 
 
 def _end(child: subprocess.Popen[bytes]) -> None:

@@ -59,17 +59,18 @@ def read_progress(index_root: Path) -> dict[str, Any] | None:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    state["running"] = _alive(int(state.get("pid", 0)))
+    state["running"] = pid_alive(int(state.get("pid", 0)))
     return state
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (signal 0 probes without touching it)."""
+    if pid <= 0:  # 0 and -1 would ask about whole process groups
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # alive, someone else's
         return True
     return True

@@ -3,6 +3,8 @@
 Re-running on an unchanged corpus hashes the files and stops: no parsing, no writes (except report.json).
 The scope rule (see ingest.sources): with no PATHs the run covers the declared corpus; with PATHs exactly those.
 Only manifest entries inside the run's scope can be found removed; entries of other scopes are left alone.
+Every file is read within `IngestLimits` (ingest/limits.py); a file or record refused by them is skipped with the
+reason, and is read again by the first run under other limits.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from core.paths import ingest_dir
 from core.records import Document
 from domains.config import DomainConfig
 from ingest.dedup import identity_fields
+from ingest.limits import IngestLimits
 from ingest.loaders import load_source
 from ingest.manifest import ManifestEntry, fingerprint
 from ingest.reconcile import Changes, Delta, Reconciler
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 
 STORE_FILE = "chunks.sqlite"
 REPORT_FILE = "report.json"
+LIMITS_KEY = "limits"  # meta key: the IngestLimits the manifest's skips were decided under
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +50,22 @@ class _Scan:
 
 
 def run_ingest(
-    cfg: DomainConfig, paths: Sequence[Path] = (), *, workspace: Path | None = None, progress: bool = True
+    cfg: DomainConfig, paths: Sequence[Path] = (), *, workspace: Path | None = None, progress: bool = True,
+    limits: IngestLimits | None = None,
 ) -> IngestReport:
     """Ingest the declared corpus of `cfg` (or exactly `paths`) into `<workspace>/chunks.sqlite`, incrementally."""
     started = time.perf_counter()
     workspace = Path(workspace) if workspace is not None else ingest_dir(cfg.name)
+    limits = limits or IngestLimits()
     found = discover(cfg, paths)
     identity = identity_fields(cfg.corpus)
     with ChunkStore(workspace / STORE_FILE, create=True) as store:
         rebuild = _stale(store, cfg, identity)
         manifest = {} if rebuild else store.manifest()
-        scan = _scan(found, manifest)
+        scan = _scan(found, manifest, retry_skips=store.meta(LIMITS_KEY) != limits.key())
         delta, entries = Delta(), {}
         if scan.changed or scan.removed or rebuild:
-            parsed, entries = _load(scan, progress)
+            parsed, entries = _load(scan, progress, limits)
             changes = Changes(parsed, scan.removed, {f.key: f.order for f in found.files}, _titled(found.files))
             with store.transaction():
                 if rebuild:
@@ -67,6 +73,7 @@ def run_ingest(
                     store.set_meta("fingerprint", fingerprint(cfg.chunking, identity))
                 delta = Reconciler(store, cfg.chunking, identity, progress).apply(changes)
                 _write_manifest(store, entries, scan.removed)
+                store.set_meta(LIMITS_KEY, limits.key())
         else:
             log.info("ingest %s: nothing changed", cfg.name)
         report = _report(cfg.name, found, scan, {**manifest, **entries}, store, delta, time.perf_counter() - started)
@@ -93,7 +100,8 @@ def _stale(store: ChunkStore, cfg: DomainConfig, identity: Sequence[str]) -> boo
     return previous != current
 
 
-def _scan(found: Discovery, manifest: dict[str, ManifestEntry]) -> _Scan:
+def _scan(found: Discovery, manifest: dict[str, ManifestEntry], retry_skips: bool = False) -> _Scan:
+    """`retry_skips`: the limits changed since the manifest was written, so files with skips are read again."""
     hashes, unreadable = {}, []
     for file in found.files:
         try:
@@ -101,27 +109,29 @@ def _scan(found: Discovery, manifest: dict[str, ManifestEntry]) -> _Scan:
         except OSError as err:  # keep its previous state: an unreadable file is not a deleted one
             unreadable.append(SkippedItem(file.key, f"unreadable: {err.strerror or err}"))
     readable = [f for f in found.files if f.key in hashes]
-    changed = tuple(f for f in readable if f.key not in manifest or manifest[f.key].file_hash != hashes[f.key])
+    changed = tuple(f for f in readable if f.key not in manifest or manifest[f.key].file_hash != hashes[f.key]
+                    or retry_skips and manifest[f.key].skipped)
     unchanged = tuple(f for f in readable if f not in changed)
     listed = {f.key for f in found.files}
     removed = tuple(k for k in manifest if k not in listed and found.in_scope(k))
     return _Scan(changed, unchanged, removed, hashes, tuple(unreadable))
 
 
-def _load(scan: _Scan, progress: bool) -> tuple[dict[str, list[Document]], dict[str, ManifestEntry]]:
+def _load(scan: _Scan, progress: bool, limits: IngestLimits,
+          ) -> tuple[dict[str, list[Document]], dict[str, ManifestEntry]]:
     parsed: dict[str, list[Document]] = {}
     entries: dict[str, ManifestEntry] = {}
     for file in tqdm(scan.changed, desc="load", unit="file", disable=not progress, leave=False):
-        documents, skipped = _load_one(file)
+        documents, skipped = _load_one(file, limits)
         parsed[file.key] = documents
         entries[file.key] = ManifestEntry(file.key, scan.hashes[file.key], len(documents), skipped)
     return parsed, entries
 
 
-def _load_one(file: SourceFile) -> tuple[list[Document], tuple[SkippedItem, ...]]:
+def _load_one(file: SourceFile, limits: IngestLimits) -> tuple[list[Document], tuple[SkippedItem, ...]]:
     """Bad input never ends the run: every failure becomes a skipped item with its reason."""
     try:
-        result = load_source(file)
+        result = load_source(file, limits)
     except IngestError as err:
         return [], (SkippedItem(file.key, str(err)),)
     except Exception as err:  # a parser bug on a strange file must not stop the batch; it is reported

@@ -5,7 +5,11 @@ punctuation (，。！？；：（）), and the statute splitter keys on `（一
 - full-width forms of ASCII letters, digits and symbols (U+FF01..U+FF5E) become ASCII, e.g. `ＡＢＣ１２３％` ->
   `ABC123%`, except the Chinese punctuation in `KEPT_FULL_WIDTH`;
 - the ideographic space U+3000, NBSP and other Unicode spaces become a plain space; runs of spaces collapse to one;
-- control characters (except newline and tab) and zero-width characters are removed; CR/CRLF become LF;
+- control characters (except newline and tab) and invisible format characters are removed: zero-width characters,
+  bidi embeddings / overrides / isolates / marks (the "Trojan Source" reordering trick), invisible math operators
+  and Unicode tag characters (U+E0000..U+E007F, text that renders as nothing, used to smuggle instructions to a
+  model); they carry no meaning a reader sees, so removing them before chunking keeps every offset consistent;
+- CR/CRLF and the Unicode line / paragraph separators (U+2028 / U+2029) become LF;
 - each line is stripped, and runs of blank lines collapse to one blank line (paragraphs survive: statute clauses
   (款) are one per line).
 """
@@ -15,7 +19,7 @@ from __future__ import annotations
 import re
 
 # Bumped whenever the output of `normalize_text` changes: the manifest re-ingests everything on a new version.
-NORMALIZE_VERSION = 1
+NORMALIZE_VERSION = 2  # 2: bidi controls, invisible operators, tag characters removed; U+2028 / U+2029 -> LF
 
 # Full-width punctuation that belongs to Chinese typesetting and stays full-width.
 KEPT_FULL_WIDTH = frozenset("！，：；？（）")
@@ -24,8 +28,13 @@ _FULL_TO_HALF = {
     code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F) if chr(code) not in KEPT_FULL_WIDTH
 }
 _SPACES = {ord(c): " " for c in "\u3000\u00a0\u2002\u2003\u2009\u202f\u205f\t\v\f"}
-_ZERO_WIDTH = {ord(c): None for c in "\u200b\u200c\u200d\u2060\ufeff\u00ad"}
-_TABLE = {**_FULL_TO_HALF, **_SPACES, **_ZERO_WIDTH}
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+_INVISIBLE_OPERATORS = "\u2061\u2062\u2063\u2064"
+_TAG_CHARACTERS = range(0xE0000, 0xE0080)
+_REMOVED = {ord(c): None for c in _ZERO_WIDTH + _BIDI + _INVISIBLE_OPERATORS} | dict.fromkeys(_TAG_CHARACTERS)
+_LINE_SEPARATORS = {0x2028: "\n", 0x2029: "\n"}
+_TABLE = {**_FULL_TO_HALF, **_SPACES, **_REMOVED, **_LINE_SEPARATORS}
 
 # C0 and C1 control characters except newline (tab, VT and FF were already mapped to a space above).
 _CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")

@@ -1,0 +1,174 @@
+"""Hostile requests to a real uvicorn on 127.0.0.1 (the app `create_app` makes, over a fake retriever and generator):
+oversize, deeply nested and undecodable bodies get a 4xx with a reason and the server keeps answering; slow and
+flooding clients do not stop it serving others.
+
+Two gaps are pinned as strict xfails, so that fixing them flips the test: uvicorn (0.54, httptools) has no time
+limit on reading a request's headers (a slowloris is held open for as long as it trickles) and no size limit on
+them (a 64 MiB header is buffered whole). Neither reaches the ASGI app, so no middleware can refuse them: the fix
+belongs where `dossier serve` builds the uvicorn server (cli/answer_cmd.py), or in a proxy in front of it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator, Sequence
+
+import httpx
+import pytest
+from fakes import fixed_retriever
+from live_server import LiveServer
+
+from api import create_app
+from core.protocols import GenerationParams, Message
+from core.records import Chunk, Hit
+from domains import load_domain
+from rag.pipeline import RagPipeline
+
+ARTICLE = "故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑；情节较轻的，处三年以上十年以下有期徒刑。"
+ASK = {"domain": "legal", "question": "故意杀人罪判几年？"}
+JSON = {"content-type": "application/json"}
+SLOW_CLIENT_BOUND_S = 15.0  # a server should drop a client that has not finished its headers by then
+QUICK_S = 2.0  # what an ordinary request may take while the server is under attack
+
+
+class CitingGenerator:
+    name = "citing"
+
+    def load(self) -> CitingGenerator:
+        return self
+
+    def generate(self, messages: Sequence[Message], params: GenerationParams) -> str:
+        return "故意杀人的，处死刑或者无期徒刑[1]。"
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str]:
+        yield self.generate(messages, params)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    chunk = Chunk("刑法#232", "刑法#232", ARTICLE, 0, len(ARTICLE), title="中华人民共和国刑法 第二百三十二条")
+    hits = [Hit(chunk, 1.0, "zscore", {"dense": 0.9, "zscore": 1.0})]
+    app = create_app(["legal"], build=lambda d: RagPipeline(load_domain(d), fixed_retriever(hits), CitingGenerator()),
+                     api_keys=[])
+    with LiveServer(app) as live:
+        yield live
+
+
+def still_serving(server: LiveServer) -> None:
+    started = time.monotonic()
+    r = httpx.post(f"{server.url}/v1/ask", json=ASK, timeout=QUICK_S)
+    assert r.status_code == 200 and r.json()["citations"], r.text
+    assert time.monotonic() - started < QUICK_S
+
+
+def refused(r: httpx.Response, status: int) -> str:
+    assert r.status_code == status, r.text
+    return r.json()["error"]["reason"]
+
+
+def test_a_10_mb_body_is_refused_with_or_without_a_length(server: LiveServer) -> None:
+    body = b'{"domain": "legal", "question": "' + b"a" * (10 << 20) + b'"}'
+    assert "over 524288 bytes" in refused(httpx.post(f"{server.url}/v1/ask", content=body, headers=JSON), 413)
+    chunks = iter([body[i : i + (1 << 20)] for i in range(0, len(body), 1 << 20)])  # chunked: no Content-Length
+    assert "over 524288 bytes" in refused(httpx.post(f"{server.url}/v1/ask", content=chunks, headers=JSON), 413)
+    still_serving(server)
+
+
+def _history(nested: bytes) -> bytes:
+    return b'{"domain": "legal", "question": "q", "history": ' + nested + b"}"
+
+
+BAD_BODIES = {
+    "100k_nested_arrays": _history(b"[" * 100_000 + b"]" * 100_000),
+    "50k_nested_objects": b'{"domain": "legal", "question": "q", "filters": ' + b'{"a": ' * 50_000 + b"1"
+                          + b"}" * 50_000 + b"}",
+    "200k_nested_arrays_alone": b"[" * 200_000 + b"]" * 200_000,
+    "invalid_utf8": b'{"domain": "legal", "question": "\xff\xfe\xfd"}',
+    "100k_digit_number": b'{"domain": "legal", "question": "q", "k": ' + b"9" * 100_000 + b"}",
+    "not_json": b"<?xml version='1.0'?><ask/>",
+    "truncated_json": json.dumps(ASK).encode()[:-5],
+}
+
+
+@pytest.mark.parametrize("name", BAD_BODIES)
+@pytest.mark.parametrize("route", ["/v1/ask", "/v1/chat/completions"])
+def test_a_hostile_json_body_is_a_4xx_with_a_reason(server: LiveServer, route: str, name: str) -> None:
+    started = time.monotonic()
+    r = httpx.post(f"{server.url}{route}", content=BAD_BODIES[name], headers=JSON, timeout=10)
+    assert r.status_code in (400, 422) and r.json()["error"]["reason"], r.text
+    assert time.monotonic() - started < QUICK_S
+    still_serving(server)
+
+
+def test_a_body_that_is_not_json_by_its_type_is_a_422(server: LiveServer) -> None:
+    r = httpx.post(f"{server.url}/v1/ask", content=json.dumps(ASK), headers={"content-type": "text/plain"})
+    assert "valid dictionary" in refused(r, 422)
+
+
+def test_a_lying_content_length_is_a_400(server: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 12abc\r\n\r\n{}")
+        assert sock.recv(100).split(b" ")[1] == b"400"
+    still_serving(server)
+
+
+def _slowloris(server: LiveServer) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock.sendall(b"POST /v1/ask HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    return sock
+
+
+def _trickle(sock: socket.socket, seconds: float) -> float | None:
+    """One header byte a second for `seconds`; when the server drops the connection, after how long."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            sock.sendall(b"a")
+            time.sleep(1.0)
+            sock.setblocking(False)
+            sock.recv(1)  # b"" (closed) or an error response: either way the server ended it
+            return time.monotonic() - started
+        except BlockingIOError:
+            pass
+        except OSError:
+            return time.monotonic() - started
+        finally:
+            sock.setblocking(True)
+    return None
+
+
+def test_slow_clients_and_idle_connections_do_not_stop_the_server_serving_others(server: LiveServer) -> None:
+    slow = [_slowloris(server) for _ in range(20)]
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(100)]
+    try:
+        for _ in range(3):
+            for sock in slow:
+                sock.sendall(b"a")  # a byte a second from each
+            still_serving(server)
+            time.sleep(1.0)
+    finally:
+        for sock in slow + idle:
+            sock.close()
+
+
+@pytest.mark.xfail(strict=True, reason="uvicorn has no header-read timeout: `dossier serve` must set one")
+def test_a_slowloris_is_dropped_within_a_bound(server: LiveServer) -> None:
+    with _slowloris(server) as sock:
+        assert _trickle(sock, SLOW_CLIENT_BOUND_S) is not None, f"still connected after {SLOW_CLIENT_BOUND_S} s"
+
+
+@pytest.mark.xfail(strict=True, reason="uvicorn with httptools buffers headers of any size: `dossier serve` must cap")
+def test_a_64_mib_header_is_refused_before_it_is_all_read(server: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Flood: ")
+        try:
+            for _ in range(64):
+                sock.sendall(b"a" * (1 << 20))
+            sock.sendall(b"\r\n\r\n")
+            answer = sock.recv(100)
+        except ConnectionError:
+            return  # refused: the server closed the connection part way
+    assert not answer.startswith(b"HTTP/1.1 200"), "the server read a 64 MiB header whole and answered it"

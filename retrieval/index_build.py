@@ -27,7 +27,7 @@ from retrieval.document_vectors import DocumentVectors
 from retrieval.faiss_index import FaissIndex, FaissIndexSpec, chunk_keys
 from retrieval.index_files import BM25_DIR, DOCSTORE_FILE, FAISS_FILE
 from retrieval.manifest import EmbedderInfo, IndexManifest
-from retrieval.store import IndexStore
+from retrieval.store import IndexStore, disk_full_error, is_disk_full
 from retrieval.vector_cache import VectorCache
 from retrieval.zh_tokenizer import JiebaTokenizer
 
@@ -158,7 +158,15 @@ class IndexBuilder:
                 self.progress.update("tokenize", i, len(chunks))
         stats["tokenize_s"] = round(time.perf_counter() - start, 2)
         start = time.perf_counter()
-        vectors = self.vectors.vectors_for([c.text for c in chunks], self.progress.update)  # (n, dim) float32
+        try:
+            vectors = self.vectors.vectors_for([c.text for c in chunks], self.progress.update)  # (n, dim) float32
+        except Exception as err:
+            cache = self.vectors.cache.path
+            if is_disk_full(err, cache):  # the vector cache commits each slice: a full disk is met here first
+                current = self.store.current() or "no version"
+                raise disk_full_error(cache, "the vectors embedded so far are kept for the next build to resume "
+                                             f"from, and {current} is still current") from err
+            raise
         stats["embed_s"] = round(time.perf_counter() - start, 2)
         stats.update(self.vectors.stats)
         rows = [DocRow(c, hashes.get(c.chunk_id, ""), tuple(t)) for c, t in zip(chunks, tokens, strict=True)]

@@ -2,18 +2,23 @@
 
 Writes are atomic: a version is built in a temp dir beside the versions (same filesystem), every file is
 fsynced, the dir is renamed into place, and only then is `current` replaced (write a temp file, fsync,
-os.replace). A failed build removes its temp dir and leaves `current` where it was. Loading checks the
-manifest's sha256 of every file and that the index was built by the embedder the config asks for.
+os.replace). A failed build removes its temp dir and leaves `current` where it was. Pruning is atomic too: an old
+version is renamed out of the way before it is deleted, so a kill mid-delete leaves a hidden `.trash-*` dir (removed
+by the next write), never half a version under a version name. Loading checks the manifest's sha256 of every file
+and that the index was built by the embedder the config asks for. A write that meets a full disk (whichever layer
+notices: the OS, SQLite, FAISS) raises `IndexError_` naming the disk; nothing of the new version is left.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -27,6 +32,9 @@ log = logging.getLogger(__name__)
 
 CURRENT = "current"
 _VERSION = re.compile(r"^v(\d{4,})$")
+_FULL_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT))
+_FULL_TEXTS = ("No space left on device", "Disk quota exceeded", "database or disk is full")
+_NEARLY_FULL_BYTES = 1 << 20  # a write that failed on a disk with less free than this failed for want of space
 
 
 def _fsync_path(path: Path) -> None:
@@ -72,23 +80,28 @@ class IndexStore:
         here). Returns the new version's directory, which `current` now points at."""
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
-            for stale in self.root.glob(".tmp-*"):  # left by a killed build: under the lock nobody owns them
-                shutil.rmtree(stale, ignore_errors=True)
+            for stale in [*self.root.glob(".tmp-*"), *self.root.glob(".trash-*")]:  # left by a killed build:
+                shutil.rmtree(stale, ignore_errors=True)  # under the lock nobody owns them
             version = self._next_version()
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=self.root))
+            final = self.root / version
             try:
                 manifest = fill(tmp)
                 manifest = replace(manifest, version=version, files=checksum_tree(tmp),
                                    created=datetime.now(UTC).isoformat(timespec="seconds"))
                 (tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
                 _fsync_tree(tmp)
-                final = self.root / version
                 os.rename(tmp, final)
                 _fsync_path(self.root)
-            except BaseException:
+                self._point_current_at(version)
+            except BaseException as err:
                 shutil.rmtree(tmp, ignore_errors=True)
+                if self.current() != version:  # renamed but never current: nobody reads it, so it goes too
+                    shutil.rmtree(final, ignore_errors=True)
+                if is_disk_full(err, self.root):
+                    raise disk_full_error(self.root, f"index version {version} was not written and "
+                                                     f"{self.current() or 'no version'} is still current") from err
                 raise
-            self._point_current_at(version)
             self._prune()
         log.info("index version %s written to %s (%d chunks)", version, final, manifest.n_chunks)
         return final
@@ -120,7 +133,9 @@ class IndexStore:
         current = self.current()
         others = [v for v in self.versions() if v != current]
         for name in others[: max(0, len(others) - (self.keep - 1))]:
-            shutil.rmtree(self.root / name, ignore_errors=True)
+            trash = Path(tempfile.mkdtemp(prefix=f".trash-{name}-", dir=self.root))
+            os.rename(self.root / name, trash / name)  # atomic: the name now means a whole version or nothing
+            shutil.rmtree(trash, ignore_errors=True)
             log.info("pruned old index version %s", name)
 
     @contextlib.contextmanager
@@ -131,6 +146,36 @@ class IndexStore:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def is_disk_full(err: BaseException, path: Path) -> bool:
+    """Whether `err`, raised while writing under `path`, means the disk is full: its errno (ENOSPC, EDQUOT), its
+    text (FAISS wraps the OS error in a RuntimeError, SQLite says "database or disk is full"), or, for an I/O
+    error that says neither (SQLite in WAL mode reports "disk I/O error"), a disk left with almost no space."""
+    if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+        return True
+    if not isinstance(err, OSError | RuntimeError | sqlite3.Error):
+        return False
+    if any(text in str(err) for text in _FULL_TEXTS):
+        return True
+    try:
+        return shutil.disk_usage(_mount_point(path)).free < _NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
+def disk_full_error(path: Path, consequence: str) -> IndexError_:
+    mount = _mount_point(path)
+    free = shutil.disk_usage(mount).free
+    return IndexError_(f"the disk is full: {mount} (holding {path}) has {free // 1024} KiB free; {consequence}. "
+                       "Free space there, or set DOSSIER_HOME to a larger disk, and build again")
+
+
+def _mount_point(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not os.path.ismount(path) and path.parent != path:
+        path = path.parent
+    return path
 
 
 def open_version_dir(directory: Path, expected: EmbedderInfo | None = None) -> tuple[Path, IndexManifest]:

@@ -51,7 +51,7 @@ def _run_worker(specs: list[dict[str, Any]], root: Path) -> dict[str, dict[str, 
         proc = subprocess.Popen([sys.executable, str(WORKER), str(cases_file)], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=log, bufsize=0)
     assert proc.stdout is not None
-    lines = _Lines(proc.stdout.fileno())
+    lines = Lines(proc.stdout.fileno())
     results: dict[str, dict[str, Any]] = {}
     try:
         for spec in specs:
@@ -70,11 +70,12 @@ def _run_worker(specs: list[dict[str, Any]], root: Path) -> dict[str, dict[str, 
     return results
 
 
-class _Lines:
+class Lines:
     """Lines from a pipe, each waited for at most a deadline (select on the raw descriptor, our own buffer)."""
 
     def __init__(self, fd: int) -> None:
         self.fd, self.buffer = fd, b""
+        self.seen: list[bytes] = []  # every line returned so far
 
     def next_within(self, timeout_s: float) -> bytes | None:
         deadline = time.monotonic() + timeout_s
@@ -87,4 +88,5 @@ class _Lines:
                 return None  # the worker died
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
+        self.seen.append(line)
         return line

@@ -4,8 +4,9 @@ flooding clients do not stop it serving others.
 
 Two gaps are pinned as strict xfails, so that fixing them flips the test: uvicorn (0.54, httptools) has no time
 limit on reading a request's headers (a slowloris is held open for as long as it trickles) and no size limit on
-them (a 64 MiB header is buffered whole). Neither reaches the ASGI app, so no middleware can refuse them: the fix
-belongs where `dossier serve` builds the uvicorn server (cli/answer_cmd.py), or in a proxy in front of it.
+them (an 8 MiB header is buffered whole; 200 MiB took the server's RSS from 70 to 268 MB). Neither reaches the ASGI
+app, so no middleware can refuse them: the fix belongs where `dossier serve` builds the uvicorn server
+(cli/answer_cmd.py), or in a proxy in front of it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rag.pipeline import RagPipeline
 ARTICLE = "故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑；情节较轻的，处三年以上十年以下有期徒刑。"
 ASK = {"domain": "legal", "question": "故意杀人罪判几年？"}
 JSON = {"content-type": "application/json"}
-SLOW_CLIENT_BOUND_S = 15.0  # a server should drop a client that has not finished its headers by then
+SLOW_CLIENT_BOUND_S = 10.0  # a server should drop a client that has not finished its headers by then
 QUICK_S = 2.0  # what an ordinary request may take while the server is under attack
 
 
@@ -161,14 +162,14 @@ def test_a_slowloris_is_dropped_within_a_bound(server: LiveServer) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="uvicorn with httptools buffers headers of any size: `dossier serve` must cap")
-def test_a_64_mib_header_is_refused_before_it_is_all_read(server: LiveServer) -> None:
+def test_an_8_mib_header_is_refused_before_it_is_all_read(server: LiveServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Flood: ")
         try:
-            for _ in range(64):
+            for _ in range(8):  # h11's default cap is 16 KiB; 8 MiB is no header anyone needs
                 sock.sendall(b"a" * (1 << 20))
             sock.sendall(b"\r\n\r\n")
             answer = sock.recv(100)
         except ConnectionError:
             return  # refused: the server closed the connection part way
-    assert not answer.startswith(b"HTTP/1.1 200"), "the server read a 64 MiB header whole and answered it"
+    assert not answer.startswith(b"HTTP/1.1 200"), "the server read an 8 MiB header whole and answered it"

@@ -132,12 +132,20 @@ def summary(latency: list[float], rates: list[tuple[float, float]], vectors: np.
 
 
 @contextlib.contextmanager
-def dossier_home(path: Path) -> Iterator[Path]:
-    before = os.environ.get("DOSSIER_HOME")
+def own_vectors(path: Path) -> Iterator[Path]:
+    """DOSSIER_HOME = `path` (an empty vector cache) and no shipped vector pack: every pool vector is embedded by
+    the backend measured (a pack would serve the torch and onnx fp32 rows the torch build's int8 vectors)."""
+    from functools import partial
+
+    import rag.build_retrieval as build
+
+    before, builder = os.environ.get("DOSSIER_HOME"), build.build_index_builder
     os.environ["DOSSIER_HOME"] = str(path)
+    build.build_index_builder = partial(builder, use_pack=False)  # eval.eval_index imports it at call time
     try:
         yield path
     finally:
+        build.build_index_builder = builder
         os.environ.pop("DOSSIER_HOME", None) if before is None else os.environ.__setitem__("DOSSIER_HOME", before)
 
 
@@ -155,7 +163,7 @@ def pool_recall(domain: str, label: str, threads: int, work: Path) -> tuple[floa
     cfg = load_domain(domain)
     cfg = replace(cfg, embedding=replace(cfg.embedding, backend=backend, precision=precision, threads=threads))
     evalset = GOLD_POOLS[domain]
-    with dossier_home(work / f"{domain}-{label.replace(' ', '-')}") as home, recipe(label):
+    with own_vectors(work / f"{domain}-{label.replace(' ', '-')}") as home, recipe(label):
         start = time.perf_counter()
         root = build_eval_index(cfg, evalset, home / "eval-index")
         seconds = time.perf_counter() - start
@@ -180,16 +188,19 @@ def recall(labels: list[str], domains: list[str], threads: int) -> dict[str, dic
     return out
 
 
-def print_table(figures: dict[str, dict], recalls: dict[str, dict[str, float]], domains: list[str]) -> None:
+def print_table(labels: list[str], figures: dict[str, dict], recalls: dict[str, dict[str, float]],
+                domains: list[str]) -> None:
     print("\n| backend | chunks/s | chunks per CPU-s | query p50 ms | cosine vs fp32 (mean/min) | legal R@5 "
           f"| finance R@5 | Δ R@5 vs {REFERENCE} |\n|---|---|---|---|---|---|---|---|")
     ref = recalls.get(REFERENCE, {})
-    for label, f in figures.items():
+    for label in labels:
         r = recalls.get(label, {})
         cells = [f"{r[d]:.3f}" if d in r else "—" for d in ("legal", "finance")]
         delta = " / ".join(f"{d} {100 * (r[d] - ref[d]):+.1f}" for d in domains if d in r and d in ref) or "—"
-        print(f"| {label} ({f['precision']}) | {f['wall']:.2f} | {f['cpu']:.2f} | {f['p50']:.0f} "
-              f"| {f['cos_mean']:.4f} / {f['cos_min']:.4f} | {cells[0]} | {cells[1]} | {delta} |")
+        f = figures.get(label)
+        speed_cells = (f"{label} ({f['precision']}) | {f['wall']:.2f} | {f['cpu']:.2f} | {f['p50']:.0f} "
+                       f"| {f['cos_mean']:.4f} / {f['cos_min']:.4f}") if f else f"{label} | — | — | — | —"
+        print(f"| {speed_cells} | {cells[0]} | {cells[1]} | {delta} |")
 
 
 def main() -> int:
@@ -200,19 +211,22 @@ def main() -> int:
     parser.add_argument("--recall-threads", type=int, default=1, help="threads while the pools are embedded")
     parser.add_argument("--domains", default="legal,finance")
     parser.add_argument("--no-recall", action="store_true")
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--backends", default="", help=f"comma-separated, of: {', '.join(BACKENDS)} (default all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    labels = [label for label in BACKENDS if available(label)]
-    skipped = [label for label in BACKENDS if label not in labels]
+    wanted = [label.strip() for label in args.backends.split(",")] if args.backends else list(BACKENDS)
+    labels = [label for label in wanted if available(label)]
+    skipped = [label for label in wanted if label not in labels]
     missing = f" (not installed: {', '.join(skipped)})" if skipped else ""
     print(f"bench_embed_backends: {', '.join(labels)}{missing}")
     start = time.perf_counter()
-    figures = speed(labels, args)
+    figures = {} if args.no_speed else speed(labels, args)
     print(f"speed measured in {time.perf_counter() - start:.0f} s", flush=True)
     domains = [d.strip() for d in args.domains.split(",") if d.strip()]
     recalls = {} if args.no_recall else recall(labels, domains, args.recall_threads)
-    print_table(figures, recalls, domains)
+    print_table(labels, figures, recalls, domains)
     print(f"\n{args.chunks} statute chunks per call, median of {args.rounds} calls; {args.queries} single queries; "
           "1 thread; all backends timed in alternation in this run. R@5: dense, test split, each backend's own "
           "pool vectors.")

@@ -213,24 +213,35 @@ def main() -> int:
     parser.add_argument("--no-recall", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--backends", default="", help=f"comma-separated, of: {', '.join(BACKENDS)} (default all)")
+    parser.add_argument("--recall-backends", default="", help="the backends whose recall is measured, in this "
+                        "order (default --backends): the slow pools may not fit every backend")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    wanted = [label.strip() for label in args.backends.split(",")] if args.backends else list(BACKENDS)
-    labels = [label for label in wanted if available(label)]
-    skipped = [label for label in wanted if label not in labels]
-    missing = f" (not installed: {', '.join(skipped)})" if skipped else ""
-    print(f"bench_embed_backends: {', '.join(labels)}{missing}")
+    labels = chosen(args.backends)
     start = time.perf_counter()
     figures = {} if args.no_speed else speed(labels, args)
-    print(f"speed measured in {time.perf_counter() - start:.0f} s", flush=True)
+    if figures:  # printed at once: the recall below can take an hour
+        print(f"speed measured in {time.perf_counter() - start:.0f} s", flush=True)
+        print_table(labels, figures, {}, [])
     domains = [d.strip() for d in args.domains.split(",") if d.strip()]
-    recalls = {} if args.no_recall else recall(labels, domains, args.recall_threads)
-    print_table(labels, figures, recalls, domains)
+    recall_labels = chosen(args.recall_backends) if args.recall_backends else labels
+    recalls = {} if args.no_recall else recall(recall_labels, domains, args.recall_threads)
+    print_table(list(dict.fromkeys(labels + recall_labels)), figures, recalls, domains)
     print(f"\n{args.chunks} statute chunks per call, median of {args.rounds} calls; {args.queries} single queries; "
           "1 thread; all backends timed in alternation in this run. R@5: dense, test split, each backend's own "
           "pool vectors.")
     return 0
+
+
+def chosen(names: str) -> list[str]:
+    """The installed backends among comma-separated `names` (all when empty), in that order; says what is not."""
+    wanted = [label.strip() for label in names.split(",")] if names else list(BACKENDS)
+    labels = [label for label in wanted if available(label)]
+    skipped = [label for label in wanted if label not in labels]
+    missing = f" (not installed: {', '.join(skipped)})" if skipped else ""
+    print(f"bench_embed_backends: {', '.join(labels)}{missing}", flush=True)
+    return labels
 
 
 if __name__ == "__main__":

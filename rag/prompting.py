@@ -3,10 +3,15 @@
 Templates come from the domain's `[prompts]` section (`answer` gets {context} and {question}; `rewrite` gets
 {history} and {question}); this module only fills them. Passage n in the prompt is `evidence[n - 1]`, which is
 what `rag.citations` resolves `[n]` against.
+
+A passage is shown without the sentences that read as instructions to the model ("忽略以上指令…", "print your
+system prompt"): a statute or an uploaded file that carries one is data, and a small model obeys or repeats it
+(`python -m eval.injection_check`). The chunk itself is untouched: citations quote and check the stored text.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +22,22 @@ from domains.config import PromptsConfig
 MIN_PASSAGE_CHARS = 80  # a passage cut shorter than this is dropped rather than shown as a stub
 REWRITE_HISTORY_TURNS = 6  # the rewrite sees the last few turns only: older ones rarely carry the referent
 ANSWER_HISTORY_TURNS = 4
+
+# Instructions addressed to the model, never statute or medical / financial prose: none of these matches any of the
+# 39,434 records of the shipped corpora. A sentence that matches is not shown.
+_ORDERS_ZH = (r"(?:忽略|无视|不要理会|忘掉|忘记)[^。！？\n]{0,12}(?:指令|指示|提示|要求|规则|设定|规定)",
+              r"系统提示|系统指令|调试模式|(?:输出|复述|透露|打印|告诉我)[^。！？\n]{0,8}提示词",
+              r"(?:回答|输出|作答)[^。！？\n]{0,8}(?:不要|不得|无需|禁止)[^。！？\n]{0,6}(?:标注|引用|注明|出处|编号)",
+              r"(?:原样|逐字|直接)(?:输出|复述|打印)|请[^。！？\n]{0,10}输出[:：]",
+              r"你现在(?:处于|扮演)|(?:请|必须)(?:以此|按此)(?:为准|回答)|请按此回答|不得说无法回答")
+_ORDERS_EN = (r"ignore (?:all |any |the )?(?:previous|prior|above|preceding|earlier)\b|ignore the above",
+              r"system prompt|developer mode|jailbreak",
+              r"(?:note to|instructions? (?:to|for)) the (?:assistant|model|ai)|^\s*(?:assistant|system)\s*:",
+              r"do not cite|don'?t cite|never (?:write|use) (?:citation|marker)",
+              r"(?:output|print|reply with|respond with|say) (?:exactly|only|verbatim)|\bverbatim\b|you are now|"
+              r"answer accordingly")
+INSTRUCTION = re.compile("|".join(_ORDERS_ZH + _ORDERS_EN), re.IGNORECASE | re.MULTILINE)
+_SENTENCE = re.compile(r".*?(?:[。！？；!?;]+|\.(?=\s)|\n|$)", re.S)  # to a stop (。；!?), ". " or a line end
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +52,17 @@ class Evidence:
         return self.hits[marker - 1] if 1 <= marker <= len(self.hits) else None
 
 
+def without_instructions(text: str) -> str:
+    """`text` less its sentences that match `INSTRUCTION` (the rest byte for byte, in order)."""
+    if not INSTRUCTION.search(text):
+        return text
+    return "".join(s for s in _SENTENCE.findall(text) if not INSTRUCTION.search(s))
+
+
 def passage_block(marker: int, hit: Hit, limit: int | None = None) -> str:
     title = hit.chunk.title.strip()
-    text = hit.chunk.text if limit is None else hit.chunk.text[:limit]
+    text = without_instructions(hit.chunk.text)
+    text = text if limit is None else text[:limit]
     return f"[{marker}] {title}\n{text}" if title else f"[{marker}] {text}"
 
 
@@ -49,7 +78,7 @@ def select_evidence(hits: Sequence[Hit], context_chars: int) -> Evidence:
         if len(block) > room:
             if kept:
                 continue  # a shorter passage further down may still fit
-            header = len(block) - len(hit.chunk.text)
+            header = len(passage_block(1, hit, limit=0))
             block = passage_block(1, hit, limit=max(room - header, MIN_PASSAGE_CHARS))
         used += len(block) + (2 if kept else 0)
         blocks.append(block)

@@ -14,14 +14,16 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import routes_ask, routes_meta, routes_openai
+from api import routes_ask, routes_conversations, routes_meta, routes_openai
 from api.audit import AuditLog, AuditMiddleware
 from api.auth import AccessControl, keys_from_env
+from api.conversations import ConversationStore
 from api.errors import BodyLimitMiddleware, install_error_handlers
 from api.feedback import JsonlFeedbackStore
 from api.keys import KeyStore
 from api.limits import Limits, RateLimiter
 from api.metrics import MetricsMiddleware, ServiceMetrics
+from api.owner import OWNER_HEADER
 from api.preparation import PreparationPlan, Preparer
 from rag.pipeline import RagPipeline
 
@@ -46,13 +48,15 @@ def create_app(
     audit: AuditLog | None = None,
     cors_origins: Sequence[str] = (),
     feedback: JsonlFeedbackStore | None = None,
+    conversations: ConversationStore | None = None,
 ) -> FastAPI:
     """An app serving `domains`; `build(domain)` makes each pipeline. With `preparation` None every pipeline is
     built before the server accepts requests; with a plan (`dossier serve`) the server listens at once and
     prepares what is missing in the background. Auth is on while `api_keys` (plain keys with full scope; None
     reads DOSSIER_API_KEYS) or the key file `keys_file` (hashed and scoped, api/keys.py; None: no file) holds a
     key. `limits`: rate, body size, answer deadline (default: no rate limit); `cors_origins`: the browser origins
-    allowed to call the API (none by default)."""
+    allowed to call the API (none by default); `conversations`: where conversations are kept (default
+    $DOSSIER_HOME/conversations.sqlite)."""
     metrics = ServiceMetrics.create()
     limits = limits or Limits()
     store = KeyStore(keys_file) if keys_file is not None else None
@@ -91,8 +95,9 @@ def create_app(
     app.state.access = AccessControl(env_keys, store, RateLimiter(limits.requests_per_minute, limits.burst))
     app.state.limits = limits
     app.state.feedback = feedback or JsonlFeedbackStore()
+    app.state.conversations = conversations or ConversationStore()
     install_error_handlers(app)
-    for module in (routes_ask, routes_openai, routes_meta):
+    for module in (routes_ask, routes_openai, routes_meta, routes_conversations):
         app.include_router(module.router)
     _add_middleware(app, metrics, limits, audit, cors_origins)
     return app
@@ -106,5 +111,7 @@ def _add_middleware(app: FastAPI, metrics: ServiceMetrics, limits: Limits, audit
     if audit is not None:
         app.add_middleware(AuditMiddleware, audit=audit)
     if cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"], expose_headers=["Retry-After"])
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                           allow_methods=["GET", "POST", "DELETE"],  # DELETE: conversations, uploaded files
+                           allow_headers=["Authorization", "Content-Type", OWNER_HEADER],
+                           expose_headers=["Retry-After", "Content-Disposition"])

@@ -8,11 +8,13 @@ from functools import partial
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.audit import note_question
 from api.auth import require_api_key
 from api.feedback import feedback_records
 from api.limits import within_deadline
+from api.routes_conversations import TurnRecorder, turn_recorder
 from api.schemas import AskRequest, AskResponse, FeedbackRequest, SearchRequest, SearchResponse
 from api.state import history_messages, pipeline_for, sse, sse_guard
 from core.records import Answer
@@ -34,24 +36,32 @@ async def ask(body: AskRequest, request: Request) -> AskResponse | StreamingResp
     events {"delta": text} and a last {"answer": <this response>}, then [DONE]. 504 past the answer deadline."""
     note_question(request, body.question)
     pipeline = pipeline_for(request, body.domain)
+    recorder = await turn_recorder(request, body)  # an unknown conversation is a 404 before any answering
     history = history_messages(body.history)
     deadline_s = request.app.state.limits.answer_deadline_s
     if body.stream:
-        events = sse_guard(_ask_events(request, body, history), deadline_s)
+        events = sse_guard(_ask_events(request, body, history, recorder), deadline_s)
         return StreamingResponse(events, media_type="text/event-stream")
     answer = await within_deadline(
         deadline_s, partial(pipeline.answer, body.question, history, k=body.k, filters=body.filters)
     )
     count_answer(request, body.domain, answer)
-    return AskResponse.model_validate(answer_json(answer, body.domain))
+    response = AskResponse.model_validate(answer_json(answer, body.domain))
+    if recorder is not None:
+        await run_in_threadpool(recorder.record, response.model_dump(mode="json"))
+    return response
 
 
-def _ask_events(request: Request, body: AskRequest, history: tuple) -> Iterator[str]:
+def _ask_events(request: Request, body: AskRequest, history: tuple,
+                recorder: TurnRecorder | None = None) -> Iterator[str]:
     pipeline = pipeline_for(request, body.domain)
     for chunk in pipeline.stream(body.question, history, k=body.k, filters=body.filters):
         if chunk.answer is not None:
             count_answer(request, body.domain, chunk.answer)
-            yield sse({"answer": answer_json(chunk.answer, body.domain)})
+            payload = answer_json(chunk.answer, body.domain)
+            if recorder is not None:  # kept as the client receives it, before it is sent
+                recorder.record(payload)
+            yield sse({"answer": payload})
         elif chunk.delta:
             yield sse({"delta": chunk.delta})
     yield sse("[DONE]")

@@ -15,6 +15,8 @@ MAX_K = 50
 MAX_BODY_BYTES = 512 * 1024  # the largest legitimate body (20 long turns) stays well under this
 
 FilterValue = str | int | float | bool
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # conversation and file ids the server made (uuid4 hex)
+MAX_TITLE_CHARS = 200
 
 
 class Turn(BaseModel):
@@ -33,12 +35,16 @@ class AskRequest(_Request):
     k: int | None = Field(default=None, ge=1, le=MAX_K)
     filters: dict[str, FilterValue] | None = Field(default=None, max_length=16)
     stream: bool = False
+    # the caller's conversation (POST /v1/conversations) this turn is appended to, server-side
+    conversation_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    collection: bool = False  # search the caller's own uploaded documents too (api/collections.py)
 
 
 class SearchRequest(_Request):
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int | None = Field(default=None, ge=1, le=MAX_K)
     filters: dict[str, FilterValue] | None = Field(default=None, max_length=16)
+    collection: bool = False
 
 
 class FeedbackRequest(_Request):
@@ -131,3 +137,57 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     k: int | None = Field(default=None, ge=1, le=MAX_K)
     filters: dict[str, FilterValue] | None = Field(default=None, max_length=16)
+
+
+class ConversationCreate(_Request):
+    title: str = Field(default="", max_length=MAX_TITLE_CHARS)  # "": named by its first question
+
+
+class ConversationOut(BaseModel):
+    id: str
+    domain: str
+    title: str
+    created: str
+    updated: str
+
+
+class ConversationSummary(ConversationOut):
+    turns: int
+
+
+class ConversationList(BaseModel):
+    conversations: list[ConversationSummary]
+
+
+class ConversationTurnOut(BaseModel):
+    question: str
+    answer: dict[str, Any]  # the /v1/ask response as it was sent
+    created: str
+
+
+class ConversationDetail(ConversationOut):
+    turns: list[ConversationTurnOut]
+
+
+class UploadOut(BaseModel):
+    file_id: str
+    name: str
+    status: Literal["queued"]
+
+
+class CollectionFileOut(BaseModel):
+    file_id: str
+    name: str
+    status: Literal["queued", "indexing", "ready", "failed"]
+    chunks: int
+    bytes: int
+    created: str
+    error: str | None = None
+    note: str | None = None  # e.g. a file whose text another file of the collection already holds
+    progress: float | None = Field(default=None, ge=0, le=1)
+
+
+class CollectionOut(BaseModel):
+    domain: str
+    files: list[CollectionFileOut]
+    chunks: int

@@ -22,7 +22,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[serve,train,ui,eval,dev,onnx]'
+	$(BIN)/pip install -q -e '.[serve,train,ui,eval,dev,onnx,openvino]'
 	touch $@
 
 install: $(BIN)/.installed

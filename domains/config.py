@@ -54,11 +54,18 @@ class ModelsConfig:
     generator_gguf: str = "qwen2.5-coder-0.5b-instruct-gguf"  # for the llama.cpp / edge backend
 
 
+EmbeddingBackend = Literal["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]
+
+
 @dataclass(frozen=True, slots=True)
 class EmbeddingConfig:
     """Also the reranker's precision, device and threads (rag/build_retrieval.py)."""
 
-    backend: Literal["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"] = "torch"
+    backend: EmbeddingBackend = "torch"  # queries, and documents too unless document_backend says otherwise
+    # the runtime that embeds documents no cache or pack holds (a user's own files). auto: openvino-int8 where the
+    # `openvino` extra is installed (1.6x torch bf16 per CPU-second, vectors at cosine >= 0.999 of torch fp32, the
+    # same recall@5: bench/bench_embed_backends.py), else `backend`
+    document_backend: Literal["auto", "torch", "onnx", "onnx-int8", "openvino", "openvino-int8"] = "auto"
     precision: Precision = "auto"  # auto: bf16 on a GPU or a CPU with native bf16, else fp32 (core/hardware.py)
     device: Device = "auto"  # auto: CUDA when torch sees a GPU, else CPU; the onnx backend runs on the CPU
     batch_size: int = 32

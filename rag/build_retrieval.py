@@ -3,8 +3,10 @@ and the index builder. Every choice is an explicit `match` on the config value."
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from core.errors import ConfigError
@@ -17,7 +19,7 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.index_build import IndexBuilder
 from retrieval.reranker import CrossEncoderReranker
 from retrieval.store import IndexStore
-from retrieval.vector_cache import VectorCache, document_identity
+from retrieval.vector_cache import INTERCHANGEABLE_BACKENDS, VectorCache, document_identity
 from retrieval.vector_pack import PACK_DIR
 from retrieval.zh_tokenizer import JiebaTokenizer
 
@@ -31,6 +33,29 @@ def build_embedder(cfg: DomainConfig, *, show_progress: bool = True) -> Sentence
             return SentenceTransformerEmbedder(cfg.models.embedder, emb, show_progress=show_progress)
         case other:
             raise ConfigError.invalid_choice("embedding.backend", other, ("torch", *GRAPH_BACKENDS))
+
+
+def document_backend(emb: EmbeddingConfig) -> str:
+    """The runtime that embeds the documents no cache or pack holds. "auto": openvino-int8 where the `openvino`
+    extra is installed and its vectors may share the cache with the query backend's, else the query backend."""
+    match emb.document_backend:
+        case "auto":
+            installed = all(importlib.util.find_spec(m) is not None for m in ("openvino", "nncf"))
+            shareable = emb.backend in INTERCHANGEABLE_BACKENDS
+            return "openvino-int8" if installed and shareable else emb.backend
+        case chosen:
+            return chosen
+
+
+def build_document_embedder(cfg: DomainConfig, query_embedder: SentenceTransformerEmbedder,
+                            ) -> SentenceTransformerEmbedder:
+    """The embedder of new documents, not loaded (DocumentVectors loads it when there is something to embed)."""
+    backend = document_backend(cfg.embedding)
+    if backend == cfg.embedding.backend:
+        return query_embedder
+    log.info("%s: new documents are embedded with the %s backend (embedding.document_backend = %r)",
+             cfg.name, backend, cfg.embedding.document_backend)
+    return SentenceTransformerEmbedder(cfg.models.embedder, replace(cfg.embedding, backend=backend))
 
 
 def build_faiss_spec(cfg: DomainConfig) -> FaissIndexSpec:
@@ -90,7 +115,8 @@ def build_index_builder(cfg: DomainConfig, *, root: Path | None = None, use_pack
     cache = open_vector_cache(embedder)
     pack_dir = cfg.root / PACK_DIR if use_pack else None
     return IndexBuilder(cfg.name, IndexStore(root or index_root(cfg.name)), embedder, build_tokenizer(cfg),
-                        build_faiss_spec(cfg), vector_cache=cache, pack_dir=pack_dir)
+                        build_faiss_spec(cfg), vector_cache=cache, pack_dir=pack_dir,
+                        document_embedder=build_document_embedder(cfg, embedder))
 
 
 def open_vector_cache(embedder: SentenceTransformerEmbedder) -> VectorCache:

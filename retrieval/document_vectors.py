@@ -28,8 +28,14 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 class DocumentVectors:
-    def __init__(self, embedder: Any, cache: VectorCache, *, pack_dir: Path | None = None) -> None:
+    """`embedder` (loaded) checks a pack's sample; `document_embedder` (default: the same) embeds the misses and is
+    loaded only when there are any, so a build that the cache and the pack cover never pays for a second runtime.
+    The two must be interchangeable (retrieval/vector_cache.py: INTERCHANGEABLE_BACKENDS) to share one cache."""
+
+    def __init__(self, embedder: Any, cache: VectorCache, *, pack_dir: Path | None = None,
+                 document_embedder: Any = None) -> None:
         self.embedder = embedder
+        self.document_embedder = document_embedder or embedder
         self.cache = cache
         self.pack_dir = pack_dir
         self.stats: dict[str, Any] = {}
@@ -45,12 +51,14 @@ class DocumentVectors:
         todo = sorted(i for k, i in first.items() if k not in found)
         self.stats["embedded"] = len(todo)
         if todo:
-            log.info("embedding %d of %d chunks (%d from the cache, %d from the pack)", len(todo), len(texts),
-                     self.stats["from_cache"], self.stats["from_pack"])
+            embedder = self.document_embedder.load()
+            self.stats["embedded_by"] = f"{embedder.name} ({getattr(embedder, 'backend', '?')})"
+            log.info("embedding %d of %d chunks with %s (%d from the cache, %d from the pack)", len(todo), len(texts),
+                     self.stats["embedded_by"], self.stats["from_cache"], self.stats["from_pack"])
         with tqdm(total=len(todo), desc="embed", unit="chunk", disable=len(todo) < EMBED_SLICE) as bar:
             for start in range(0, len(todo), EMBED_SLICE):
                 part = todo[start : start + EMBED_SLICE]
-                vectors = np.asarray(self.embedder.embed([texts[i] for i in part], role="document"), np.float32)
+                vectors = np.asarray(embedder.embed([texts[i] for i in part], role="document"), np.float32)
                 self.cache.put_many([keys[i] for i in part], vectors)
                 found.update((keys[i], v) for i, v in zip(part, vectors, strict=True))
                 bar.update(len(part))

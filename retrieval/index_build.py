@@ -81,13 +81,13 @@ class IndexBuilder:
 
     def __init__(self, domain: str, store: IndexStore, embedder: LoadableEmbedder,
                  tokenizer: JiebaTokenizer, faiss_spec: FaissIndexSpec, *, vector_cache: VectorCache,
-                 pack_dir: Path | None = None) -> None:
+                 pack_dir: Path | None = None, document_embedder: LoadableEmbedder | None = None) -> None:
         self.domain = domain
         self.store = store
         self.embedder = embedder
         self.tokenizer = tokenizer
         self.faiss_spec = faiss_spec
-        self.vectors = DocumentVectors(embedder, vector_cache, pack_dir=pack_dir)
+        self.vectors = DocumentVectors(embedder, vector_cache, pack_dir=pack_dir, document_embedder=document_embedder)
         self.progress = BuildProgress(store.root, domain)
 
     def embedder_info(self) -> EmbedderInfo:

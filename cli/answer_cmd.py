@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,10 @@ def _access_args(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--audit-log", type=Path, help="one JSON line per /v1 request: time, key id, domain, route, "
                        "status, latency, client (default: $DOSSIER_HOME/audit.log)")
     serve.add_argument("--audit-questions", action="store_true", help="also write each question in the audit log")
+    serve.add_argument("--header-timeout", type=float, metavar="SECONDS", help="time from a request's first byte to "
+                       "the end of its headers (default 10); past it the connection is closed (408)")
+    serve.add_argument("--max-header-bytes", type=int, help="largest request line and headers together (default "
+                       "65536); over it: 431 and the connection is closed")
 
 
 def _build(args: argparse.Namespace) -> Any:
@@ -127,6 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
     from api import create_app
     from api.app import default_builder
     from api.audit import AuditLog
+    from api.http_server import server_options
     from api.preparation import serve_plan
     from core.paths import audit_log_file, keys_file
     from domains import load_domain
@@ -144,18 +150,30 @@ def _serve(args: argparse.Namespace) -> int:
     preparation_log.setLevel(min(logging.INFO, preparation_log.getEffectiveLevel()))
     print(f"Dossier on http://{args.host}:{args.port} (docs at /docs) serving {', '.join(domains)}; "
           f"/readyz says what is still being prepared; {auth}; audit log {audit.path}", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                **server_options(_header_limits(args)))  # slow or huge headers never reach the app: bounded here
     return 0
 
 
 def _limits(args: argparse.Namespace) -> Any:
     from api.limits import SERVE_REQUESTS_PER_MINUTE, Limits
 
-    given = {"requests_per_minute": args.rate_limit, "burst": args.rate_burst,
-             "max_body_bytes": args.max_body_bytes, "answer_deadline_s": args.answer_deadline}
+    return _from_flags(Limits, {"requests_per_minute": args.rate_limit, "burst": args.rate_burst,
+                                "max_body_bytes": args.max_body_bytes, "answer_deadline_s": args.answer_deadline},
+                       defaults={"requests_per_minute": SERVE_REQUESTS_PER_MINUTE})
+
+
+def _header_limits(args: argparse.Namespace) -> Any:
+    from api.http_server import HeaderLimits
+
+    return _from_flags(HeaderLimits, {"read_timeout_s": args.header_timeout, "max_bytes": args.max_header_bytes})
+
+
+def _from_flags(limits: Callable[..., Any], given: dict[str, Any], defaults: dict[str, Any] | None = None) -> Any:
+    """`limits` built from the flags that were given (None: not given), over `defaults`; a bad value is an error
+    the user can fix."""
     try:
-        return Limits(**{"requests_per_minute": SERVE_REQUESTS_PER_MINUTE}
-                      | {k: v for k, v in given.items() if v is not None})
+        return limits(**(defaults or {}) | {k: v for k, v in given.items() if v is not None})
     except ValueError as err:
         raise DossierError(f"serve: {err}") from err
 

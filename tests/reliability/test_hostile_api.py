@@ -1,12 +1,12 @@
-"""Hostile requests to a real uvicorn on 127.0.0.1 (the app `create_app` makes, over a fake retriever and generator):
-oversize, deeply nested and undecodable bodies get a 4xx with a reason and the server keeps answering; slow and
-flooding clients do not stop it serving others.
+"""Hostile requests to a real uvicorn on 127.0.0.1, started as `dossier serve` starts it (api/http_server.py, over the
+app `create_app` makes, with a fake retriever and generator): oversize, deeply nested and undecodable bodies get a
+4xx with a reason and the server keeps answering; slow and flooding clients do not stop it serving others.
 
-Two gaps are pinned as strict xfails, so that fixing them flips the test: uvicorn (0.54, httptools) has no time
-limit on reading a request's headers (a slowloris is held open for as long as it trickles) and no size limit on
-them (an 8 MiB header is buffered whole; 200 MiB took the server's RSS from 70 to 268 MB). Neither reaches the ASGI
-app, so no middleware can refuse them: the fix belongs where `dossier serve` builds the uvicorn server
-(cli/answer_cmd.py), or in a proxy in front of it.
+Slow and huge request heads never reach the ASGI app, so no middleware can refuse them: uvicorn (0.54, httptools)
+had no time limit on reading a request's headers (a slowloris was held open for as long as it trickled) and no size
+limit on them (an 8 MiB header was buffered whole; 200 MiB took the server's RSS from 70 to 268 MB). The protocol
+`dossier serve` runs bounds both: a head must be complete 10 s after its first byte (408 and a close) and within
+64 KiB (431 and a close). A second server with tight bounds (1 s, 4 KiB) shows the edges quickly.
 """
 
 from __future__ import annotations
@@ -15,13 +15,17 @@ import json
 import socket
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fakes import fixed_retriever
 from live_server import LiveServer
 
 from api import create_app
+from api.http_server import HEAD_READ_TIMEOUT_S, KEEP_ALIVE_S, BoundedHttpToolsProtocol, HeaderLimits, server_options
+from cli import main
 from core.protocols import GenerationParams, Message
 from core.records import Chunk, Hit
 from domains import load_domain
@@ -30,7 +34,8 @@ from rag.pipeline import RagPipeline
 ARTICLE = "故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑；情节较轻的，处三年以上十年以下有期徒刑。"
 ASK = {"domain": "legal", "question": "故意杀人罪判几年？"}
 JSON = {"content-type": "application/json"}
-SLOW_CLIENT_BOUND_S = 10.0  # a server should drop a client that has not finished its headers by then
+SLOW_CLIENT_BOUND_S = HEAD_READ_TIMEOUT_S + 2.0  # the server drops a client whose headers are not done by then
+TIGHT = HeaderLimits(read_timeout_s=1.0, max_bytes=4096)
 QUICK_S = 2.0  # what an ordinary request may take while the server is under attack
 
 
@@ -47,13 +52,22 @@ class CitingGenerator:
         yield self.generate(messages, params)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
+def _app() -> Any:
     chunk = Chunk("刑法#232", "刑法#232", ARTICLE, 0, len(ARTICLE), title="中华人民共和国刑法 第二百三十二条")
     hits = [Hit(chunk, 1.0, "zscore", {"dense": 0.9, "zscore": 1.0})]
-    app = create_app(["legal"], build=lambda d: RagPipeline(load_domain(d), fixed_retriever(hits), CitingGenerator()),
-                     api_keys=[])
-    with LiveServer(app) as live:
+    return create_app(["legal"], api_keys=[],
+                      build=lambda d: RagPipeline(load_domain(d), fixed_retriever(hits), CitingGenerator()))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with LiveServer(_app(), options=server_options()) as live:  # `dossier serve`'s defaults
+        yield live
+
+
+@pytest.fixture(scope="module")
+def tight() -> Iterator[LiveServer]:
+    with LiveServer(_app(), options=server_options(TIGHT)) as live:
         yield live
 
 
@@ -155,13 +169,11 @@ def test_slow_clients_and_idle_connections_do_not_stop_the_server_serving_others
             sock.close()
 
 
-@pytest.mark.xfail(strict=True, reason="uvicorn has no header-read timeout: `dossier serve` must set one")
 def test_a_slowloris_is_dropped_within_a_bound(server: LiveServer) -> None:
     with _slowloris(server) as sock:
         assert _trickle(sock, SLOW_CLIENT_BOUND_S) is not None, f"still connected after {SLOW_CLIENT_BOUND_S} s"
 
 
-@pytest.mark.xfail(strict=True, reason="uvicorn with httptools buffers headers of any size: `dossier serve` must cap")
 def test_an_8_mib_header_is_refused_before_it_is_all_read(server: LiveServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Flood: ")
@@ -173,3 +185,80 @@ def test_an_8_mib_header_is_refused_before_it_is_all_read(server: LiveServer) ->
         except ConnectionError:
             return  # refused: the server closed the connection part way
     assert not answer.startswith(b"HTTP/1.1 200"), "the server read an 8 MiB header whole and answered it"
+
+
+def _response(sock: socket.socket) -> tuple[int, bytes]:
+    """(status, body) of one response with a Content-Length, read off `sock`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before a whole response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    fields = dict(line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:])
+    length = int(fields[b"content-length"])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split(b" ")[1]), body
+
+
+def _closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionError:
+        return True
+
+
+def _get(padding: int, connection: bytes = b"close") -> bytes:
+    return b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: %s\r\nX-Pad: %s\r\n\r\n" % (connection, b"a" * padding)
+
+
+@pytest.mark.parametrize(("padding", "status"), [(TIGHT.max_bytes - 200, 200), (TIGHT.max_bytes + 100, 431)])
+def test_a_head_is_served_up_to_the_limit_and_a_431_over_it(tight: LiveServer, padding: int, status: int) -> None:
+    with socket.create_connection(("127.0.0.1", tight.port), timeout=5) as sock:
+        sock.sendall(_get(padding))
+        got, body = _response(sock)
+        assert got == status and _closed(sock)
+    if status == 431:
+        assert json.loads(body)["error"]["reason"] == "the request's headers are over 4096 bytes"
+
+
+def test_unfinished_headers_over_the_limit_are_a_431_without_waiting_for_their_end(tight: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", tight.port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 2 * TIGHT.max_bytes)
+        assert _response(sock)[0] == 431 and _closed(sock)
+
+
+def test_headers_that_stall_get_a_408_and_a_close(tight: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", tight.port), timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        status, body = _response(sock)
+        assert status == 408 and "took over 1 s" in json.loads(body)["error"]["reason"] and _closed(sock)
+        assert TIGHT.read_timeout_s <= time.monotonic() - started < TIGHT.read_timeout_s + QUICK_S
+
+
+def test_a_connection_that_never_sends_is_closed_quietly_after_the_bound(tight: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", tight.port), timeout=5) as sock:
+        started = time.monotonic()
+        assert _closed(sock)
+        assert TIGHT.read_timeout_s <= time.monotonic() - started < TIGHT.read_timeout_s + QUICK_S
+
+
+def test_a_keep_alive_connection_may_idle_between_requests_but_not_stall_inside_one(tight: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", tight.port), timeout=5) as sock:
+        for _ in range(2):
+            sock.sendall(_get(10, connection=b"keep-alive"))
+            assert _response(sock)[0] == 200
+            time.sleep(TIGHT.read_timeout_s * 1.5)  # idle: under uvicorn's keep-alive (5 s), not the head bound
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        assert _response(sock)[0] == 408 and _closed(sock)
+
+
+def test_dossier_serve_runs_uvicorn_with_these_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    assert main(["serve", "--domains", "legal", "--header-timeout", "3", "--max-header-bytes", "8192"]) == 0
+    assert issubclass(seen["http"], BoundedHttpToolsProtocol) and seen["http"].limits == HeaderLimits(3.0, 8192)
+    main(["serve", "--domains", "legal"])
+    assert seen["http"].limits == HeaderLimits() and seen["timeout_keep_alive"] == KEEP_ALIVE_S

@@ -14,12 +14,12 @@ log = logging.getLogger("dossier")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli import answer_cmd, eval_cmd, index_cmd, ingest_cmd, keys_cmd, models_cmd, train_cmd
+    from cli import answer_cmd, eval_cmd, export_cmd, index_cmd, ingest_cmd, keys_cmd, models_cmd, train_cmd
 
     parser = argparse.ArgumentParser(prog="dossier", description="Domain assistant that cites its evidence.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (models_cmd, ingest_cmd, index_cmd, eval_cmd, answer_cmd, keys_cmd, train_cmd):
+    for module in (models_cmd, ingest_cmd, index_cmd, eval_cmd, answer_cmd, keys_cmd, train_cmd, export_cmd):
         module.register(commands)
     return parser
 

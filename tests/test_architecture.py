@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # Bottom to top. A package may import those on lower layers only; packages on one layer know nothing of each
-# other. The faces (api, cli, ui) and bench sit on top; cli starts the api for `dossier serve`.
+# other. The faces (api, cli, ui, edge) and bench sit on top; cli starts the api for `dossier serve` and exports the
+# edge bundle for `dossier export edge`.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("core",),
     ("domains",),
@@ -22,11 +23,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("rag",),
     ("eval",),
     ("training",),
-    ("api", "ui"),
+    ("api", "ui", "edge"),
     ("cli",),
     ("bench",),
 )
-FACES = ("api", "cli", "ui")
+FACES = ("api", "cli", "ui", "edge")
 LAYER_OF = {package: level for level, packages in enumerate(LAYERS) for package in packages}
 
 

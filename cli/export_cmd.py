@@ -1,0 +1,40 @@
+"""`dossier export edge --domain D [--adapter shipped|none|PATH] [--quant Q] [--faiss-sq8] --out DIR`: the
+domain as one offline folder and its .tar.gz (edge/export/bundle.py), answered from by `python -m edge`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser("export", help="package a domain for somewhere else")
+    kinds = export.add_subparsers(dest="kind", required=True, metavar="KIND")
+    edge = kinds.add_parser("edge", help="an offline bundle: GGUF generator, ONNX int8 embedder, index, runner")
+    edge.add_argument("--domain", required=True)
+    edge.add_argument("--out", required=True, type=Path, help="the bundle folder; DIR.tar.gz is written beside it")
+    edge.add_argument("--adapter", default="none", help="the generator's tuned LoRA to merge: shipped (the "
+                      "domain's own), none (the base GGUF, default) or a peft adapter dir")
+    edge.add_argument("--quant", help="requantise the GGUF with llama.cpp: q4_k_m, q8_0, q5_k_m, ... (default: as "
+                      "shipped; q4_k_m after a merge)")
+    edge.add_argument("--faiss-sq8", action="store_true", help="8-bit scalar-quantised FAISS vectors (1/4 size)")
+    edge.add_argument("--index-dir", type=Path, help="an index root or version dir (default: the domain's)")
+    edge.add_argument("--threads", type=int, default=1, help="threads for the quantiser and the embedder check")
+    edge.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
+    edge.set_defaults(handler=_edge)
+
+
+def _edge(args: argparse.Namespace) -> int:
+    from domains import load_domain
+    from edge.export.bundle import ExportRequest, export_edge
+
+    result = export_edge(ExportRequest(
+        load_domain(args.domain), args.out, adapter=args.adapter, quant=args.quant, faiss_sq8=args.faiss_sq8,
+        index_dir=args.index_dir, threads=args.threads, force=args.force,
+    ))
+    total = sum(f["size"] for f in result.manifest["files"].values())
+    print(json.dumps({"folder": str(result.folder), "archive": str(result.archive), "files": len(
+        result.manifest["files"]), "bytes": total, "archive_bytes": result.archive.stat().st_size,
+        "seconds": round(result.seconds, 1)}, indent=1))
+    return 0

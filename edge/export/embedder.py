@@ -1,0 +1,98 @@
+"""The domain's embedder in a torch-free form: the ONNX int8 graph the product's `onnx-int8` backend runs (exported
+and quantised once, cached: retrieval/onnx_embedding.py), the model's fast tokenizer as one `tokenizers` file, its
+prompts, and the query route (the domain's query adapter: Dense + Normalize) as numpy weights.
+
+Documents keep the vectors already in the index; only queries are embedded at the edge. The export then embeds a
+few queries both ways, with the bundle's `EdgeQueryEmbedder` and with the product's `onnx-int8` embedder, and
+refuses a bundle whose vectors differ (cosine under `MIN_COSINE`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from domains.config import DomainConfig
+from edge.errors import ExportError
+from edge.layout import EMBEDDER_CONFIG, EMBEDDER_GRAPH, EMBEDDER_TOKENIZER, QUERY_ROUTE
+from edge.query_embedder import EdgeQueryEmbedder
+from models.registry import resolve_model
+from retrieval.embedders import SentenceTransformerEmbedder
+from retrieval.onnx_embedding import chain_and_router, exported_graph, quantised_graph
+
+log = logging.getLogger(__name__)
+
+MIN_COSINE = 0.999  # same graph, same tokens: only float summation order may differ
+CHECK_QUERIES = ("盗窃罪怎么处罚？", "How is theft punished?", "医疗纠纷如何处理", "公司债券发行条件")
+
+
+def route_steps(router: Any) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The query route of a sentence-transformers Router as ("dense" | "normalize") steps and their weights."""
+    if router is None:
+        return [], {}
+    steps: list[str] = []
+    weights: dict[str, np.ndarray] = {}
+    for i, module in enumerate(router.sub_modules["query"]):
+        kind = type(module).__name__
+        activation = type(getattr(module, "activation_function", None)).__name__
+        if kind == "Dense" and activation == "Identity":
+            steps.append("dense")
+            weights[f"{i}.weight"] = module.linear.weight.detach().float().numpy()  # (out, in)
+            if module.linear.bias is not None:
+                weights[f"{i}.bias"] = module.linear.bias.detach().float().numpy()
+        elif kind == "Normalize":
+            steps.append("normalize")
+        else:
+            raise ExportError(f"the embedder's query route has a {kind} ({activation}) step; the edge runs Dense "
+                              "with an identity activation and Normalize only")
+    return steps, weights
+
+
+def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1) -> dict[str, Any]:
+    """Write the embedder files into `dest`; returns what the manifest records about them."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model(cfg.models.embedder)
+    st = SentenceTransformer(path, device="cpu", local_files_only=True)
+    graph = quantised_graph(exported_graph(st, path, "onnx-int8"))
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(graph, dest / EMBEDDER_GRAPH)
+    (dest / EMBEDDER_TOKENIZER).write_text(st.tokenizer.backend_tokenizer.to_str(), encoding="utf-8")
+    steps, weights = route_steps(chain_and_router(st)[1])
+    if weights:
+        np.savez(dest / QUERY_ROUTE, **weights)
+    full_dim = int(st.get_embedding_dimension() or 0)
+    prompts = getattr(st, "prompts", None) or {}
+    info = {
+        "name": cfg.models.embedder,
+        "dim": cfg.embedding.dim if 0 < cfg.embedding.dim < full_dim else full_dim,
+        "max_length": min(cfg.embedding.max_seq_length, int(st.max_seq_length or cfg.embedding.max_seq_length)),
+        "prompts": {role: str(prompts.get(role, "")) for role in ("query", "document")},
+        "pad_id": int(st.tokenizer.pad_token_id or 0), "pad_token": str(st.tokenizer.pad_token or ""),
+        "padding_side": str(st.tokenizer.padding_side), "query_route": steps,
+        "graph": "onnx int8 weights (MatMul, per channel; MLP down-projections fp32)",
+    }
+    (dest / EMBEDDER_CONFIG).write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
+    del st
+    info["check_cosine_min"] = check_against_product(cfg, dest, threads)
+    return info
+
+
+def check_against_product(cfg: DomainConfig, dest: Path, threads: int) -> float:
+    """The least cosine between the bundle's query vectors and the product's onnx-int8 ones on CHECK_QUERIES."""
+    product = SentenceTransformerEmbedder(cfg.models.embedder, replace(cfg.embedding, backend="onnx-int8",
+                                                                       threads=threads), show_progress=False)
+    expected = product.load().embed(list(CHECK_QUERIES), role="query")
+    got = EdgeQueryEmbedder(dest, threads=threads).load().embed(list(CHECK_QUERIES), role="query")
+    cosine = float(np.min(np.sum(expected * got, axis=1)))
+    if cosine < MIN_COSINE:
+        raise ExportError(f"the bundle's query embedder disagrees with the product's onnx-int8 embedder (least "
+                          f"cosine {cosine:.4f} < {MIN_COSINE}); the export stopped rather than ship it")
+    log.info("edge query embedder matches the product's onnx-int8 one: least cosine %.6f", cosine)
+    return round(cosine, 6)

@@ -1,0 +1,75 @@
+"""The bundle's generator GGUF: the domain's GGUF as shipped, or with a tuned LoRA adapter merged, optionally
+requantised by llama.cpp; its chat template must still be inside afterwards.
+
+`--adapter shipped` reads the domain's own adapter from `domains/<d>/models/generator-lora/` (none ships yet);
+`none` is the base GGUF; anything else is the path of a peft LoRA adapter dir (a training run's `adapter/`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from core.hashing import sha256_file
+from domains.config import DomainConfig
+from edge.errors import ExportError
+from edge.export.gguf_merge import merge_lora
+from edge.export.lora import LoraAdapter, read_lora
+from edge.export.quantize import quantize_gguf
+
+log = logging.getLogger(__name__)
+
+SHIPPED_ADAPTER = "models/generator-lora"  # relative to the domain folder
+ADAPTER_QUANT = "q4_k_m"  # a merge writes F32 tensors: without --quant they go back to the shipped type
+
+
+def resolve_adapter(cfg: DomainConfig, choice: str) -> LoraAdapter | None:
+    """`shipped` | `none` | a path -> the adapter, read and checked now (before anything is written)."""
+    if choice == "none":
+        return None
+    if choice == "shipped":
+        shipped = cfg.root / SHIPPED_ADAPTER
+        if not shipped.is_dir():
+            raise ExportError(
+                f"domain {cfg.name} ships no tuned generator adapter ({shipped} does not exist). Train one with "
+                f"`dossier train sft --domain {cfg.name} --recipe training/configs/sft_{cfg.name}_rag.toml` and copy "
+                f"the run's adapter/ to {shipped}, or export with --adapter RUN/adapter, or --adapter none for the "
+                "base model")
+        return read_lora(shipped)
+    return read_lora(Path(choice).expanduser())
+
+
+def chat_template(gguf: Path) -> str:
+    from models.gguf_convert import gguf_chat_template
+
+    template = gguf_chat_template(gguf)
+    if not template:
+        raise ExportError(f"{gguf} carries no tokenizer.chat_template; the edge runner formats chats with it")
+    return template
+
+
+def export_generator(base: Path, dest: Path, adapter: LoraAdapter | None, quant: str | None, work: Path,
+                     threads: int = 1) -> dict[str, Any]:
+    """Write the bundle's GGUF at `dest` (intermediate files in `work`); returns the manifest's record of it."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    source, merged = base, 0
+    if adapter is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        source = work / "merged-f32.gguf"
+        merged = merge_lora(base, adapter, source)
+        quant = quant or ADAPTER_QUANT
+    if quant is None:
+        shutil.copyfile(source, dest)
+    else:
+        quantize_gguf(source, dest, quant, threads)
+    if source != base:
+        source.unlink()
+    template = chat_template(dest)
+    return {
+        "source": str(base), "source_sha256": sha256_file(base), "quant": quant or "as shipped",
+        "adapter": None if adapter is None else {"path": str(adapter.path), "sha256": adapter.sha256,
+                                                 "scale": adapter.scale, "tensors_merged": merged},
+        "chat_template_chars": len(template),
+    }

@@ -1,0 +1,182 @@
+"""Bad export input is refused with an error that says what to do, and leaves nothing behind; a bundle that changed
+after export fails verification; a LoRA merge adds exactly scale * B @ A."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from api_support import needs_minilm
+
+from edge.errors import BundleError, ExportError
+from edge.manifest import verify_bundle
+
+pytestmark = needs_minilm
+
+
+def _request(edge_cfg, slice_retriever, tiny_gguf: Path, out: Path, **kw):
+    from edge.export.bundle import ExportRequest
+
+    return ExportRequest(edge_cfg, out, gguf=tiny_gguf, index_dir=slice_retriever.index_location, **kw)
+
+
+def _export(*args, **kw):
+    from edge.export.bundle import export_edge
+
+    return export_edge(_request(*args, **kw))
+
+
+def _nothing_left(parent: Path) -> None:
+    assert sorted(p.name for p in parent.iterdir()) == [], "a refused export must leave nothing"
+
+
+def _lora(folder: Path, tensors: dict[str, np.ndarray], alpha: float = 4.0, rank: int = 2) -> Path:
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": rank, "lora_alpha": alpha}))
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    return folder
+
+
+def _q_proj_lora(folder: Path, in_dim: int = 64, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    key = "base_model.model.model.layers.0.self_attn.q_proj.lora_{}.weight"
+    return _lora(folder, {key.format("A"): rng.standard_normal((2, in_dim)).astype(np.float32),
+                          key.format("B"): rng.standard_normal((64, 2)).astype(np.float32)})
+
+
+def test_an_unknown_quant_is_refused_naming_the_valid_ones(edge_cfg, slice_retriever, tiny_gguf, tmp_path) -> None:
+    with pytest.raises(ExportError, match="q4_k_m.*q8_0|q8_0.*q4_k_m"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b", quant="q3_fancy")
+    _nothing_left(tmp_path)
+
+
+def test_a_shipped_adapter_the_domain_lacks_names_the_fix(edge_cfg, slice_retriever, tiny_gguf, tmp_path) -> None:
+    with pytest.raises(ExportError, match=r"ships no tuned generator adapter.*dossier train sft.*--adapter none"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b", adapter="shipped")
+    _nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["garbage weights", "no config", "missing adapter"])
+def test_a_missing_or_corrupt_adapter_is_refused(edge_cfg, slice_retriever, tiny_gguf, tmp_path, damage) -> None:
+    adapter = _q_proj_lora(tmp_path / "adapter")
+    if damage == "garbage weights":
+        (adapter / "adapter_model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    elif damage == "no config":
+        (adapter / "adapter_config.json").unlink()
+    else:
+        shutil.rmtree(adapter)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ExportError, match="adapter"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, out / "b", adapter=str(adapter))
+    _nothing_left(out)
+
+
+def test_an_adapter_for_another_model_fails_mid_export_and_leaves_nothing(edge_cfg, slice_retriever, tiny_gguf,
+                                                                          tmp_path) -> None:
+    adapter = _q_proj_lora(tmp_path / "adapter", in_dim=96)  # the tiny model's q_proj reads 64 features
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ExportError, match="trained on another model"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, out / "b", adapter=str(adapter))
+    _nothing_left(out)
+
+
+def test_too_little_free_disk_is_refused_before_writing(edge_cfg, slice_retriever, tiny_gguf, tmp_path,
+                                                        monkeypatch) -> None:
+    import edge.export.bundle as bundle
+
+    monkeypatch.setattr(bundle.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**9, 10**9 - 4096, 4096))
+    with pytest.raises(ExportError, match="not enough disk"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b")
+    _nothing_left(tmp_path)
+
+
+def test_a_disk_that_fills_up_mid_export_leaves_no_partial_bundle(edge_cfg, slice_retriever, tiny_gguf, tmp_path,
+                                                                  monkeypatch) -> None:
+    import edge.export.bundle as bundle
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bundle, "_archive", full)
+    with pytest.raises(ExportError, match="filled up"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b")
+    _nothing_left(tmp_path)
+
+
+def test_an_existing_bundle_is_kept_unless_forced(edge_bundle, edge_cfg, slice_retriever, tiny_gguf) -> None:
+    with pytest.raises(ExportError, match="--force"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, edge_bundle[0])
+
+
+@pytest.mark.parametrize("change", ["edit", "delete", "add"])
+def test_verify_names_a_file_changed_after_export(edge_bundle, tmp_path, change) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(edge_bundle[0], copy)
+    assert verify_bundle(copy)["domain"] == "legal"
+    target = copy / "runner" / "rag" / "citations.py"
+    match change:
+        case "edit":  # same size: only the sha256 sees it
+            data = bytearray(target.read_bytes())
+            data[-2] ^= 1
+            target.write_bytes(bytes(data))
+            verify_bundle(copy, hashes=False)
+        case "delete":
+            target.unlink()
+        case "add":
+            (copy / "runner" / "rag" / "extra.py").write_text("x = 1\n")
+    word = {"edit": "changed since export", "delete": "missing", "add": "not in the manifest"}[change]
+    with pytest.raises(BundleError, match=f"{word}: runner/rag/"):
+        verify_bundle(copy)
+
+
+def test_a_lora_merge_adds_scale_times_b_a_and_requantises(tiny_gguf, tmp_path) -> None:
+    from gguf import GGMLQuantizationType, GGUFReader
+
+    from edge.export.generator import export_generator
+    from edge.export.gguf_merge import merge_lora
+    from edge.export.lora import read_lora
+
+    adapter = read_lora(_q_proj_lora(tmp_path / "adapter"))
+    merged = tmp_path / "merged.gguf"
+    assert merge_lora(tiny_gguf, adapter, merged) == 1
+    base = {t.name: np.array(t.data) for t in GGUFReader(str(tiny_gguf)).tensors}
+    after = {t.name: np.array(t.data) for t in GGUFReader(str(merged)).tensors}
+    a, b = adapter.pairs["blk.0.attn_q.weight"]
+    np.testing.assert_allclose(after["blk.0.attn_q.weight"], base["blk.0.attn_q.weight"] + 2.0 * b @ a, rtol=1e-6)
+    assert all(np.array_equal(after[n], base[n]) for n in base if n != "blk.0.attn_q.weight")
+    info = export_generator(tiny_gguf, tmp_path / "q8.gguf", adapter, "q8_0", tmp_path / "work")
+    types = {t.name: t.tensor_type for t in GGUFReader(str(tmp_path / "q8.gguf")).tensors}
+    assert types["blk.0.attn_q.weight"] == GGMLQuantizationType.Q8_0
+    assert info["adapter"]["tensors_merged"] == 1 and info["quant"] == "q8_0" and info["chat_template_chars"] > 0
+
+
+def test_the_runner_imports_without_torch(edge_bundle) -> None:
+    """Every copied module imports with torch, transformers and sentence-transformers made unimportable."""
+    import subprocess
+    import sys
+
+    runner = edge_bundle[0] / "runner"
+    modules = [p.relative_to(runner).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
+               for p in runner.rglob("*.py") if p.name != "__main__.py"]
+    blocked = ("torch", "transformers", "sentence_transformers")
+    code = (f"import importlib, sys\nsys.modules.update(dict.fromkeys({blocked!r}))\n"
+            f"for m in {modules!r}:\n    importlib.import_module(m)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=runner, capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(runner)})
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_replace_keeps_config_round_trip(edge_bundle, edge_cfg) -> None:
+    from edge.runtime import open_bundle
+
+    cfg = open_bundle(edge_bundle[0], hashes=False).cfg
+    assert replace(cfg, root=edge_cfg.root) == edge_cfg

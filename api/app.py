@@ -14,17 +14,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import routes_ask, routes_conversations, routes_meta, routes_openai
+from api import routes_ask, routes_collections, routes_conversations, routes_meta, routes_openai
 from api.audit import AuditLog, AuditMiddleware
 from api.auth import AccessControl, keys_from_env
+from api.collections import Collections
 from api.conversations import ConversationStore
-from api.errors import BodyLimitMiddleware, install_error_handlers
+from api.errors import install_error_handlers
 from api.feedback import JsonlFeedbackStore
 from api.keys import KeyStore
 from api.limits import Limits, RateLimiter
 from api.metrics import MetricsMiddleware, ServiceMetrics
 from api.owner import OWNER_HEADER
 from api.preparation import PreparationPlan, Preparer
+from api.upload_limit import BodyLimits
 from rag.pipeline import RagPipeline
 
 PipelineBuilder = Callable[[str], RagPipeline]
@@ -49,6 +51,8 @@ def create_app(
     cors_origins: Sequence[str] = (),
     feedback: JsonlFeedbackStore | None = None,
     conversations: ConversationStore | None = None,
+    collections_root: Path | None = None,
+    upload_max_bytes: int | None = None,
 ) -> FastAPI:
     """An app serving `domains`; `build(domain)` makes each pipeline. With `preparation` None every pipeline is
     built before the server accepts requests; with a plan (`dossier serve`) the server listens at once and
@@ -56,7 +60,9 @@ def create_app(
     reads DOSSIER_API_KEYS) or the key file `keys_file` (hashed and scoped, api/keys.py; None: no file) holds a
     key. `limits`: rate, body size, answer deadline (default: no rate limit); `cors_origins`: the browser origins
     allowed to call the API (none by default); `conversations`: where conversations are kept (default
-    $DOSSIER_HOME/conversations.sqlite)."""
+    $DOSSIER_HOME/conversations.sqlite); `collections_root`: where uploaded files and their indexes are kept
+    (default $DOSSIER_HOME/collections); `upload_max_bytes`: the largest upload (default env DOSSIER_UPLOAD_MAX_MB,
+    else 50 MiB)."""
     metrics = ServiceMetrics.create()
     limits = limits or Limits()
     store = KeyStore(keys_file) if keys_file is not None else None
@@ -79,6 +85,7 @@ def create_app(
             preparer.start()
         yield
         await run_in_threadpool(preparer.stop)
+        await run_in_threadpool(app.state.collections.stop)
         app.state.ready = False
         metrics.ready.set(0)
         if audit is not None:
@@ -96,8 +103,9 @@ def create_app(
     app.state.limits = limits
     app.state.feedback = feedback or JsonlFeedbackStore()
     app.state.conversations = conversations or ConversationStore()
+    app.state.collections = Collections(app.state.pipelines.get, collections_root, upload_max_bytes=upload_max_bytes)
     install_error_handlers(app)
-    for module in (routes_ask, routes_openai, routes_meta, routes_conversations):
+    for module in (routes_ask, routes_openai, routes_meta, routes_conversations, routes_collections):
         app.include_router(module.router)
     _add_middleware(app, metrics, limits, audit, cors_origins)
     return app
@@ -107,7 +115,7 @@ def _add_middleware(app: FastAPI, metrics: ServiceMetrics, limits: Limits, audit
                     cors_origins: Sequence[str]) -> None:
     # Starlette wraps each one added around the ones before: CORS goes last, so refusals carry its headers too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(BodyLimitMiddleware, limit=limits.max_body_bytes)
+    app.add_middleware(BodyLimits, limit=limits.max_body_bytes, upload_cap=app.state.collections.upload_max_bytes)
     if audit is not None:
         app.add_middleware(AuditMiddleware, audit=audit)
     if cors_origins:

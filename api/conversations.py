@@ -6,7 +6,8 @@ can quote the passages). SQLite at `$DOSSIER_HOME/conversations.sqlite`:
   turns(conversation_id, n, question, answer json, created)       -- n counts from 0 within a conversation
 
 Every read and write names the owner, so no query can return another owner's row. A connection per call: the
-routes run in worker threads, and SQLite in WAL mode lets readers go on while one turn is written.
+routes run in worker threads, and SQLite in WAL mode lets readers go on while one turn is written
+(api/sqlite_file.py).
 """
 
 from __future__ import annotations
@@ -14,15 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from api.sqlite_file import SqliteFile, now
 from core.paths import data_home
 
 log = logging.getLogger(__name__)
@@ -31,7 +29,6 @@ STORE_FILE = "conversations.sqlite"
 TITLE_CHARS = 40  # a conversation without a title is named by its first question, cut here
 MAX_CONVERSATIONS = 1_000  # per owner: a script that creates them in a loop stops here, not at a full disk
 MAX_TURNS = 500  # per conversation; each turn keeps its answer JSON (~5-30 KB)
-_LOCK_WAIT_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, owner TEXT NOT NULL, domain TEXT NOT NULL,
@@ -68,10 +65,6 @@ class Turn:
     created: str
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def default_title(question: str) -> str:
     return " ".join(question.split())[:TITLE_CHARS]
 
@@ -81,13 +74,12 @@ class ConversationStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or data_home() / STORE_FILE
-        self._ready = False
-        self._lock = threading.Lock()
+        self._file = SqliteFile(self.path, _SCHEMA)
 
     def create(self, owner: str, domain: str, title: str = "") -> Conversation:
         stamp = now()
         conversation = Conversation(uuid.uuid4().hex, domain, title, stamp, stamp)
-        with self._write() as db:
+        with self._file.write() as db:
             (count,) = db.execute("SELECT COUNT(*) FROM conversations WHERE owner = ?", (owner,)).fetchone()
             if count >= MAX_CONVERSATIONS:
                 raise ConversationLimit(f"this owner has {count} conversations, the most kept; delete some first")
@@ -97,7 +89,7 @@ class ConversationStore:
 
     def list(self, owner: str) -> list[Conversation]:
         """The owner's conversations, the most recently updated first."""
-        with self._read() as db:
+        with self._file.read() as db:
             rows = db.execute(
                 "SELECT c.id, c.domain, c.title, c.created, c.updated, (SELECT COUNT(*) FROM turns t WHERE "
                 "t.conversation_id = c.id) FROM conversations c WHERE c.owner = ? ORDER BY c.updated DESC, "
@@ -105,12 +97,12 @@ class ConversationStore:
         return [Conversation(*row) for row in rows]
 
     def get(self, owner: str, id_: str) -> Conversation | None:
-        with self._read() as db:
+        with self._file.read() as db:
             return self._get(db, owner, id_)
 
     def turns(self, owner: str, id_: str) -> list[Turn] | None:
         """The turns in order; None when the owner has no such conversation."""
-        with self._read() as db:
+        with self._file.read() as db:
             if self._get(db, owner, id_) is None:
                 return None
             rows = db.execute("SELECT question, answer, created FROM turns WHERE conversation_id = ? ORDER BY n",
@@ -118,7 +110,7 @@ class ConversationStore:
         return [Turn(question, json.loads(answer), created) for question, answer, created in rows]
 
     def delete(self, owner: str, id_: str) -> bool:
-        with self._write() as db:
+        with self._file.write() as db:
             if db.execute("DELETE FROM conversations WHERE owner = ? AND id = ?", (owner, id_)).rowcount == 0:
                 return False
             db.execute("DELETE FROM turns WHERE conversation_id = ?", (id_,))
@@ -128,7 +120,7 @@ class ConversationStore:
         """Add a turn; the first one names an untitled conversation. False when the conversation is gone (deleted
         while the answer was being made)."""
         stamp = now()
-        with self._write() as db:
+        with self._file.write() as db:
             conversation = self._get(db, owner, id_)
             if conversation is None:
                 return False
@@ -146,37 +138,3 @@ class ConversationStore:
             "SELECT c.id, c.domain, c.title, c.created, c.updated, (SELECT COUNT(*) FROM turns t WHERE "
             "t.conversation_id = c.id) FROM conversations c WHERE c.owner = ? AND c.id = ?", (owner, id_)).fetchone()
         return Conversation(*row) if row else None
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        db = self._connect()
-        try:
-            yield db
-        finally:
-            db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction, taken for writing at its start (a count and the insert it allows cannot interleave)."""
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
-
-    def _connect(self) -> sqlite3.Connection:
-        if not self._ready:
-            with self._lock:
-                if not self._ready:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    with closing(sqlite3.connect(self.path, timeout=_LOCK_WAIT_S)) as db:
-                        db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never wait for a writer
-                        db.executescript(_SCHEMA)
-                    self._ready = True
-        return sqlite3.connect(self.path, isolation_level=None, timeout=_LOCK_WAIT_S)

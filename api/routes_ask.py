@@ -1,4 +1,6 @@
-"""POST /v1/ask (JSON or SSE), /v1/search and /v1/feedback: thin layers over `RagPipeline`."""
+"""POST /v1/ask (JSON or SSE), /v1/search and /v1/feedback: thin layers over `RagPipeline`. Ask and search take
+`collection: true` (the caller's uploaded files searched too, api/routes_collections.py); ask takes a
+`conversation_id` (the turn kept server-side, api/routes_conversations.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ from api.audit import note_question
 from api.auth import require_api_key
 from api.feedback import feedback_records
 from api.limits import within_deadline
+from api.routes_collections import with_collection
 from api.routes_conversations import TurnRecorder, turn_recorder
 from api.schemas import AskRequest, AskResponse, FeedbackRequest, SearchRequest, SearchResponse
 from api.state import history_messages, pipeline_for, sse, sse_guard
 from core.records import Answer
+from rag.pipeline import RagPipeline
 from rag.presenting import answer_json, hit_json
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
@@ -37,10 +41,12 @@ async def ask(body: AskRequest, request: Request) -> AskResponse | StreamingResp
     note_question(request, body.question)
     pipeline = pipeline_for(request, body.domain)
     recorder = await turn_recorder(request, body)  # an unknown conversation is a 404 before any answering
+    if body.collection:
+        pipeline = await run_in_threadpool(with_collection, request, body.domain, pipeline)
     history = history_messages(body.history)
     deadline_s = request.app.state.limits.answer_deadline_s
     if body.stream:
-        events = sse_guard(_ask_events(request, body, history, recorder), deadline_s)
+        events = sse_guard(_ask_events(request, body, history, pipeline, recorder), deadline_s)
         return StreamingResponse(events, media_type="text/event-stream")
     answer = await within_deadline(
         deadline_s, partial(pipeline.answer, body.question, history, k=body.k, filters=body.filters)
@@ -52,9 +58,8 @@ async def ask(body: AskRequest, request: Request) -> AskResponse | StreamingResp
     return response
 
 
-def _ask_events(request: Request, body: AskRequest, history: tuple,
+def _ask_events(request: Request, body: AskRequest, history: tuple, pipeline: RagPipeline,
                 recorder: TurnRecorder | None = None) -> Iterator[str]:
-    pipeline = pipeline_for(request, body.domain)
     for chunk in pipeline.stream(body.question, history, k=body.k, filters=body.filters):
         if chunk.answer is not None:
             count_answer(request, body.domain, chunk.answer)
@@ -71,6 +76,8 @@ def _ask_events(request: Request, body: AskRequest, history: tuple,
 def search(body: SearchRequest, request: Request) -> SearchResponse:
     note_question(request, body.query)
     pipeline = pipeline_for(request, body.domain)
+    if body.collection:
+        pipeline = with_collection(request, body.domain, pipeline)
     t0 = time.perf_counter()
     hits = pipeline.search(body.query, body.k, body.filters)
     took = round((time.perf_counter() - t0) * 1000, 2)

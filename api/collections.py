@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from api.collection_store import FAILED, INDEXING, QUEUED, READY, CollectionStore, FileRow
 from api.collection_worker import SyncQueue
+from core.errors import ConfigError
 from core.paths import data_home
 from core.protocols import Retriever
 from ingest.limits import MIB, IngestLimits
@@ -50,8 +51,18 @@ Key = tuple[str, str]  # (owner, domain)
 
 
 def upload_max_from_env() -> int:
+    """$DOSSIER_UPLOAD_MAX_MB in MiB (e.g. 20 or 0.5), else the default; a value that is not a positive number
+    stops the server at start, with this reason."""
     value = os.environ.get(UPLOAD_MAX_ENV, "").strip()
-    return int(float(value) * MIB) if value else DEFAULT_UPLOAD_MAX_BYTES
+    if not value:
+        return DEFAULT_UPLOAD_MAX_BYTES
+    try:
+        size = int(float(value) * MIB)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ConfigError(f"{UPLOAD_MAX_ENV}={value!r}: give the largest upload in MiB, a positive number")
+    return size
 
 
 def collection_base(pipeline: RagPipeline) -> HybridRetriever | None:

@@ -133,7 +133,7 @@ class Collections:
         """A retriever over the owner's ready files in `domain`; None when there is none to search."""
         names = self.store.ready_names(owner, domain)
         layout = self.layout(owner, domain)
-        current = IndexStore(layout.index).current()
+        current = _version_stamp(layout)
         if not names or current is None:
             return None
         key = (owner, domain)
@@ -222,3 +222,13 @@ class Collections:
         log.info("collection file %s failed: %s", file_id, reason)
         self.store.update(file_id, status=FAILED, chunks=0, error=reason, progress=None)
         shutil.rmtree(layout.file_dir(file_id), ignore_errors=True)  # out of the ingest scope from the next sync
+
+
+def _version_stamp(layout: CollectionLayout) -> str | None:
+    """The current index version, with its folder's inode: a collection deleted and filled again starts at v0001
+    again, and must not be served from a retriever opened on the old v0001."""
+    name = IndexStore(layout.index).current()
+    try:
+        return None if name is None else f"{name}:{(layout.index / name).stat().st_ino}"
+    except FileNotFoundError:  # pruned or wiped since `current` was read
+        return None

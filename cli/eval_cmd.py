@@ -71,6 +71,23 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default runs/)")
     parser.add_argument("--dense-weight", type=float, help="override retrieval.dense_weight (RRF)")
     parser.add_argument("--sparse-weight", type=float, help="override retrieval.sparse_weight (RRF)")
+    parser.add_argument("--filter", dest="filters", action="append", default=[], metavar="KEY=V1|V2",
+                        help="a metadata filter on every query, over the domain's retrieval.filters (repeatable), "
+                             "e.g. status=现行有效|已被修改")
+
+
+def parse_filters(items: list[str]) -> dict[str, list[str]]:
+    """["status=现行有效|已被修改"] -> {"status": ["现行有效", "已被修改"]}; a value-less item is a usage error."""
+    from core.errors import DossierError
+
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        options = [v for v in values.split("|") if v]
+        if not sep or not key.strip() or not options:
+            raise DossierError(f"--filter {item!r}: expected KEY=VALUE or KEY=V1|V2")
+        filters[key.strip()] = options
+    return filters
 
 
 def load_config(args: argparse.Namespace) -> Any:
@@ -81,7 +98,9 @@ def load_config(args: argparse.Namespace) -> Any:
     models = {key: value for key, value in (("reranker", args.reranker), ("embedder", args.embedder)) if value}
     weights = {key: getattr(args, key, None) for key in ("dense_weight", "sparse_weight")}
     weights = {key: value for key, value in weights.items() if value is not None}
-    return replace(cfg, models=replace(cfg.models, **models), retrieval=replace(cfg.retrieval, **weights))
+    filters = {**cfg.retrieval.filters, **parse_filters(getattr(args, "filters", []))}
+    return replace(cfg, models=replace(cfg.models, **models), retrieval=replace(cfg.retrieval, **weights,
+                                                                                 filters=filters))
 
 
 def retriever_factory(cfg: Any, index_dir: Path | None, memory: dict | None = None) -> Any:

@@ -106,3 +106,13 @@ def test_no_corpus_filter_ranks_the_whole_index(tiny_index: Path, tmp_path: Path
     assert json.loads(capsys.readouterr().out)["by_config"]["dense"]["recall@3"] == 0.0  # nothing passes the filter
     assert main(_eval(tiny_index, tmp_path, "--configs", "dense", "--json", "--no-corpus-filter")) == 0
     assert json.loads(capsys.readouterr().out)["by_config"]["dense"]["recall@3"] == 1.0
+
+
+def test_a_filter_confines_every_query_and_a_malformed_one_is_a_usage_error(
+        tiny_index: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(_eval(tiny_index, tmp_path, "--configs", "bm25", "--json", "--filter", "doc_id=p-pledge|p-loss")) == 0
+    rows_dir = Path(json.loads(capsys.readouterr().out)["run_dir"])
+    rows = [json.loads(line) for line in (rows_dir / "bm25.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {doc for row in rows for doc in row["ranked"]} <= {"p-pledge", "p-loss"}
+    assert main(_eval(tiny_index, tmp_path, "--filter", "status")) == 2
+    assert "--filter" in capsys.readouterr().err

@@ -67,7 +67,12 @@ def checked_name(name: str | None, folder: Path) -> str:
     return name
 
 
-@router.post("/{domain}/files", status_code=202, response_model=UploadOut)
+# The body is read by the route itself (so the upload cap applies as it is read): described here for the docs
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
+
+
+@router.post("/{domain}/files", status_code=202, response_model=UploadOut, openapi_extra=UPLOAD_BODY)
 async def upload(domain: str, request: Request) -> dict[str, Any]:
     """multipart/form-data, field `file`. 202 {"file_id", "name", "status": "queued"}; GET the collection for
     where it stands. 413 over the upload cap, 415 an unsupported type, 400 an empty file or a bad name."""

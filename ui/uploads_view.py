@@ -54,7 +54,7 @@ def refusal(err: DossierApiError) -> str:
 def show_outcome(outcome: list[tuple[str, str | None]]) -> None:
     taken = [name for name, reason in outcome if reason is None]
     if taken:
-        st.success(f"Added: {', '.join(taken)}")
+        st.success(f"Uploaded: {', '.join(taken)} — indexing shows below")
     for name, reason in outcome:
         if reason is not None:
             st.error(f"**{name}** was not added: {reason}")
@@ -62,19 +62,20 @@ def show_outcome(outcome: list[tuple[str, str | None]]) -> None:
 
 def file_row(client: DossierClient, domain: str, f: dict[str, Any]) -> None:
     status = f["status"]
-    chunks = f" · {f['chunks']} passages" if status == "ready" else ""
-    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-        st.markdown(f"{STATUS_ICON.get(status, '')} **{f['name']}** · {status}{chunks}")
-        if st.button("🗑", key=f"delete-file-{f['file_id']}", help="remove this document from your collection"):
-            try:
-                client.delete_file(domain, f["file_id"])
-            except DossierApiError as err:
-                st.error(f"Not removed: {err.reason}")
-            st.rerun()
+    chunks = f" · {f['chunks']} passage{'s' if f['chunks'] != 1 else ''}" if status == "ready" else ""
+    name, delete = st.columns([6, 1], gap="small", vertical_alignment="center")
+    name.markdown(f"{STATUS_ICON.get(status, '')} **{f['name']}** · {status}{chunks}")
+    if delete.button("🗑", key=f"delete-file-{f['file_id']}", help="remove this document from your collection",
+                     type="tertiary"):
+        try:
+            client.delete_file(domain, f["file_id"])
+        except DossierApiError as err:
+            st.error(f"Not removed: {err.reason}")
+        st.rerun()
     if status in PENDING:
         st.progress(float(f.get("progress") or 0.0), text="queued" if status == "queued" else "indexing…")
     if status == "failed":
-        st.error(f"**{f['name']}** could not be indexed: {f.get('error') or 'no reason given'}")
+        st.error(f"**{f['name']}** could not be read: {f.get('error') or 'no reason given'}")
     if f.get("note"):
         st.caption(f["note"])
 

@@ -4,8 +4,8 @@ legal domain: the real HybridRetriever (MiniLM + jieba BM25, RRF) on a real inde
 the real abstention with the threshold calibrated as tests/conftest.py does, prompting, citation and support checks.
 
 One piece is not the product's: the generator. A browser test must open a citation, and the tiny random LM of the
-other tests cites by chance; `QuotingGenerator` answers from the prompt's own numbered passages instead (the first
-sentence of [1] and of [2], each with its marker), streamed in small pieces like a model's tokens.
+other tests cites by chance; `QuotingGenerator` answers from the prompt's own numbered passages instead (the
+sentence of [1] and of [2] closest to the question, each with its marker), streamed in small pieces like tokens.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ sys.path[:0] = [str(TESTS.parent), str(TESTS)]  # the repository (our packages) 
 from core.protocols import GenerationParams, Message  # noqa: E402
 
 log = logging.getLogger("tiny_api_server")
-PASSAGE = re.compile(r"^\[(\d+)\] [^\n]*\n([^\n]+)", re.M)  # rag/prompting.py's "[n] title\ntext" blocks
+PASSAGE = re.compile(r"^\[(\d+)\] [^\n]*\n(.+?)(?=\n\n\[\d+\] |\n\n问题：|\Z)", re.M | re.S)  # "[n] title\ntext"
 FOLLOW_UP = re.compile(r"后续问题：(.+)")  # the legal domain's rewrite prompt
-SENTENCE = re.compile(r".+?[。；！？]|.+$")
+SENTENCE = re.compile(r"[^。；！？\n]+[。；！？]?")
 PIECE_CHARS, PIECE_DELAY_S = 4, 0.06  # ~1-2 s for an answer: long enough to see it stream
 
 
@@ -43,14 +43,25 @@ class QuotingGenerator:
         if not passages:  # the rewrite of a follow-up: the question itself is standalone enough here
             follow_up = FOLLOW_UP.search(prompt)
             return follow_up.group(1).strip() if follow_up else prompt.strip().splitlines()[-1]
-        sentences = [f"{SENTENCE.match(text.strip()).group(0)}[{n}]" for n, text in passages[:2]]
-        return "".join(sentences)
+        question = prompt.rsplit("问题：", 1)[-1].split("\n", 1)[0]
+        return "".join(f"{closest_sentence(text, question)}[{n}]" for n, text in passages[:2])
 
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str]:
         text = self.generate(messages, params)
         for i in range(0, len(text), PIECE_CHARS):
             time.sleep(PIECE_DELAY_S)
             yield text[i : i + PIECE_CHARS]
+
+
+def closest_sentence(passage: str, question: str) -> str:
+    """The passage's sentence sharing the most character pairs with the question, ended with a stop."""
+    def pairs(text: str) -> set[str]:
+        return {text[i : i + 2] for i in range(len(text) - 1)}
+
+    asked = pairs(question)
+    sentences = [s.strip() for s in SENTENCE.findall(passage) if len(s.strip()) > 1]
+    best = max(sentences, key=lambda s: len(pairs(s) & asked))
+    return best if best[-1] in "。；！？" else best + "。"
 
 
 def build_pipeline(workdir: Path):

@@ -10,6 +10,9 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+
+pytest.importorskip("playwright", reason="the dev extra installs playwright (make install)")
+
 from browser_stack import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, HERE, VIEWPORT, child_env, free_port, running
 
 

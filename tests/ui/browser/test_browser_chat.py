@@ -33,6 +33,10 @@ def test_a_streamed_answer_opens_its_citation_with_the_span_highlighted(new_page
         expect(card).to_contain_text(fact)
     shot(page, "02-citation-card", card)
 
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="👍").click()  # POST /v1/feedback
+    expect(page.get_by_text("Thank you — feedback saved.")).to_be_visible()
+
 
 def test_an_out_of_corpus_question_shows_nearest_passages_not_an_answer(new_page) -> None:
     page: Page = new_page()

@@ -109,6 +109,7 @@ def export_edge(req: ExportRequest) -> ExportResult:
     out.parent.mkdir(parents=True, exist_ok=True)
     _check_room(out.parent, _needed_bytes(gguf, index, cfg.models.embedder, adapter is not None))
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-edge-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the bundle is for whoever copies it
     archive_tmp = tmp.with_suffix(".tar.gz")
     try:
         manifest = _fill(tmp, req, cfg, gguf, index, adapter, quant)

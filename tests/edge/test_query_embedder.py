@@ -1,0 +1,66 @@
+"""The edge query embedder is the product's onnx-int8 embedder without torch: a model with a query adapter (a
+Router whose query route is Dense + Normalize, as the shipped domain embedders have) exported to a bundle's
+embedder files gives the vectors the product computes, query route included (the export checks it and fails
+under cosine 0.999); a route step the edge cannot run is refused at export."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from api_support import needs_minilm
+
+from edge.errors import ExportError
+
+pytestmark = needs_minilm
+
+
+@pytest.fixture(scope="module")
+def adapted_minilm(minilm_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MiniLM + a Router: query -> Dense(384, 384, identity, a random rotation-ish map) -> Normalize."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules.dense import Dense
+    from sentence_transformers.base.modules.normalize import Normalize
+    from sentence_transformers.base.modules.router import Router
+
+    torch.manual_seed(0)
+    base = SentenceTransformer(minilm_dir, device="cpu", local_files_only=True)
+    weight = torch.eye(384) + 0.3 * torch.randn(384, 384)
+    dense = Dense(384, 384, bias=False, activation_function=torch.nn.Identity(), init_weight=weight)
+    router = Router.for_query_document(query_modules=[dense, Normalize()], document_modules=[Normalize()])
+    out = tmp_path_factory.mktemp("adapted") / "minilm-qa"
+    SentenceTransformer(modules=[*base, router], device="cpu").save(str(out))
+    return out
+
+
+def test_the_query_route_runs_in_numpy_and_matches_the_product(adapted_minilm, tmp_path, monkeypatch) -> None:
+    from slice_index import minilm_cfg
+
+    from domains import load_domain
+    from edge.export.embedder import export_query_embedder
+    from edge.query_embedder import EdgeQueryEmbedder
+
+    monkeypatch.setenv("DOSSIER_CACHE_DIR", str(tmp_path / "cache"))  # the test model's ONNX graph stays here
+    cfg = minilm_cfg(load_domain("legal"))
+    cfg = replace(cfg, models=replace(cfg.models, embedder=str(adapted_minilm)))
+    info = export_query_embedder(cfg, tmp_path / "embedder")
+    assert info["query_route"] == ["dense", "normalize"] and info["check_cosine_min"] >= 0.999
+    edge = EdgeQueryEmbedder(tmp_path / "embedder").load()
+    query, document = (edge.embed(["盗窃罪怎么判"], role=role)[0] for role in ("query", "document"))
+    assert abs(float(np.linalg.norm(query)) - 1) < 1e-5
+    assert float(query @ document) < 0.99  # the adapter moved the query: the route really ran
+
+
+def test_a_route_step_the_edge_cannot_run_is_refused() -> None:
+    import torch
+    from sentence_transformers.base.modules.dense import Dense
+    from sentence_transformers.base.modules.router import Router
+
+    from edge.export.embedder import route_steps
+
+    tanh = Dense(8, 8, activation_function=torch.nn.Tanh())
+    with pytest.raises(ExportError, match="Dense"):
+        route_steps(Router.for_query_document(query_modules=[tanh], document_modules=[]))

@@ -64,10 +64,6 @@ class DossierClient:
     def domains(self) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/domains")["domains"]
 
-    def models(self) -> list[str]:
-        """Model ids of the OpenAI-compatible face (`dossier-<domain>`)."""
-        return [m["id"] for m in self._json("GET", "/v1/models")["data"]]
-
     def ask_stream(self, domain: str, question: str, history: list[dict], k: int | None = None,
                    filters: dict[str, Any] | None = None, conversation_id: str | None = None,
                    collection: bool = False) -> Iterator[dict]:

@@ -32,11 +32,13 @@ def resolve_adapter(cfg: DomainConfig, choice: str) -> LoraAdapter | None:
     if choice == "shipped":
         shipped = cfg.root / SHIPPED_ADAPTER
         if not shipped.is_dir():
+            recipe = f"training/configs/sft_{cfg.name}_rag.toml"
+            if not (Path(__file__).resolve().parents[2] / recipe).is_file():
+                recipe = "a RAG-SFT recipe like training/configs/sft_legal_rag.toml"
             raise ExportError(
                 f"domain {cfg.name} ships no tuned generator adapter ({shipped} does not exist). Train one with "
-                f"`dossier train sft --domain {cfg.name} --recipe training/configs/sft_{cfg.name}_rag.toml` and copy "
-                f"the run's adapter/ to {shipped}, or export with --adapter RUN/adapter, or --adapter none for the "
-                "base model")
+                f"`dossier train sft --domain {cfg.name} --recipe {recipe}` and copy the run's adapter/ to "
+                f"{shipped}, or export with --adapter RUN/adapter, or --adapter none for the base model")
         return read_lora(shipped)
     return read_lora(Path(choice).expanduser())
 

@@ -180,3 +180,19 @@ def test_replace_keeps_config_round_trip(edge_bundle, edge_cfg) -> None:
 
     cfg = open_bundle(edge_bundle[0], hashes=False).cfg
     assert replace(cfg, root=edge_cfg.root) == edge_cfg
+
+
+def test_a_scalar_quantised_index_keeps_the_ranking(edge_bundle, edge_cfg, slice_retriever, tiny_gguf,
+                                                    tmp_path) -> None:
+    import faiss
+    from conftest import QUESTION
+
+    from edge.runtime import Threads, edge_pipeline, open_bundle
+
+    result = _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "sq8", faiss_sq8=True)
+    index = faiss.read_index(str(result.folder / "index" / "dense.faiss"))
+    assert isinstance(faiss.downcast_index(index.index), faiss.IndexScalarQuantizer)
+    assert result.manifest["index"]["faiss"] == "sq8"
+    threads = Threads(decode=1, prefill=1, embed=1)
+    flat, sq8 = (edge_pipeline(open_bundle(folder), threads, n_ctx=512) for folder in (edge_bundle[0], result.folder))
+    assert [h.chunk.chunk_id for h in sq8.search(QUESTION)] == [h.chunk.chunk_id for h in flat.search(QUESTION)]

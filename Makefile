@@ -41,7 +41,7 @@ run: llama-cpp-wheel-background fetch-default
 	@echo "API:     http://$(HOST):$(PORT)/docs    (curl -s http://$(HOST):$(PORT)/v1/ask -H 'content-type: application/json' -d '{\"domain\":\"$(DOMAIN)\",\"question\":\"盗窃罪怎么处罚？\"}')"
 	@echo "OpenAI:  OpenAI(base_url='http://$(HOST):$(PORT)/v1', api_key='none').chat.completions.create(model='dossier-$(DOMAIN)', ...)"
 	@echo "Chat UI: http://$(HOST):$(UI_PORT)"
-	DOSSIER_API_URL=http://$(HOST):$(PORT) $(BIN)/streamlit run ui/app.py --server.address $(HOST) --server.port $(UI_PORT) --server.headless true & \
+	DOSSIER_API_URL=http://$(HOST):$(PORT) $(BIN)/streamlit run ui/app.py --server.address $(HOST) --server.port $(UI_PORT) --server.headless true --client.toolbarMode minimal & \
 	$(DOSSIER) serve --host $(HOST) --port $(PORT) --domains $(DOMAIN) --build-threads $(BUILD_THREADS)
 
 # the ragas venv (~40 s) so the suite runs the real ragas package; the judge-server test is `slow`; the browser

@@ -64,6 +64,8 @@ def _access_args(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--audit-questions", action="store_true", help="also write each question in the audit log")
     serve.add_argument("--header-timeout", type=float, metavar="SECONDS", help="time from a request's first byte to "
                        "the end of its headers (default 10); past it the connection is closed (408)")
+    serve.add_argument("--upload-max-mb", type=float, metavar="MIB", help="largest file a user may upload into "
+                       "a private collection (default: env DOSSIER_UPLOAD_MAX_MB, else 50); over it: 413")
     serve.add_argument("--max-header-bytes", type=int, help="largest request line and headers together (default "
                        "65536); over it: 431 and the connection is closed")
 
@@ -145,7 +147,8 @@ def _serve(args: argparse.Namespace) -> int:
     audit = AuditLog(args.audit_log or audit_log_file(), questions=args.audit_questions)
     app = create_app(domains, build=partial(default_builder, backend=args.backend),
                      preparation=serve_plan(args.backend, args.build_threads), keys_file=keys_path,
-                     limits=_limits(args), audit=audit, cors_origins=args.cors_origin)
+                     limits=_limits(args), audit=audit, cors_origins=args.cors_origin,
+                     upload_max_bytes=_upload_max_bytes(args.upload_max_mb))
     preparation_log = logging.getLogger("api.preparation")  # its progress lines, even without -v
     preparation_log.setLevel(min(logging.INFO, preparation_log.getEffectiveLevel()))
     print(f"Dossier on http://{args.host}:{args.port} (docs at /docs) serving {', '.join(domains)}; "
@@ -153,6 +156,14 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 **server_options(_header_limits(args)))  # slow or huge headers never reach the app: bounded here
     return 0
+
+
+def _upload_max_bytes(mib: float | None) -> int | None:
+    if mib is None:
+        return None  # the app reads DOSSIER_UPLOAD_MAX_MB, else its default
+    if not mib > 0:
+        raise DossierError(f"--upload-max-mb {mib}: must be a positive number of MiB")
+    return int(mib * 1024 * 1024)
 
 
 def _limits(args: argparse.Namespace) -> Any:

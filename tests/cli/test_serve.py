@@ -37,3 +37,10 @@ def test_serve_waits_for_the_wheel_only_for_llama_cpp(served):
     assert served["app"].state.preparation.plan.uses_llama_cpp("legal")  # the shipped backend
     main(["serve", "--domains", "legal", "--backend", "transformers"])
     assert not served["app"].state.preparation.plan.uses_llama_cpp("legal")
+
+
+def test_the_upload_cap_comes_from_the_flag_and_a_bad_one_is_refused(served, capsys: pytest.CaptureFixture) -> None:
+    assert main(["serve", "--domains", "legal", "--upload-max-mb", "2.5"]) == 0
+    assert served["app"].state.collections.upload_max_bytes == int(2.5 * 1024 * 1024)
+    assert main(["serve", "--domains", "legal", "--upload-max-mb", "0"]) != 0
+    assert "--upload-max-mb" in capsys.readouterr().err

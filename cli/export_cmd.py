@@ -19,6 +19,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     edge.add_argument("--quant", help="requantise the GGUF with llama.cpp: q4_k_m, q8_0, q5_k_m, ... (default: as "
                       "shipped; q4_k_m after a merge)")
     edge.add_argument("--faiss-sq8", action="store_true", help="8-bit scalar-quantised FAISS vectors (1/4 size)")
+    edge.add_argument("--embedder-int8", choices=("matmul", "all"), default="matmul", help="matmul: the product's "
+                      "onnx-int8 graph (default); all: its token table int8 too (EmbeddingGemma 981 -> 377 MB)")
     edge.add_argument("--index-dir", type=Path, help="an index root or version dir (default: the domain's)")
     edge.add_argument("--threads", type=int, default=1, help="threads for the quantiser and the embedder check")
     edge.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
@@ -31,6 +33,7 @@ def _edge(args: argparse.Namespace) -> int:
 
     result = export_edge(ExportRequest(
         load_domain(args.domain), args.out, adapter=args.adapter, quant=args.quant, faiss_sq8=args.faiss_sq8,
+        embedder_int8=args.embedder_int8,
         index_dir=args.index_dir, threads=args.threads, force=args.force,
     ))
     total = sum(f["size"] for f in result.manifest["files"].values())

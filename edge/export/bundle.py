@@ -23,7 +23,7 @@ from typing import Any
 from core.stages import Stage
 from domains.config import DomainConfig
 from edge.errors import ExportError
-from edge.export.embedder import export_query_embedder
+from edge.export.embedder import GRAPHS, export_query_embedder
 from edge.export.generator import chat_template, export_generator, resolve_adapter
 from edge.export.index import export_index, source_version
 from edge.export.modelfile import modelfile_text
@@ -58,6 +58,7 @@ class ExportRequest:
     adapter: str = "none"  # shipped | none | a LoRA adapter dir
     quant: str | None = None  # None: the GGUF's own type (no requantisation unless an adapter is merged)
     faiss_sq8: bool = False
+    embedder_int8: str = "matmul"  # edge.export.embedder.GRAPHS: "all" quantises the token table too
     index_dir: Path | None = None  # default: the domain's index root
     gguf: Path | None = None  # default: the domain's [models] generator_gguf
     threads: int = 1
@@ -101,6 +102,8 @@ def export_edge(req: ExportRequest) -> ExportResult:
     start = time.perf_counter()
     cfg, out = _edge_config(req.cfg), req.out.resolve()
     quant = None if req.quant is None else check_quant(req.quant)
+    if req.embedder_int8 not in GRAPHS:
+        raise ExportError(f"--embedder-int8 {req.embedder_int8!r}: choose one of {', '.join(GRAPHS)}")
     adapter = resolve_adapter(cfg, req.adapter)
     gguf = req.gguf or Path(gguf_file(cfg.models.generator_gguf))
     index, _ = source_version(req.index_dir or _default_index(cfg))
@@ -146,7 +149,7 @@ def _fill(tmp: Path, req: ExportRequest, cfg: DomainConfig, gguf: Path, index: P
           quant: str | None) -> dict[str, Any]:
     generator = export_generator(gguf, tmp / GENERATOR, adapter, quant, tmp / ".work", req.threads)
     shutil.rmtree(tmp / ".work", ignore_errors=True)
-    embedder = export_query_embedder(cfg, tmp / EMBEDDER_DIR, req.threads)
+    embedder = export_query_embedder(cfg, tmp / EMBEDDER_DIR, req.threads, req.embedder_int8)
     index_info = export_index(index, tmp / INDEX_DIR, req.faiss_sq8)
     _write_domain(cfg, tmp / DOMAIN_DIR)
     runner = copy_runner(tmp / RUNNER_DIR)

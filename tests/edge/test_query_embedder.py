@@ -64,3 +64,21 @@ def test_a_route_step_the_edge_cannot_run_is_refused() -> None:
     tanh = Dense(8, 8, activation_function=torch.nn.Tanh())
     with pytest.raises(ExportError, match="Dense"):
         route_steps(Router.for_query_document(query_modules=[tanh], document_modules=[]))
+
+
+def test_an_all_int8_graph_is_smaller_and_still_close(adapted_minilm, tmp_path, monkeypatch) -> None:
+    from slice_index import minilm_cfg
+
+    from domains import load_domain
+    from edge.export.embedder import export_query_embedder
+    from edge.layout import EMBEDDER_GRAPH
+
+    monkeypatch.setenv("DOSSIER_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = minilm_cfg(load_domain("legal"))
+    cfg = replace(cfg, models=replace(cfg.models, embedder=str(adapted_minilm)))
+    sizes = {}
+    for graph in ("matmul", "all"):
+        info = export_query_embedder(cfg, tmp_path / graph, int8=graph)
+        sizes[graph] = (tmp_path / graph / EMBEDDER_GRAPH).stat().st_size
+        assert info["check_cosine_min"] >= (0.999 if graph == "matmul" else 0.98)
+    assert sizes["all"] < 0.75 * sizes["matmul"]  # MiniLM's token table is half its weights

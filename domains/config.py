@@ -88,6 +88,9 @@ class RetrievalConfig:
     final_k: int = 5
     user_dict: str = ""  # jieba user dictionary, relative to the domain folder
     filters: Mapping[str, Any] = field(default_factory=dict)  # applied to every query, e.g. {status = "现行有效"}
+    # put the articles a question names ("民法典第188条") first, found by law name and article number in the
+    # chunks' metadata (retrieval/article_lookup.py); for corpora whose chunks carry law_name / article_num
+    article_lookup: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,15 +18,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from core.numerals import chinese_numeral
+
 SUPPORT_MIN = 0.15  # share of the sentence's content bigrams found in the passage text
 MIN_CONTENT_CHARS = 4  # fewer letters / digits left after the title is cut: the sentence only names the article
 MIN_QUOTE_CHARS = 4  # shorter quoted text is a term, not a quotation of the wording
 
 PENALTIES = ("死刑", "无期徒刑", "有期徒刑", "拘役", "管制", "罚金", "没收财产", "剥夺政治权利", "罚款", "拘留",
              "吊销", "缓刑", "驱逐出境")
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
-              "九": 9}
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?|[零〇一二两三四五六七八九十百千]+"
 _UNIT = r"个月|年|月|日|天|小时|岁|万元|元|倍|人|次|%"
 _PERCENT = re.compile(rf"百分之({_NUMBER})")
@@ -66,14 +65,7 @@ def numeral_value(text: str) -> float:
     """'3' -> 3, '十五' -> 15, '二十' -> 20, '一百零五' -> 105, '两' -> 2 (numbers under ten thousand)."""
     if text[0].isdigit():
         return float(text)
-    total, digit = 0, 0
-    for char in text:
-        if char in _CN_DIGITS:
-            digit = _CN_DIGITS[char]
-        elif char in _CN_UNITS:
-            total += (digit or 1) * _CN_UNITS[char]
-            digit = 0
-    return float(total + digit)
+    return float(chinese_numeral(text))
 
 
 def _normalised(text: str) -> str:

@@ -117,6 +117,11 @@ class SqliteDocstore:
         for row in self._query(f"SELECT {_COLUMNS}, hash, tokens FROM chunks ORDER BY pos"):
             yield DocRow(_chunk(row[:8]), row[8], tuple(row[9].split(_TOKEN_SEP)) if row[9] else ())
 
+    def metadata_by_key(self) -> Iterator[tuple[int, dict]]:
+        """(key, metadata) of every chunk, for catalogues built over the metadata (retrieval/article_lookup.py)."""
+        for key, metadata in self._query("SELECT key, metadata FROM chunks"):
+            yield key, json.loads(metadata)
+
     def positions_matching(self, where: MetadataFilter) -> np.ndarray:
         """(n,) bool over BM25 positions: which chunks pass the filter."""
         rows = self._query("SELECT pos, chunk_id, doc_id, title, metadata FROM chunks ORDER BY pos")

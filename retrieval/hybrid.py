@@ -22,6 +22,7 @@ from core.errors import ConfigError, IndexError_
 from core.records import Chunk, Hit, Retrieval
 from core.stages import FIRST_STAGES, Fusion, Stage
 from domains.config import RetrievalConfig
+from retrieval.article_lookup import ArticleCatalogue
 from retrieval.faiss_index import FaissIndexSpec
 from retrieval.filters import MetadataFilter
 from retrieval.fusion import reciprocal_rank_fusion, zscore_fusion
@@ -32,6 +33,8 @@ from retrieval.reranker import CrossEncoderReranker
 from retrieval.zh_tokenizer import JiebaTokenizer
 
 log = logging.getLogger(__name__)
+
+ARTICLE_STAGE = "article"  # the stage score of a hit found by the article a question names (score 1.0)
 
 class _Timer:
     def __init__(self) -> None:
@@ -59,6 +62,7 @@ class HybridRetriever:
         self.reranker = reranker
         self.default_filter = MetadataFilter.from_mapping(cfg.filters)
         self._index: OpenIndex | None = None
+        self._articles: ArticleCatalogue | None = None
         self._masks: OrderedDict[MetadataFilter, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -77,6 +81,11 @@ class HybridRetriever:
         e = self.embedder
         expected = EmbedderInfo(e.name, e.dim if dense else 0, e.precision, e.backend)
         self._index = open_index(self.index_location, expected, self.tokenizer, self.faiss_spec)
+        if self.cfg.article_lookup:
+            start = time.perf_counter()
+            self._articles = ArticleCatalogue(self._index.docstore.metadata_by_key())
+            log.info("article lookup: %d articles of %d law names (%.1f s)", len(self._articles),
+                     len(self._articles.laws), time.perf_counter() - start)
         if self.reranker is not None and Stage.RERANK in self.stages:
             self.reranker.load()
         return self
@@ -104,15 +113,29 @@ class HybridRetriever:
             found[Stage.DENSE] = self._dense(queries, max(self.cfg.dense_k, k), allowed, timer)
         if Stage.BM25 in self.stages:
             found[Stage.BM25] = self._bm25(queries, max(self.cfg.sparse_k, k), allowed, timer)
+        named = self._named_articles(queries, allowed, timer)
         start = time.perf_counter()
-        keys = np.unique(np.concatenate([ids[ids >= 0] for _, ids in found.values()]))
+        keys = np.unique(np.concatenate([ids[ids >= 0] for _, ids in found.values()] + [np.array(named_keys, np.int64)
+                                                                                       for named_keys in named]))
         chunks = self.index.docstore.chunks(keys.tolist())  # one lookup for every stage and query
         rankings = [
             {stage: _hits(stage, scores[i], ids[i], chunks) for stage, (scores, ids) in found.items()}
             for i in range(len(queries))
         ]
         timer.add("docstore", start)
-        return [self._finish(q, r, k, timer) for q, r in zip(queries, rankings, strict=True)]
+        return [_named_first(self._finish(q, r, k, timer), [chunks[key] for key in n if key in chunks], k)
+                for q, r, n in zip(queries, rankings, named, strict=True)]
+
+    def _named_articles(self, queries: list[str], allowed: tuple[np.ndarray, np.ndarray] | None,
+                        timer: _Timer) -> list[list[int]]:
+        """Per query, the index keys of the articles it names (within the filter), or nothing."""
+        if self._articles is None:
+            return [[] for _ in queries]
+        start = time.perf_counter()
+        permitted = None if allowed is None else set(allowed[1].tolist())
+        named = [[key for key in self._articles.lookup(q) if permitted is None or key in permitted] for q in queries]
+        timer.add(ARTICLE_STAGE, start)
+        return named
 
     def _finish(self, query: str, ranking: dict[Stage, list[Hit]], k: int, timer: _Timer) -> list[Hit]:
         start = time.perf_counter()
@@ -177,6 +200,22 @@ def _stages(names: Sequence[str]) -> tuple[Stage, ...]:
         raise ConfigError(f"retrieval stages {list(names)}: use dense and/or bm25 (then optionally rerank); "
                           f"valid stages: {valid}")
     return stages
+
+
+def _named_first(hits: list[Hit], named: list[Chunk], k: int) -> list[Hit]:
+    """The named articles first (keeping the scores the stages gave them, plus the article stage's 1.0), then the
+    ranking without them."""
+    if not named:
+        return hits
+    ranked = {h.chunk.chunk_id: h for h in hits}
+    first = []
+    for chunk in named:
+        earlier = ranked.get(chunk.chunk_id)
+        scores = {**(earlier.stage_scores if earlier else {}), ARTICLE_STAGE: 1.0}
+        first.append(Hit(chunk, earlier.score if earlier else 1.0, earlier.retriever if earlier else ARTICLE_STAGE,
+                         scores))
+    ids = {c.chunk_id for c in named}
+    return (first + [h for h in hits if h.chunk.chunk_id not in ids])[:k]
 
 
 def _hits(stage: Stage, scores: np.ndarray, keys: np.ndarray, chunks: Mapping[int, Chunk]) -> list[Hit]:

@@ -245,6 +245,8 @@ def main() -> None:
     bundle = edge_pipeline(open_bundle(args.bundle, hashes=False))
     for pipe in (service, bundle):
         pipe.params = replace(pipe.params, max_new_tokens=args.tokens)
+        # each timed call stands for a new question: the prompt cache (a repeat) is its own lever, in prefix()
+        pipe.generator.load()._llm.set_cache(None)
     gguf = gguf_file(load_domain("legal").models.generator_gguf)
     counter = raw_llama(gguf, vocab_only=True)
     timings = Timings(lambda text: len(counter.tokenize(text.encode(), add_bos=False)))

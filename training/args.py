@@ -59,7 +59,7 @@ class TrainArgs:
     warmup_ratio: float = 0.0  # fraction of the total steps, in [0, 1)
     lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
     logging_steps: int = 1
-    save_steps: int = 25  # checkpoint every N optimizer steps, so a stopped run loses little
+    save_steps: int = 25  # checkpoint every N optimizer steps, so a stopped run loses little; 0: no checkpoints
     save_total_limit: int = 2
     seed: int = 0
     precision: Precision = "auto"  # auto: bf16 on a GPU or a CPU with native bf16 (AVX-512 BF16 / AMX), else fp32
@@ -78,8 +78,8 @@ class TrainArgs:
             raise ConfigError(f"train.max_length: {self.max_length} is too small (at least 16)")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ConfigError("train: set epochs > 0 or max_steps > 0")
-        if self.save_steps < 1 or self.threads < 1:
-            raise ConfigError("train: save_steps and threads must be >= 1")
+        if self.save_steps < 0 or self.threads < 1:
+            raise ConfigError("train: save_steps must be >= 0 (0: no checkpoints) and threads >= 1")
 
 
 @dataclass(frozen=True, slots=True)

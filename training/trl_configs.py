@@ -23,8 +23,10 @@ def _common(args: TrainArgs, output_dir: Path) -> dict[str, Any]:
         "warmup_steps": args.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of the total steps
         "lr_scheduler_type": args.lr_scheduler,
         "logging_steps": args.logging_steps,
-        "save_strategy": "steps",
-        "save_steps": args.save_steps,
+        # "steps" also writes a checkpoint at the last step (transformers does, whatever save_steps says), so a run
+        # that wants none (a memory measurement) must say "no"
+        "save_strategy": "steps" if args.save_steps else "no",
+        "save_steps": args.save_steps or 1,
         "save_total_limit": args.save_total_limit,
         "seed": args.seed,
         "bf16": training_precision(args.precision).value == "bf16",

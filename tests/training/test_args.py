@@ -88,3 +88,12 @@ def test_auto_precision_trains_in_bf16_only_where_the_cpu_has_it(native: bool, b
     assert sft_config(train, tmp_path).bf16 is bf16
     assert torch_dtype(train.precision) == (torch.bfloat16 if bf16 else torch.float32)
     assert torch_dtype("bf16") == torch.bfloat16 and torch_dtype("fp32") == torch.float32  # explicit choices stay
+
+
+def test_save_steps_zero_means_no_checkpoint_not_even_the_last(tmp_path: Path) -> None:
+    """transformers writes a checkpoint at the last step under "steps" whatever save_steps is: 0 must say "no"."""
+    recipe = load_recipe(RECIPES[0], ["train.save_steps=0"])
+    assert str(sft_config(recipe.train, tmp_path).save_strategy.value) == "no"
+    assert str(sft_config(load_recipe(RECIPES[0]).train, tmp_path).save_strategy.value) == "steps"
+    with pytest.raises(ConfigError, match="save_steps"):
+        load_recipe(RECIPES[0], ["train.save_steps=-1"])

@@ -42,7 +42,7 @@ def measure_method(domain: str, recipe: Recipe, method: str, steps: int, out: Pa
 
     if method == "qlora" and not _cuda():
         return {"label": method, "ok": False, "skipped": "QLoRA (4-bit bitsandbytes) needs a CUDA GPU; none here"}
-    train = replace(recipe.train, method=method, max_steps=steps, save_steps=max(steps, 1) * 100)
+    train = replace(recipe.train, method=method, max_steps=steps, save_steps=0)  # no checkpoint: not what is measured
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     child = ctx.Process(target=_measure, args=(domain, replace(recipe, train=train), str(out / method), queue))

@@ -53,3 +53,20 @@ def test_full_vs_lora_vs_qlora(tiny_lm_dir, sft_file, tmp_path) -> None:
     saved = json.loads((tmp_path / "memory_report.json").read_text())
     assert [r["label"] for r in saved["rows"]] == ["full", "lora", "qlora"]
     assert "| qlora |" in format_table(saved["rows"])
+    assert not list(tmp_path.rglob("checkpoint-*"))  # a measurement writes no checkpoint, not even at its last step
+
+
+def test_qlora_preparation_keeps_the_weights_in_their_dtype_and_frozen(tiny_lm_dir) -> None:
+    """peft's preparation upcast every non-4-bit weight to fp32 (embeddings and lm_head included); ours does not."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.model_io import prepare_for_kbit
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm_dir, dtype=torch.bfloat16)
+    prepare_for_kbit(model, gradient_checkpointing=True)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert not any(p.requires_grad for p in model.parameters())
+    assert model.is_activation_checkpointing
+    embeddings = model.get_input_embeddings()(torch.tensor([[1, 2]]))
+    assert embeddings.requires_grad  # checkpointed blocks get an input that carries a gradient

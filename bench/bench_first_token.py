@@ -10,7 +10,7 @@ prefill + one step); decode tok/s = (tokens - 1) / (time after the first token),
 tokenizer.
 
 Run: DOSSIER_CACHE_DIR=.cache OMP_NUM_THREADS=1 .venv/bin/python bench/bench_first_token.py --bundle .cache/edge/legal
-     [--rounds 3] [--tokens 32] [--quality 8] [--skip paths,prefix,trim,quant,threads]
+     [--rounds 3] [--tokens 32] [--questions 4] [--quality 8] [--skip paths,prefix,trim,quant,threads]
 """
 
 from __future__ import annotations
@@ -232,7 +232,9 @@ def main() -> None:
     parser.add_argument("--quality", type=int, default=0, help="citation precision over N full answers per budget")
     parser.add_argument("--q8", default=".cache/edge/qwen2.5-coder-0.5b-instruct.q8_0.gguf")
     parser.add_argument("--skip", default="", help="comma-separated: paths, prefix, trim, quant, threads")
+    parser.add_argument("--questions", type=int, default=len(QUESTIONS), help="use the first N questions")
     args = parser.parse_args()
+    del QUESTIONS[args.questions:], SHORT[args.questions:]
     logging.basicConfig(level=logging.WARNING)
     skip = set(filter(None, args.skip.split(",")))
     from domains import load_domain

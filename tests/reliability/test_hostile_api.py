@@ -37,6 +37,7 @@ JSON = {"content-type": "application/json"}
 SLOW_CLIENT_BOUND_S = HEAD_READ_TIMEOUT_S + 2.0  # the server drops a client whose headers are not done by then
 TIGHT = HeaderLimits(read_timeout_s=1.0, max_bytes=4096)
 QUICK_S = 2.0  # what an ordinary request may take while the server is under attack
+ACCEPT_SLACK_S = 0.2  # the server's clock starts at accept: a busy run saw the close 0.992 s after connecting
 
 
 class CitingGenerator:
@@ -240,9 +241,9 @@ def test_headers_that_stall_get_a_408_and_a_close(tight: LiveServer) -> None:
 
 def test_a_connection_that_never_sends_is_closed_quietly_after_the_bound(tight: LiveServer) -> None:
     with socket.create_connection(("127.0.0.1", tight.port), timeout=5) as sock:
-        started = time.monotonic()
+        started = time.monotonic()  # the server's clock started at accept, a little before this on a busy machine
         assert _closed(sock)
-        assert TIGHT.read_timeout_s <= time.monotonic() - started < TIGHT.read_timeout_s + QUICK_S
+        assert TIGHT.read_timeout_s - ACCEPT_SLACK_S <= time.monotonic() - started < TIGHT.read_timeout_s + QUICK_S
 
 
 def test_a_keep_alive_connection_may_idle_between_requests_but_not_stall_inside_one(tight: LiveServer) -> None:

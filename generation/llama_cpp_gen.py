@@ -24,7 +24,7 @@ PROMPT_CACHE_BYTES = 256 << 20
 
 class LlamaCppGenerator:
     def __init__(self, gguf_path: str, *, n_threads: int = 1, n_threads_batch: int = 0, n_ctx: int = 4096,
-                 seed: int = 0, prompt_cache_bytes: int = PROMPT_CACHE_BYTES) -> None:
+                 seed: int = 0, prompt_cache_bytes: int = PROMPT_CACHE_BYTES, flash_attn: bool = False) -> None:
         self.name = f"llama-cpp:{gguf_path}"
         self.gguf_path = gguf_path
         self.n_threads = n_threads  # decode: memory-bound, one thread is as fast and leaves a core free
@@ -32,6 +32,7 @@ class LlamaCppGenerator:
         self.n_ctx = n_ctx
         self.seed = seed
         self.prompt_cache_bytes = prompt_cache_bytes
+        self.flash_attn = flash_attn
         self._llm: Any = None
         self._lock = threading.Lock()  # one llama context: requests take turns
 
@@ -45,7 +46,7 @@ class LlamaCppGenerator:
                 raise MissingDependency("llama-cpp-python", extra="edge", how=how) from err
             self._llm = Llama(
                 model_path=self.gguf_path, n_threads=self.n_threads, n_threads_batch=self.n_threads_batch,
-                n_ctx=self.n_ctx, seed=self.seed, verbose=False,
+                n_ctx=self.n_ctx, seed=self.seed, flash_attn=self.flash_attn, verbose=False,
             )
             if self.prompt_cache_bytes:
                 self._llm.set_cache(LlamaRAMCache(capacity_bytes=self.prompt_cache_bytes))

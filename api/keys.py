@@ -95,7 +95,11 @@ def _fingerprint(key: str) -> bytes:
 
 
 def new_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+    """A key whose id does not start with "-": `dossier keys revoke -Xy...` would read it as an option (a fresh
+    clone's test drew one)."""
+    while (key := KEY_PREFIX + secrets.token_urlsafe(32))[len(KEY_PREFIX)] == "-":
+        pass
+    return key
 
 
 def key_id(key: str) -> str | None:

@@ -67,3 +67,9 @@ def test_token_buckets_refill_at_the_rate():
     now[0] = 1.0
     assert limiter.take("a") == 0.0 and limiter.take("a") > 0
     assert RateLimiter(per_minute=0).take("a") == 0.0  # 0: no limit
+
+
+def test_a_new_keys_id_never_starts_with_a_dash_so_the_cli_can_take_it() -> None:
+    from api.keys import key_id, new_key
+
+    assert not any(key_id(new_key()).startswith("-") for _ in range(2000))  # 1 in 64 would, before

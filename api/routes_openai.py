@@ -34,9 +34,12 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 @router.get("/models")
 def models(request: Request) -> dict[str, Any]:
     created = request.app.state.started
+    pipelines = request.app.state.pipelines
+    # `generator` names what answers behind each model: the base GGUF / weights and the tuned adapter, if any
     data = [
-        {"id": MODEL_PREFIX + d, "object": "model", "created": created, "owned_by": "dossier"}
-        for d in allowed_domains(request, sorted(request.app.state.pipelines))
+        {"id": MODEL_PREFIX + d, "object": "model", "created": created, "owned_by": "dossier",
+         "generator": pipelines[d].generator.name}
+        for d in allowed_domains(request, sorted(pipelines))
     ]
     return {"object": "list", "data": data}
 

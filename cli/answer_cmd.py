@@ -21,6 +21,8 @@ def _pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, help="generation backend (default: env "
                         "DOSSIER_GENERATOR_BACKEND, else the domain's [generation] backend)")
     parser.add_argument("-k", type=int, default=None, help="passages to retrieve (default: retrieval.final_k)")
+    parser.add_argument("--model", help="base (the untuned model), tuned (the domain's shipped adapter) or a "
+                        "directory (a LoRA adapter or a merged model); default: what the domain serves")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -73,8 +75,9 @@ def _access_args(serve: argparse.ArgumentParser) -> None:
 def _build(args: argparse.Namespace) -> Any:
     from domains import load_domain
     from rag.build import build_pipeline
+    from rag.generator_choice import with_generator
 
-    return build_pipeline(load_domain(args.domain), backend=args.backend)
+    return build_pipeline(with_generator(load_domain(args.domain), args.model), backend=args.backend)
 
 
 def _ask(args: argparse.Namespace) -> int:

@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     answers.add_argument("--file", type=Path, help="read this JSONL (same schema as the set) instead")
     answers.add_argument("--split", default="test", help="all, or some of train,dev,test (default test)")
     answers.add_argument("--limit", type=int, default=0, help="only the first N questions of the set")
-    answers.add_argument("--model", default="base", help="base (the domain's generator) or a model directory")
+    answers.add_argument("--model", default="", help="base (the untuned model), tuned (the domain's shipped "
+                         "adapter) or a directory (a LoRA adapter or a merged model); default: what the domain "
+                         "serves")
     answers.add_argument("--no-retrieval", action="store_true", help="closed book: the bare question, no evidence")
     answers.add_argument("--backend", choices=BACKENDS, help="generation backend (default: the domain's)")
     answers.add_argument("--unanswerable", type=int, default=0, metavar="N",
@@ -48,30 +50,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from core.errors import ConfigError
     from domains import load_domain
+    from rag.generator_choice import with_generator
 
     cfg = load_domain(args.domain)
     if args.embedder:
         cfg = replace(cfg, models=replace(cfg.models, embedder=args.embedder))
-    if args.model == "tuned":
-        raise ConfigError(f"no tuned generator is shipped for domain {cfg.name} yet; pass --model PATH "
-                          "(a merged model directory, or a LoRA adapter directory with --backend transformers)")
-    if args.model != "base":
-        if not Path(args.model).is_dir():
-            raise ConfigError(f"--model {args.model}: not a directory (use base, or a model directory)")
-        cfg = replace(cfg, models=replace(cfg.models, generator=str(Path(args.model).resolve())))
-    return cfg
+    return with_generator(cfg, args.model)
 
 
 def eval_answers(args: argparse.Namespace) -> int:
     from core.errors import ConfigError
+    from domains import load_domain
     from eval.answer_cache import CachingGenerator
     from eval.answer_items import set_items, unanswerable_items
     from eval.answer_report import markdown_table, write_run
     from eval.answer_run import ROWS, RunSpec, run_items, summarise
     from eval.splits import parse_splits
     from rag.build_generation import build_generator
+    from rag.generator_choice import generator_label
 
     cfg = _config(args)
     splits = parse_splits(args.split)
@@ -82,9 +79,11 @@ def eval_answers(args: argparse.Namespace) -> int:
         if args.no_retrieval:
             raise ConfigError("--unanswerable measures abstention, which needs retrieval: drop --no-retrieval")
         items += unanswerable_items(cfg, splits, args.unanswerable)
-    backend = args.backend or ("transformers" if args.model != "base" else None)
+    # a merged model dir has no GGUF: it answers through transformers; an adapter loads in every backend
+    merged = cfg.models.generator != load_domain(cfg.name).models.generator
+    backend = args.backend or ("transformers" if merged else None)
     identity = _identity(cfg, backend)
-    spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, args.model, identity,
+    spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, generator_label(cfg), identity,
                    not args.no_retrieval, args.unanswerable, skipped)
     run_dir = args.out / spec.tag
     # one reply cache per --out, keyed by model files + prompt: the same command resumes a stopped run, and runs that
@@ -134,6 +133,10 @@ def _identity(cfg: Any, backend: str | None) -> str:
         return f"{chosen}:{ref}"
     stamp = ",".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in sorted(path.glob("*"))
                      if p.is_file()) if path.is_dir() else f"{path.stat().st_size}:{int(path.stat().st_mtime)}"
+    if cfg.models.generator_adapter:  # a tuned run never reads the base model's cached replies, nor an older adapter's
+        from models.generator_adapter import shipped_adapter
+
+        stamp += f"+lora:{shipped_adapter(cfg).sha256}"
     return f"{chosen}:{ref}:{stamp}"
 
 

@@ -52,6 +52,10 @@ class ModelsConfig:
     reranker: str = ""  # empty: no cross-encoder stage
     generator: str = "qwen2.5-coder-0.5b-instruct"
     generator_gguf: str = "qwen2.5-coder-0.5b-instruct-gguf"  # for the llama.cpp / edge backend
+    # the tuned generator: a peft LoRA adapter dir relative to the domain folder (empty: none shipped), pinned by
+    # the sha256 of its adapter_model.safetensors (models/generator_adapter.py)
+    generator_adapter: str = ""
+    generator_adapter_sha256: str = ""
 
 
 EmbeddingBackend = Literal["torch", "onnx", "onnx-int8", "openvino", "openvino-int8"]

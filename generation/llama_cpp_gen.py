@@ -28,9 +28,12 @@ FLASH_ATTN = True
 
 class LlamaCppGenerator:
     def __init__(self, gguf_path: str, *, n_threads: int = 1, n_threads_batch: int = 0, n_ctx: int = 4096,
-                 seed: int = 0, prompt_cache_bytes: int = PROMPT_CACHE_BYTES, flash_attn: bool = FLASH_ATTN) -> None:
-        self.name = f"llama-cpp:{gguf_path}"
+                 seed: int = 0, prompt_cache_bytes: int = PROMPT_CACHE_BYTES, flash_attn: bool = FLASH_ATTN,
+                 lora_path: str = "", adapter_name: str = "") -> None:
+        # the adapter is part of the name: traces, /v1/models and the eval reply cache tell tuned from base by it
+        self.name = f"llama-cpp:{gguf_path}" + (f"+{adapter_name or lora_path}" if lora_path else "")
         self.gguf_path = gguf_path
+        self.lora_path = lora_path  # a llama.cpp LoRA GGUF applied at load (models/lora_gguf.py); "" = none
         self.n_threads = n_threads  # decode: memory-bound, one thread is as fast and leaves a core free
         self.n_threads_batch = n_threads_batch or n_threads  # prompt: compute-bound, scales with cores
         self.n_ctx = n_ctx
@@ -51,11 +54,13 @@ class LlamaCppGenerator:
             self._llm = Llama(
                 model_path=self.gguf_path, n_threads=self.n_threads, n_threads_batch=self.n_threads_batch,
                 n_ctx=self.n_ctx, seed=self.seed, flash_attn=self.flash_attn, verbose=False,
+                lora_path=self.lora_path or None,
             )
             if self.prompt_cache_bytes:
                 self._llm.set_cache(LlamaRAMCache(capacity_bytes=self.prompt_cache_bytes))
-            log.info("loaded %s (%d decode / %d prompt thread(s), n_ctx %d)", self.gguf_path, self.n_threads,
-                     self.n_threads_batch, self.n_ctx)
+            log.info("loaded %s%s (%d decode / %d prompt thread(s), n_ctx %d)", self.gguf_path,
+                     f" + LoRA {self.lora_path}" if self.lora_path else "", self.n_threads, self.n_threads_batch,
+                     self.n_ctx)
         return self
 
     def _call(self, messages: Sequence[Message], params: GenerationParams, stream: bool) -> Any:

@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class TransformersGenerator:
-    def __init__(self, model_path: str, *, threads: int = 1, precision: str = "auto", device: str = "auto") -> None:
-        self.name = f"transformers:{model_path}"
+    def __init__(self, model_path: str, *, threads: int = 1, precision: str = "auto", device: str = "auto",
+                 adapter_path: str = "", adapter_name: str = "") -> None:
+        self.name = f"transformers:{model_path}" + (f"+{adapter_name or adapter_path}" if adapter_path else "")
         self.model_path = model_path
+        self.adapter_path = adapter_path  # a peft LoRA adapter dir, merged into the weights at load; "" = none
         self.threads = threads
         self.requested = (precision, device)
         self._model: Any = None
@@ -44,8 +46,14 @@ class TransformersGenerator:
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         dtype = torch.bfloat16 if placed.precision.value == "bf16" else torch.float32
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype)
+        if self.adapter_path:
+            from peft import PeftModel
+
+            # merged once at load: generation then runs at the base model's speed
+            model = PeftModel.from_pretrained(model, self.adapter_path).merge_and_unload()
         self._model = model.to(placed.device.value).eval()
-        log.info("generator %s: %s, %d thread(s)", self.model_path, placed.describe(), self.threads)
+        log.info("generator %s%s: %s, %d thread(s)", self.model_path,
+                 f" + LoRA {self.adapter_path}" if self.adapter_path else "", placed.describe(), self.threads)
         return self
 
     def _inputs(self, messages: Sequence[Message]) -> Any:

@@ -15,9 +15,12 @@ log = logging.getLogger(__name__)
 
 
 class VllmGenerator:
-    def __init__(self, model_path: str, *, max_model_len: int = 4096, gpu_memory_utilization: float = 0.85) -> None:
-        self.name = f"vllm:{model_path}"
+    def __init__(self, model_path: str, *, max_model_len: int = 4096, gpu_memory_utilization: float = 0.85,
+                 adapter_path: str = "", adapter_name: str = "") -> None:
+        self.name = f"vllm:{model_path}" + (f"+{adapter_name or adapter_path}" if adapter_path else "")
         self.model_path = model_path
+        self.adapter_path = adapter_path  # a peft LoRA adapter dir, served by vLLM's LoRA support; "" = none
+        self.adapter_name = adapter_name or "adapter"
         self.max_model_len = max_model_len
         self.gpu_memory_utilization = gpu_memory_utilization
         self._llm: Any = None
@@ -32,6 +35,7 @@ class VllmGenerator:
                 model=self.model_path,
                 max_model_len=self.max_model_len,
                 gpu_memory_utilization=self.gpu_memory_utilization,
+                enable_lora=bool(self.adapter_path),
             )
         return self
 
@@ -47,7 +51,12 @@ class VllmGenerator:
             stop=list(params.stop) or None,
         )
         chat = [{"role": m.role, "content": m.content} for m in messages]
-        outputs = self._llm.chat(chat, sampling, use_tqdm=False)
+        lora = None
+        if self.adapter_path:
+            from vllm.lora.request import LoRARequest
+
+            lora = LoRARequest(self.adapter_name, 1, self.adapter_path)
+        outputs = self._llm.chat(chat, sampling, use_tqdm=False, lora_request=lora)
         return outputs[0].outputs[0].text
 
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from core.errors import ConfigError
 from core.protocols import Generator
 from domains.config import DomainConfig
+from models.generator_adapter import gguf_adapter, shipped_adapter
 from models.registry import gguf_file, resolve_model
 
 BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
@@ -25,16 +27,24 @@ def chosen_backend(cfg: DomainConfig, override: str | None = None) -> str:
 def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
     """A generator for `cfg`, not yet loaded (call its `load()` to warm it up)."""
     gen, models = cfg.generation, cfg.models
-    match chosen_backend(cfg, backend):
+    chosen = chosen_backend(cfg, backend)
+    # the domain's tuned adapter, checked against its pin (an error naming the fix when missing or changed);
+    # `--model base` clears it, an HTTP backend's server decides for itself
+    adapter = shipped_adapter(cfg) if chosen != "openai-http" else None
+    tuned = {"adapter_path": str(adapter.path), "adapter_name": adapter.name} if adapter else {}
+    match chosen:
         case "transformers":
             from generation.transformers_gen import TransformersGenerator
 
-            return TransformersGenerator(resolve_model(models.generator), threads=gen.threads)
+            return TransformersGenerator(resolve_model(models.generator), threads=gen.threads, **tuned)
         case "llama-cpp":
             from generation.llama_cpp_gen import LlamaCppGenerator
 
-            return LlamaCppGenerator(gguf_file(models.generator_gguf), n_threads=gen.threads,
-                                     n_threads_batch=gen.prefill_threads)
+            base = gguf_file(models.generator_gguf)
+            lora = {"lora_path": str(gguf_adapter(adapter, Path(base))), "adapter_name": adapter.name} if adapter \
+                else {}
+            return LlamaCppGenerator(base, n_threads=gen.threads,
+                                     n_threads_batch=gen.prefill_threads, **lora)
         case "openai-http":
             from generation.openai_http import OpenAIHttpGenerator
 
@@ -42,6 +52,6 @@ def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
         case "vllm":
             from generation.vllm_gen import VllmGenerator
 
-            return VllmGenerator(resolve_model(models.generator))
+            return VllmGenerator(resolve_model(models.generator), **tuned)
         case other:
             raise ConfigError.invalid_choice("generation backend", other, BACKENDS)

@@ -87,7 +87,8 @@ def legal_cfg(tiny_lm_dir, calibrated_threshold):
     generation = replace(cfg.generation, backend="transformers", temperature=1.0, max_new_tokens=48)
     return replace(
         cfg,
-        models=replace(cfg.models, generator=str(tiny_lm_dir)),
+        # the tiny model, untuned: the shipped adapter has the real 0.5B model's shapes
+        models=replace(cfg.models, generator=str(tiny_lm_dir), generator_adapter="", generator_adapter_sha256=""),
         generation=generation,
         abstention=replace(cfg.abstention, threshold=calibrated_threshold, score="dense"),
     )

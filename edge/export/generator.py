@@ -16,8 +16,8 @@ from core.hashing import sha256_file
 from domains.config import DomainConfig
 from edge.errors import ExportError
 from edge.export.gguf_merge import merge_lora
-from edge.export.lora import LoraAdapter, read_lora
 from edge.export.quantize import quantize_gguf
+from models.peft_lora import AdapterError, LoraAdapter, read_lora
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def resolve_adapter(cfg: DomainConfig, choice: str) -> LoraAdapter | None:
     if choice == "none":
         return None
     if choice == "shipped":
-        shipped = cfg.root / SHIPPED_ADAPTER
+        shipped = cfg.root / (cfg.models.generator_adapter or SHIPPED_ADAPTER)
         if not shipped.is_dir():
             recipe = f"training/configs/sft_{cfg.name}_rag.toml"
             if not (Path(__file__).resolve().parents[2] / recipe).is_file():
@@ -39,8 +39,15 @@ def resolve_adapter(cfg: DomainConfig, choice: str) -> LoraAdapter | None:
                 f"domain {cfg.name} ships no tuned generator adapter ({shipped} does not exist). Train one with "
                 f"`dossier train sft --domain {cfg.name} --recipe {recipe}` and copy the run's adapter/ to "
                 f"{shipped}, or export with --adapter RUN/adapter, or --adapter none for the base model")
-        return read_lora(shipped)
-    return read_lora(Path(choice).expanduser())
+        return _read(shipped)
+    return _read(Path(choice).expanduser())
+
+
+def _read(path: Path) -> LoraAdapter:
+    try:
+        return read_lora(path)
+    except AdapterError as err:
+        raise ExportError(str(err)) from err
 
 
 def chat_template(gguf: Path) -> str:

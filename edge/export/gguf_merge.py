@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import ExportError
-from edge.export.lora import LoraAdapter
+from models.peft_lora import LoraAdapter
 
 log = logging.getLogger(__name__)
 

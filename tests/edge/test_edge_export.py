@@ -143,7 +143,7 @@ def test_a_lora_merge_adds_scale_times_b_a_and_requantises(tiny_gguf, tmp_path) 
 
     from edge.export.generator import export_generator
     from edge.export.gguf_merge import merge_lora
-    from edge.export.lora import read_lora
+    from models.peft_lora import read_lora
 
     adapter = read_lora(_q_proj_lora(tmp_path / "adapter"))
     merged = tmp_path / "merged.gguf"

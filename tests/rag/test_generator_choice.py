@@ -1,0 +1,83 @@
+"""`--model base | tuned | PATH` and the tuned adapter a domain ships: the base model only when asked for, a missing
+or changed adapter an error naming the fix, and an adapter applied by the backend (the tiny model, transformers)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from core.hashing import sha256_file
+from models.generator_adapter import shipped_adapter
+from models.peft_lora import AdapterError
+from rag.build_generation import build_generator
+from rag.generator_choice import generator_label, with_generator
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tiny_lm_dir, tmp_path_factory) -> Path:
+    """A peft LoRA on the tiny model's q / v projections, with B non-zero so that it changes the weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_lm_dir),
+                           LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.5)
+    out = tmp_path_factory.mktemp("adapter")
+    model.save_pretrained(out)
+    return out
+
+
+def _shipping(cfg, adapter: Path, sha256: str = ""):
+    return replace(cfg, models=replace(cfg.models, generator_adapter=str(adapter), generator_adapter_sha256=sha256))
+
+
+def test_base_clears_the_adapter_and_tuned_needs_one(legal_cfg, tiny_adapter) -> None:
+    shipping = _shipping(legal_cfg, tiny_adapter)
+    assert with_generator(shipping, "base").models.generator_adapter == ""
+    assert generator_label(with_generator(shipping, "base")) == "base"
+    assert with_generator(shipping, "tuned") is shipping and with_generator(shipping, None) is shipping
+    with pytest.raises(ConfigError, match=r"ships no tuned generator.*dossier train sft.*--model base"):
+        with_generator(legal_cfg, "tuned")
+
+
+def test_a_path_is_an_adapter_dir_or_a_merged_model_dir(legal_cfg, tiny_adapter, tiny_lm_dir, tmp_path) -> None:
+    adapted = with_generator(legal_cfg, str(tiny_adapter))
+    assert adapted.models.generator_adapter == str(tiny_adapter.resolve())
+    assert adapted.models.generator == legal_cfg.models.generator  # the adapter goes on the domain's base model
+    merged = with_generator(legal_cfg, str(tiny_lm_dir))
+    assert merged.models.generator == str(tiny_lm_dir.resolve()) and merged.models.generator_adapter == ""
+    with pytest.raises(ConfigError, match="not base, tuned or a directory"):
+        with_generator(legal_cfg, str(tmp_path / "nowhere"))
+
+
+def test_a_missing_or_changed_adapter_is_an_error_naming_the_fix(legal_cfg, tiny_adapter, tmp_path) -> None:
+    weights = tiny_adapter / "adapter_model.safetensors"
+    assert shipped_adapter(_shipping(legal_cfg, tiny_adapter, sha256_file(weights))).sha256 == sha256_file(weights)
+    with pytest.raises(AdapterError, match=r"is missing.*git checkout.*dossier train sft.*--model base"):
+        shipped_adapter(_shipping(legal_cfg, tmp_path / "gone"))
+    with pytest.raises(AdapterError, match=r"not the pinned 000000000000.*changed or damaged.*--model base"):
+        shipped_adapter(_shipping(legal_cfg, tiny_adapter, "0" * 64))
+    with pytest.raises(AdapterError):  # never a silent fall-back: building the generator fails the same way
+        build_generator(_shipping(legal_cfg, tiny_adapter, "0" * 64))
+
+
+def test_the_transformers_backend_answers_with_the_adapter_merged(legal_cfg, tiny_adapter) -> None:
+    import torch
+
+    config = json.loads((tiny_adapter / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA"
+    base = build_generator(legal_cfg, "transformers").load()
+    tuned = build_generator(_shipping(legal_cfg, tiny_adapter), "transformers").load()
+    assert "+legal-rag-lora@" in tuned.name and "+" not in base.name.removeprefix("transformers:")
+    q_base = base._model.model.layers[0].self_attn.q_proj.weight
+    q_tuned = tuned._model.model.layers[0].self_attn.q_proj.weight
+    assert not torch.allclose(q_base, q_tuned)  # merged into the weights: decoding runs at the base model's speed
+    assert torch.equal(base._model.model.layers[0].mlp.up_proj.weight, tuned._model.model.layers[0].mlp.up_proj.weight)

@@ -24,10 +24,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from core.protocols import Message, Retriever
 from core.records import Chunk, Hit
@@ -39,6 +42,7 @@ from rag.prompting import Evidence, answer_messages, select_evidence
 from training.args import Recipe
 from training.formatting import FormatReport, RecordError, TokenizedChat, tokenize_chat
 from training.generator.charges import truncate_tokens
+from training.generator.cited_targets import cited_reference, clean_reference
 from training.generator.passages import top_hits
 
 log = logging.getLogger(__name__)
@@ -111,7 +115,7 @@ def retrieved_passages(
 
 
 def reference_answer(rec: EvalRecord, recipe: Recipe) -> str:
-    text = rec.answer.strip()
+    text = clean_reference(rec.answer)
     if recipe.data.answer_prefix and text.startswith(recipe.data.answer_prefix):
         text = text[len(recipe.data.answer_prefix) :]
     if recipe.data.answer_stop and recipe.data.answer_stop in text:
@@ -119,15 +123,26 @@ def reference_answer(rec: EvalRecord, recipe: Recipe) -> str:
     return text.strip()
 
 
+def _records(cfg: DomainConfig, recipe: Recipe, splits: Sequence[str], file: Path | None,
+             limit: int, require_gold: bool) -> list[EvalRecord]:
+    """The records of `data.evalset` (from `file` if given) and of each of `data.more_evalsets`, `limit` each."""
+    out = []
+    for n, name in enumerate((recipe.data.evalset, *recipe.data.more_evalsets)):
+        out += load_evalset(cfg, name, file=file if n == 0 else None, splits=frozenset(splits),  # type: ignore[arg-type]
+                            require_gold=require_gold, limit=limit or recipe.data.limit).records
+    return out
+
+
 def rag_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, splits: Sequence[str],
-                 retriever: Retriever | None, file: Path | None = None, limit: int = 0) -> list[RagExample]:
-    loaded = load_evalset(cfg, recipe.data.evalset, file=file, splits=frozenset(splits),  # type: ignore[arg-type]
-                          limit=limit or recipe.data.limit)
+                 retriever: Retriever | None, file: Path | None = None, limit: int = 0,
+                 require_gold: bool = True) -> list[RagExample]:
+    """Prompts for the records of the recipe's sets; `require_gold=False` keeps records without gold documents
+    (an answer target needs a supporting passage, not a gold id)."""
     corpus = corpus_chunks(cfg)
     ids = sorted(corpus)
     log.info("rag examples: passages from %s", "the retriever" if retriever else "gold + sampled negatives")
     out = []
-    for rec in loaded.records:
+    for rec in tqdm(_records(cfg, recipe, splits, file, limit, require_gold), desc="rag examples", unit="q"):
         if retriever is not None:
             hits = retrieved_passages(rec, retriever, corpus, recipe)
         else:
@@ -137,23 +152,68 @@ def rag_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, splits: Sequ
     return out
 
 
+def refusal_reply(cfg: DomainConfig) -> str:
+    """The domain's own abstention wording, its first sentence: what the model says when the passages do not
+    answer (the rest of `prompts.abstain` introduces the hits the pipeline shows, which a model reply has not)."""
+    first = re.match(r"[^。！？]*[。！？]", cfg.prompts.abstain)
+    return first.group(0) if first else cfg.prompts.abstain
+
+
+def refusal_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any,
+                     retriever: Retriever | None) -> list[RagExample]:
+    """Prompts whose evidence does not answer the question, from the training splits only: questions of the
+    other domains, and in-domain questions with their gold documents removed from the hits (the near miss).
+    The hand-written off-topic questions are left to evaluation."""
+    if retriever is None or recipe.data.refusals <= 0:
+        return []
+    from eval.answer_items import unanswerable_items
+
+    items = [i for i in unanswerable_items(cfg, frozenset(recipe.data.splits), recipe.data.refusals)  # type: ignore[arg-type]
+             if i.source != "offtopic"]
+    out = []
+    for item in tqdm(items, desc="refusal examples", unit="q"):
+        hidden = set(item.hidden_ids)
+        found = top_hits(retriever, item.question, recipe.data.passages + len(hidden), {})
+        hits = [h for h in found if h.chunk.doc_id not in hidden][: recipe.data.passages]
+        record = EvalRecord(item.item_id, item.question, split="train", fields={"source": item.source})
+        question = truncate_tokens(tokenizer, item.question, recipe.data.max_input_tokens)
+        out.append(rag_example(cfg, record, question, hits))
+    return out
+
+
 def rag_chats(cfg: DomainConfig, recipe: Recipe, tokenizer: Any,
               retriever: Retriever | None) -> tuple[list[TokenizedChat], FormatReport]:
+    """Answer examples (the reference's supported sentences, cited: training.generator.cited_targets) and
+    abstention examples (the domain's refusal), in a seeded shuffle."""
     report, chats = FormatReport(), []
-    for example in rag_examples(cfg, recipe, tokenizer, recipe.data.splits, retriever):
-        markers = "".join(f"[{n}]" for n in example.gold_markers)
+    kept_sentences = dropped_sentences = 0
+    replies: list[tuple[RagExample, str]] = []
+    for example in rag_examples(cfg, recipe, tokenizer, recipe.data.splits, retriever, require_gold=False):
         answer = reference_answer(example.record, recipe)
+        if not answer:
+            report.drop("empty_answer", example.record.record_id)
+            continue
+        target = cited_reference(answer, example.evidence, max_chars=recipe.data.max_answer_chars)
+        kept_sentences += target.kept
+        dropped_sentences += target.dropped
+        if not target.kept:
+            report.drop("no_supported_sentence", example.record.record_id)
+            continue
+        replies.append((example, target.text))
+    refusal = refusal_reply(cfg)
+    for example in refusal_examples(cfg, recipe, tokenizer, retriever):
+        replies.append((example, refusal))
+    _rng("shuffle", recipe.data.seed).shuffle(replies)
+    for example, reply in replies:
         try:
-            if not markers:
-                raise RecordError("no_gold_passage_in_prompt")
-            if not answer:
-                raise RecordError("empty_answer")
-            chats.append(tokenize_chat(tokenizer, [*example.messages, Message("assistant", answer + markers)],
+            chats.append(tokenize_chat(tokenizer, [*example.messages, Message("assistant", reply)],
                                        recipe.train.max_length))
         except RecordError as err:
             report.drop(str(err), example.record.record_id)
             continue
         report.kept += 1
+    log.info("rag sft: %d examples (%d refusals); reference sentences kept %d, unsupported and left out %d",
+             report.kept, sum(r == refusal for _, r in replies), kept_sentences, dropped_sentences)
     return chats, report
 
 

@@ -29,7 +29,7 @@ def test_fallback_examples_cite_their_gold_passages(legal, tokenizer) -> None:
     recipe = load_recipe(CONFIGS_DIR / "sft_legal_rag.toml", ["data.limit=12", "train.max_length=4096"])
     chats, report = rag_chats(legal, recipe, tokenizer, retriever=None)
     assert report.kept == len(chats) > 0
-    assert report.kept + sum(report.dropped.values()) == 12
+    assert report.kept + sum(report.dropped.values()) == 24  # 12 from each of the recipe's two sets
     text = tokenizer.decode(chats[0].input_ids)
     answer = tokenizer.decode([t for t, m in zip(chats[0].input_ids, chats[0].assistant_masks, strict=True) if m])
     markers = {int(m) for m in re.findall(r"\[(\d+)\]", answer)}
@@ -73,3 +73,37 @@ def test_the_training_prompt_is_the_prompt_the_pipeline_sends(legal) -> None:
     example = rag_example(cfg, rec, rec.query, hits)
     assert [(m.role, m.content) for m in example.messages] == [(m.role, m.content) for m in generator.calls[0]]
     assert example.gold_markers and all(f"[{n}] " in example.messages[-1].content for n in example.gold_markers)
+
+
+def test_retrieved_examples_cite_only_supported_sentences_and_teach_the_refusal(legal, tokenizer) -> None:
+    """With a retriever: every answer target passes the product's own citation check, and questions of the other
+    domains / with the gold hidden get the domain's abstention sentence."""
+    from eval.evalsets import load_evalset
+    from rag.citations import cite
+    from training.generator.rag_sft import rag_examples, refusal_reply
+
+    recipe = load_recipe(CONFIGS_DIR / "sft_legal_rag.toml", ["data.limit=8", "data.refusals=2",
+                                                              "train.max_length=4096"])
+    corpus = corpus_chunks(legal)
+    recs = load_evalset(legal, "lawbench_consultation", limit=8).records
+    golds = list(dict.fromkeys(g for r in recs for g in r.gold_ids if g in corpus))[:5]
+    retriever = fixed_retriever([Hit(corpus[g], 0.9, "dense") for g in golds])
+    chats, report = rag_chats(legal, recipe, tokenizer, retriever)
+    replies = [tokenizer.decode([t for t, m in zip(c.input_ids, c.assistant_masks, strict=True) if m]) for c in chats]
+    refusal = refusal_reply(legal)
+    assert refusal == "现有法律条文库中没有找到足以回答该问题的依据。"
+    assert sum(refusal in r for r in replies) == 6  # 2 medical, 2 finance, 2 legal with the gold hidden
+    answers = [r for r in replies if refusal not in r]
+    assert answers and report.kept == len(chats)
+    examples = {e.record.record_id: e for e in rag_examples(legal, recipe, tokenizer, ["train"], retriever,
+                                                           require_gold=False)}
+    checked = 0
+    for chat, reply in zip(chats, replies, strict=True):
+        if refusal in reply:
+            continue
+        prompt = tokenizer.decode(chat.input_ids)
+        example = next(e for e in examples.values() if e.messages[-1].content in prompt)
+        report_ = cite(reply.split("<|im_end|>")[0], example.evidence)
+        assert report_.precision == 1.0 and report_.coverage == 1.0
+        checked += 1
+    assert checked == len(answers)

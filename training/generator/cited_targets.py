@@ -18,6 +18,8 @@ from rag.support import judge
 _TAG = re.compile(r"<[^>]{1,20}>")
 _SENTENCE = re.compile(r"[^。！？；!?\n]+[。！？；!?]?")
 MIN_SENTENCE_CHARS = 6  # shorter pieces ("首先，", "1.") carry no claim worth citing
+MIN_PHRASE_CHARS = 2  # a reference that is only a short phrase is still an answer
+_SPLIT = re.compile(r"[。！？；!?\n]")
 # The product counts a sentence supported from 15 % bigram overlap (rag.support.SUPPORT_MIN), lenient on purpose
 # for paraphrase in served answers; a training target is held closer to its passage, so the model learns to stay
 # near the text rather than at the edge of what the check lets through.
@@ -37,8 +39,13 @@ def clean_reference(text: str) -> str:
 
 
 def reference_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.findall(clean_reference(text))
-            if sum(c.isalnum() for c in s) >= MIN_SENTENCE_CHARS]
+    """The sentences worth citing; a whole reference that is one short phrase (an extractive answer such as
+    "公司副总经理" or "2020年7月15日") is kept as it is: it is the answer."""
+    cleaned = clean_reference(text)
+    found = [s.strip() for s in _SENTENCE.findall(cleaned) if sum(c.isalnum() for c in s) >= MIN_SENTENCE_CHARS]
+    if not found and MIN_PHRASE_CHARS <= sum(c.isalnum() for c in cleaned) and not _SPLIT.search(cleaned):
+        return [cleaned]
+    return found
 
 
 def best_passage(sentence: str, evidence: Evidence) -> int | None:

@@ -9,8 +9,8 @@ Examples come from a domain eval set with gold doc ids and a reference answer (l
 train / dev splits only. Evidence, in this order of preference:
 
 1. a retriever (the domain's index via rag.build_retrieval, handed in by the CLI): its top `data.passages` hits;
-   if no gold article was retrieved, the last slot is given to a gold article, so the target never cites a
-   passage that does not support it;
+   if no gold article was retrieved, a gold article takes a seeded slot in place of the last hit (the legal adapter
+   of 2026-11-30 was trained with it always in the last slot);
 2. the fallback when no index exists: the gold articles plus negatives sampled from the declared JSONL corpus
    (seeded by the record id), shuffled deterministically.
 
@@ -108,9 +108,11 @@ def retrieved_passages(
     rec: EvalRecord, retriever: Retriever, corpus: Mapping[str, Chunk], recipe: Recipe
 ) -> list[Hit]:
     hits = top_hits(retriever, rec.query, recipe.data.passages, recipe.data.context_filter)
-    if not any(h.chunk.doc_id in rec.gold_ids for h in hits):
-        gold = [_corpus_hit(corpus[g]) for g in rec.gold_ids if g in corpus]
-        hits = hits[: recipe.data.passages - 1] + gold[:1]
+    gold = [_corpus_hit(corpus[g]) for g in rec.gold_ids if g in corpus]
+    if gold and not any(h.chunk.doc_id in rec.gold_ids for h in hits):
+        # a seeded slot, not always the last: a fixed one would teach the model to cite that number
+        hits = hits[: recipe.data.passages - 1]
+        hits.insert(_rng(rec.record_id, recipe.data.seed).randrange(len(hits) + 1), gold[0])
     return hits
 
 

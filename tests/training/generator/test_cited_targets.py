@@ -50,3 +50,9 @@ def test_the_target_is_cut_at_the_character_budget_on_a_sentence_boundary() -> N
 def test_html_paragraphs_and_emphasis_are_cleaned_before_splitting() -> None:
     assert reference_sentences("<p>**诉讼时效**期间为三年。</p><p>法律另有规定的除外</p>") == [
         "诉讼时效期间为三年。", "法律另有规定的除外"]
+
+
+def test_a_reference_that_is_one_short_phrase_is_the_answer() -> None:
+    assert reference_sentences("三年") == ["三年"]
+    assert cited_reference("三年", _evidence()).text == "三年[2]。"
+    assert reference_sentences("好。行。") == []  # short pieces of a longer reply are not

@@ -89,7 +89,27 @@ def fetch_models(args: argparse.Namespace) -> int:
                        adapt=build_adapted_model)
         state = f"fetched in {result.seconds:.1f} s" if result.fetched else "already there, intact"
         print(f"{name}: {state} — {result.path} ({_human(result.size)}, sha256 {result.sha256[:16]}…)")
+    if not args.names:
+        _assemble_adapter(args.domain)
     return 0
+
+
+def _assemble_adapter(domain: str) -> None:
+    """The domain's tuned generator in the form its backend loads: the peft dir is shipped as it is (transformers,
+    vLLM); llama.cpp gets the LoRA GGUF built beside the base GGUF's cache entry."""
+    from domains import load_domain
+    from models.generator_adapter import gguf_adapter, shipped_adapter
+    from models.registry import gguf_file
+    from rag.build_generation import chosen_backend
+
+    cfg = load_domain(domain)
+    adapter = shipped_adapter(cfg)  # checked against its pin: an error naming the fix when missing or changed
+    if adapter is None:
+        return
+    where = adapter.path
+    if chosen_backend(cfg) == "llama-cpp":
+        where = gguf_adapter(adapter, Path(gguf_file(cfg.models.generator_gguf)))
+    print(f"{adapter.name}: tuned generator adapter ready — {where}")
 
 
 def print_path(args: argparse.Namespace) -> int:

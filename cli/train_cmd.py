@@ -33,6 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         _recipe_arguments(parser)
         parser.set_defaults(handler=run_recipe_step, step=name)
     _register_merge(steps)
+    _register_ship(steps)
     _register_evaluate(steps)
     _register_memory(steps)
     _register_launch(steps)
@@ -142,6 +143,27 @@ def run_merge(args: argparse.Namespace) -> int:
     report = merge_adapter(config["base_model"], args.run / "adapter", args.output or args.run / "merged", texts,
                            args.precision, args.tolerance)
     print(json.dumps(asdict(report), ensure_ascii=False))
+    return 0
+
+
+def _register_ship(steps: argparse._SubParsersAction) -> None:
+    parser = steps.add_parser("ship", help="make a run's LoRA adapter the domain's tuned generator (copied into "
+                              "domains/D/models/generator-lora, pinned in domain.toml)")
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--run", required=True, type=Path, help="a training run directory (with adapter/)")
+    parser.set_defaults(handler=run_ship)
+
+
+def run_ship(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from domains import load_domain
+    from models.ship_adapter import ship_adapter
+
+    cfg = load_domain(args.domain)
+    folder, sha256 = ship_adapter(args.run, cfg.root, "dossier " + shlex.join(sys.argv[1:]))
+    print(json.dumps({"domain": cfg.name, "adapter": str(folder), "sha256": sha256}, ensure_ascii=False))
     return 0
 
 

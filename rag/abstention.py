@@ -1,5 +1,7 @@
 """Abstain when the best evidence is weak: the generator is not called and the answer says the corpus does not
-cover the question, showing the nearest passages instead.
+cover the question, showing the nearest passages instead. A generator that reads the passages and says they do not
+answer (its reply opens with the domain's refusal sentence, as the tuned adapters are trained to) abstains the
+same way (`model_refused`).
 
 The score is the best hit's score from the stage the domain names (`[abstention] score`: the dense cosine by
 default, the reranker's, or "fused": the score of whichever fusion the retriever runs, RRF or z-score), compared
@@ -9,13 +11,14 @@ with the domain's calibrated threshold. `eval.calibrate` chooses that threshold 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.records import Hit
 from core.stages import AbstentionScore, Fusion
-from domains.config import AbstentionConfig
+from domains.config import AbstentionConfig, PromptsConfig
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +63,20 @@ def decide(hits: Sequence[Hit], config: AbstentionConfig, fusion: Fusion) -> Abs
         reason = f"best {key} score {score:.3f} is under the domain threshold {config.threshold:.3f}"
         return AbstentionDecision(True, score, config.threshold, key, reason)
     return AbstentionDecision(False, score, config.threshold, key, "")
+
+
+MODEL_REFUSAL_REASON = "the generator read the evidence and said it does not answer the question"
+_MARKERS = re.compile(r"\[[\d,\s]+\]|【[\d,\s]+】")
+
+
+def refusal_sentence(prompts: PromptsConfig) -> str:
+    """The first sentence of the domain's `abstain` text: what a model says when the passages do not answer (the
+    rest introduces the nearest passages, which the pipeline shows)."""
+    first = re.match(r"[^。！？]*[。！？]", prompts.abstain)
+    return first.group(0) if first else prompts.abstain
+
+
+def model_refused(generated: str, prompts: PromptsConfig) -> bool:
+    """True when the reply opens with the domain's refusal sentence (markers and spacing ignored)."""
+    sentence = refusal_sentence(prompts).rstrip("。！？")
+    return bool(sentence) and _MARKERS.sub("", generated).strip().startswith(sentence)

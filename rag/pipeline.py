@@ -14,7 +14,7 @@ from core.protocols import GenerationParams, Generator, Message, Retriever
 from core.records import Answer, Hit, Retrieval
 from domains.config import DomainConfig
 from rag import prompting
-from rag.abstention import AbstentionDecision, decide
+from rag.abstention import MODEL_REFUSAL_REASON, AbstentionDecision, decide, model_refused
 from rag.citations import cite
 
 log = logging.getLogger(__name__)
@@ -156,19 +156,25 @@ class RagPipeline:
             **extra,
         }
 
-    def _abstained(self, prep: _Prepared, timer: StageTimer) -> Answer:
-        log.info("abstained on %r: %s", prep.question[:80], prep.decision.reason)
+    def _abstained(self, prep: _Prepared, timer: StageTimer, reason: str = "", generated: str | None = None) -> Answer:
+        """The abstention answer: below the threshold (nothing generated), or when the generator declined
+        (`generated` is its reply, kept in the trace)."""
+        reason = reason or prep.decision.reason
+        log.info("abstained on %r: %s", prep.question[:80], reason)
+        extra = {"generated": generated} if generated is not None else {}
         return Answer(
             question=prep.question,
             text=self.cfg.prompts.abstain,
             hits=prep.hits,
             abstained=True,
-            abstain_reason=prep.decision.reason,
+            abstain_reason=reason,
             disclaimer=self.cfg.disclaimer,
-            trace=self._trace(prep, timer, citations=None),
+            trace=self._trace(prep, timer, citations=None, **extra),
         )
 
     def _finish(self, prep: _Prepared, generated: str, timer: StageTimer) -> Answer:
+        if model_refused(generated, self.cfg.prompts):
+            return self._abstained(prep, timer, MODEL_REFUSAL_REASON, generated)
         with timer.stage("cite"):
             report = cite(generated, prep.evidence)
         return Answer(

@@ -49,6 +49,28 @@ def test_weak_evidence_abstains_without_calling_the_generator(cfg):
     assert "0.200" in answer.abstain_reason
 
 
+@pytest.mark.parametrize("reply", ["现有法律条文库中没有找到足以回答该问题的依据。",
+                                   "现有法律条文库中没有找到足以回答该问题的依据[1]"])
+def test_a_generator_that_declines_is_an_abstention(cfg, reply):
+    """The tuned adapters answer unanswerable evidence with the domain's refusal sentence: served as an abstention,
+    nearest passages shown, the reply kept in the trace; in the stream too."""
+    from rag.abstention import MODEL_REFUSAL_REASON
+
+    answer = RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator(reply)).answer("加班费怎么算？")
+    assert answer.abstained and answer.abstain_reason == MODEL_REFUSAL_REASON
+    assert answer.text == cfg.prompts.abstain and answer.hits and not answer.citations
+    assert answer.trace["generated"] == reply
+    streamed = list(RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator(reply)).stream("加班费怎么算？"))
+    assert streamed[-1].answer.abstained and streamed[-1].answer.abstain_reason == MODEL_REFUSAL_REASON
+
+
+def test_a_reply_that_only_mentions_missing_evidence_is_an_answer(cfg):
+    reply = ("故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑[1]。"
+             "现有法律条文库中没有找到足以回答该问题的依据的部分另行咨询。")
+    answer = RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator(reply)).answer("故意杀人罪判几年？")
+    assert not answer.abstained and answer.citations
+
+
 def test_follow_up_is_rewritten_before_retrieval(cfg):
     retriever = article_retriever(dense=0.8)
     gen = ScriptedGenerator("故意杀人罪情节较轻的怎么处罚？\n", "处三年以上十年以下有期徒刑[1]。")

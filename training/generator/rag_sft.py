@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from core.records import Chunk, Hit
 from domains.config import DomainConfig
 from eval.evalsets import EvalRecord, load_evalset, read_jsonl
 from eval.metrics import rouge_l
+from rag.abstention import refusal_sentence
 from rag.citations import cite, cited_markers
 from rag.prompting import Evidence, answer_messages, select_evidence
 from training.args import Recipe
@@ -155,10 +155,9 @@ def rag_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, splits: Sequ
 
 
 def refusal_reply(cfg: DomainConfig) -> str:
-    """The domain's own abstention wording, its first sentence: what the model says when the passages do not
-    answer (the rest of `prompts.abstain` introduces the hits the pipeline shows, which a model reply has not)."""
-    first = re.match(r"[^。！？]*[。！？]", cfg.prompts.abstain)
-    return first.group(0) if first else cfg.prompts.abstain
+    """What the model is taught to say when the passages do not answer: the domain's refusal sentence, the one the
+    pipeline reads as the generator declining (rag.abstention.model_refused)."""
+    return refusal_sentence(cfg.prompts)
 
 
 def refusal_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any,

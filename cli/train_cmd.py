@@ -33,6 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         _recipe_arguments(parser)
         parser.set_defaults(handler=run_recipe_step, step=name)
     _register_merge(steps)
+    _register_preferences(steps)
     _register_ship(steps)
     _register_evaluate(steps)
     _register_memory(steps)
@@ -143,6 +144,44 @@ def run_merge(args: argparse.Namespace) -> int:
     report = merge_adapter(config["base_model"], args.run / "adapter", args.output or args.run / "merged", texts,
                            args.precision, args.tolerance)
     print(json.dumps(asdict(report), ensure_ascii=False))
+    return 0
+
+
+def _register_preferences(steps: argparse._SubParsersAction) -> None:
+    parser = steps.add_parser("preferences", help="DPO pairs on the product's prompt: a RAG-SFT recipe's targets "
+                              "against the replies of the model being improved, scored by the citation check")
+    parser.add_argument("--domain", required=True)
+    parser.add_argument("--recipe", required=True, type=Path, help="the domain's RAG-SFT recipe (its examples)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--model", default="base", help="whose replies are rejected: base (default), tuned, or a "
+                        "LoRA adapter dir")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N prompts (after the seeded shuffle)")
+    parser.add_argument("--out", required=True, type=Path, help="the preference JSONL to write")
+    parser.add_argument("--cache", type=Path, help="reply cache (default OUT.replies.jsonl): a rerun resumes")
+    parser.set_defaults(handler=run_preferences, model_arg=None, max_steps=None, method=None, feedback=False)
+
+
+def run_preferences(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from eval.answer_cache import CachingGenerator
+    from rag.build_generation import build_generator
+    from rag.generator_choice import with_generator
+    from rag.pipeline import generation_params
+    from training.generator.rag_preferences import preference_rows, write_preferences
+    from training.model_io import load_tokenizer
+    from training.run_steps import base_model_ref
+
+    cfg, recipe = _load(argparse.Namespace(**{**vars(args), "model": None}))
+    answering = with_generator(cfg, args.model)
+    generator = build_generator(answering)
+    cache = CachingGenerator(generator, args.cache or args.out.with_suffix(".replies.jsonl"), generator.name)
+    counts: Counter[str] = Counter()
+    rows = preference_rows(cfg, recipe, load_tokenizer(base_model_ref(cfg, recipe)), indexed_retriever(cfg),
+                           cache.load(), generation_params(answering), args.limit, counts)
+    n = write_preferences(rows, args.out)
+    print(json.dumps({"pairs": n, "out": str(args.out), "counts": dict(counts), "generator": generator.name},
+                     ensure_ascii=False))
     return 0
 
 

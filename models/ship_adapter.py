@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.hashing import sha256_file
+from models.lora_compose import write_composed
 from models.peft_lora import CONFIG, KEY, WEIGHTS, AdapterError, read_safetensors
 
 SHIPPED_DIR = "models/generator-lora"  # relative to the domain folder
@@ -54,6 +55,15 @@ def pin_in_domain_toml(toml: Path, relative: str, sha256: str) -> None:
     toml.write_text(text[: table.start(1)] + body + text[table.end(1):], encoding="utf-8")
 
 
+def _init_adapter(run_dir: Path) -> Path | None:
+    """The adapter a run merged into its base before training (`train.init_adapter` in its config.json)."""
+    config = run_dir / "config.json"
+    if not config.is_file():
+        return None
+    init = json.loads(config.read_text(encoding="utf-8")).get("recipe", {}).get("train", {}).get("init_adapter")
+    return Path(init) if init else None
+
+
 def ship_adapter(run: Path, domain_root: Path, command: str = "") -> tuple[Path, str]:
     """Ship `run`'s adapter (RUN/adapter, or RUN itself when it is the adapter dir) into `domain_root`; returns the
     shipped folder and the sha256 now pinned in its domain.toml."""
@@ -63,10 +73,14 @@ def ship_adapter(run: Path, domain_root: Path, command: str = "") -> tuple[Path,
     final = domain_root / SHIPPED_DIR
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".generator-lora.", dir=final.parent))
+    run_dir = adapter_dir.parent if adapter_dir.name == "adapter" else adapter_dir
     try:
+        init = _init_adapter(run_dir)
+        if init is not None:  # trained on a merged adapter (DPO after SFT): ship both folded into one
+            adapter_dir = write_composed(init, adapter_dir, tmp / "composed")
         shutil.copy2(adapter_dir / CONFIG, tmp / CONFIG)
         _write_half(adapter_dir, tmp)
-        run_dir = adapter_dir.parent if adapter_dir.name == "adapter" else adapter_dir
+        shutil.rmtree(tmp / "composed", ignore_errors=True)
         (tmp / PROVENANCE).write_text(json.dumps(_provenance(run_dir, command), ensure_ascii=False, indent=2) + "\n",
                                       encoding="utf-8")
         old = final.with_name(final.name + ".old")

@@ -59,15 +59,18 @@ class _Prepared:
     messages: tuple[Message, ...]
 
 
+def generation_params(cfg: DomainConfig) -> GenerationParams:
+    """The sampling settings an answer is generated with (the domain's [generation])."""
+    return GenerationParams(max_new_tokens=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature,
+                            repetition_penalty=cfg.generation.repetition_penalty)
+
+
 class RagPipeline:
     def __init__(self, cfg: DomainConfig, retriever: Retriever, generator: Generator) -> None:
         self.cfg = cfg
         self.retriever = retriever
         self.generator = generator
-        self.params = GenerationParams(
-            max_new_tokens=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature,
-            repetition_penalty=cfg.generation.repetition_penalty,
-        )
+        self.params = generation_params(cfg)
 
     @property
     def domain(self) -> str:

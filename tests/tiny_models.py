@@ -103,3 +103,20 @@ def build_tiny_sequence_classifier(dest: Path, num_labels: int = 1, seed: int = 
     config.num_labels = num_labels
     Qwen2ForSequenceClassification(config).save_pretrained(dest)
     return dest
+
+
+def build_tiny_lora(model_dir: Path, dest: Path, modules: tuple[str, ...] = ("q_proj", "v_proj"),
+                    seed: int = 0) -> Path:
+    """A peft LoRA adapter for the tiny causal LM with B non-zero (peft starts B at zero), so it changes the model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),
+                           LoraConfig(r=2, lora_alpha=4, target_modules=list(modules)))
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.5)
+    model.save_pretrained(dest)
+    return dest

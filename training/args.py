@@ -49,6 +49,9 @@ class LoraArgs:
 class TrainArgs:
     method: Method = "lora"  # qlora needs a CUDA GPU (bitsandbytes 4-bit); full trains every weight
     model: str = ""  # registry name, local path or hub id; empty: the domain's generator
+    # a peft LoRA merged into the base before training (DPO after RAG-SFT: the SFT model is both the start and the
+    # reference); `dossier train ship` folds both adapters into one
+    init_adapter: str = ""
     reward_model: str = ""  # ppo: the trained reward model (a run dir's model/ or a registry name)
     learning_rate: float = 2e-4
     epochs: float = 1.0

@@ -82,6 +82,11 @@ def load_model(ref: str, args: TrainArgs, head: str = "causal-lm", num_labels: i
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
+    if args.init_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, args.init_adapter).merge_and_unload()
+        log.info("merged %s into the base before training", args.init_adapter)
     if args.method == "qlora":
         prepare_for_kbit(model, args.gradient_checkpointing)
     log.info("loaded %s (%s, %s)", path, head, training_precision(args.precision).value)

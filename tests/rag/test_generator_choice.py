@@ -20,19 +20,9 @@ from rag.generator_choice import generator_label, with_generator
 @pytest.fixture(scope="module")
 def tiny_adapter(tiny_lm_dir, tmp_path_factory) -> Path:
     """A peft LoRA on the tiny model's q / v projections, with B non-zero so that it changes the weights."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from tiny_models import build_tiny_lora
 
-    torch.manual_seed(0)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_lm_dir),
-                           LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
-    for name, param in model.named_parameters():
-        if "lora_B" in name:
-            torch.nn.init.normal_(param, std=0.5)
-    out = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(out)
-    return out
+    return build_tiny_lora(tiny_lm_dir, tmp_path_factory.mktemp("adapter"))
 
 
 def _shipping(cfg, adapter: Path, sha256: str = ""):

@@ -182,13 +182,13 @@ def refusal_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any,
     return out
 
 
-def rag_chats(cfg: DomainConfig, recipe: Recipe, tokenizer: Any,
-              retriever: Retriever | None) -> tuple[list[TokenizedChat], FormatReport]:
-    """Answer examples (the reference's supported sentences, cited: training.generator.cited_targets) and
-    abstention examples (the domain's refusal), in a seeded shuffle."""
-    report, chats = FormatReport(), []
+def rag_targets(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever: Retriever | None,
+                report: FormatReport) -> list[tuple[RagExample, str]]:
+    """(example, the reply it teaches), seeded shuffle: answer examples (the reference's supported sentences, cited:
+    training.generator.cited_targets) and abstention examples (the domain's refusal sentence). Records that give
+    no target are counted in `report`."""
     kept_sentences = dropped_sentences = 0
-    replies: list[tuple[RagExample, str]] = []
+    targets: list[tuple[RagExample, str]] = []
     for example in rag_examples(cfg, recipe, tokenizer, recipe.data.splits, retriever, require_gold=False):
         answer = reference_answer(example.record, recipe)
         if not answer:
@@ -200,12 +200,21 @@ def rag_chats(cfg: DomainConfig, recipe: Recipe, tokenizer: Any,
         if not target.kept:
             report.drop("no_supported_sentence", example.record.record_id)
             continue
-        replies.append((example, target.text))
+        targets.append((example, target.text))
     refusal = refusal_reply(cfg)
-    for example in refusal_examples(cfg, recipe, tokenizer, retriever):
-        replies.append((example, refusal))
-    _rng("shuffle", recipe.data.seed).shuffle(replies)
-    for example, reply in replies:
+    refusals = refusal_examples(cfg, recipe, tokenizer, retriever)
+    targets += [(example, refusal) for example in refusals]
+    _rng("shuffle", recipe.data.seed).shuffle(targets)
+    log.info("rag targets: %d answers, %d refusals; reference sentences kept %d, unsupported and left out %d",
+             len(targets) - len(refusals), len(refusals), kept_sentences, dropped_sentences)
+    return targets
+
+
+def rag_chats(cfg: DomainConfig, recipe: Recipe, tokenizer: Any,
+              retriever: Retriever | None) -> tuple[list[TokenizedChat], FormatReport]:
+    """The RAG-SFT examples (`rag_targets`), tokenized with the loss on the reply."""
+    report, chats = FormatReport(), []
+    for example, reply in rag_targets(cfg, recipe, tokenizer, retriever, report):
         try:
             chats.append(tokenize_chat(tokenizer, [*example.messages, Message("assistant", reply)],
                                        recipe.train.max_length))
@@ -213,8 +222,6 @@ def rag_chats(cfg: DomainConfig, recipe: Recipe, tokenizer: Any,
             report.drop(str(err), example.record.record_id)
             continue
         report.kept += 1
-    log.info("rag sft: %d examples (%d refusals); reference sentences kept %d, unsupported and left out %d",
-             report.kept, sum(r == refusal for _, r in replies), kept_sentences, dropped_sentences)
     return chats, report
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from core.records import Chunk, Hit
 from rag.citations import cite
 from rag.prompting import select_evidence
-from training.generator.cited_targets import cited_reference, reference_sentences
+from training.generator.cited_targets import cited_reference, reference_sentences, without_attribution
 
 DRUNK = Chunk("c1", "刑法#133-1", "在道路上驾驶机动车，醉酒驾驶机动车的，处拘役，并处罚金。", 0, 27,
               title="中华人民共和国刑法 第一百三十三条之一")
@@ -56,3 +56,10 @@ def test_a_reference_that_is_one_short_phrase_is_the_answer() -> None:
     assert reference_sentences("三年") == ["三年"]
     assert cited_reference("三年", _evidence()).text == "三年[2]。"
     assert reference_sentences("好。行。") == []  # short pieces of a longer reply are not
+
+
+def test_a_leading_attribution_is_cut_the_marker_names_the_source() -> None:
+    answer = "根据《中华人民共和国民法典》第一百八十八条的规定，向人民法院请求保护民事权利的诉讼时效期间为三年。"
+    assert cited_reference(answer, _evidence()).text == "向人民法院请求保护民事权利的诉讼时效期间为三年[2]。"
+    assert without_attribution("依照《刑法》第一百三十三条之一规定：醉酒驾驶的，处拘役。") == "醉酒驾驶的，处拘役。"
+    assert without_attribution("《民法典》第188条。") == "《民法典》第188条。"  # nothing left to say without it

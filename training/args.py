@@ -94,6 +94,8 @@ class DataArgs:
     more_evalsets: tuple[str, ...] = ()  # rag: further sets of the domain with reference answers, same splits
     refusals: int = 0  # rag: abstention examples per source (other domains' questions, in-domain with gold hidden)
     max_answer_chars: int = 360  # rag: the cited target keeps supported sentences up to this many characters
+    # rag: "reference" keeps the reference's supported sentences; "clauses" quotes the passage clause each rests on
+    target_style: Literal["reference", "clauses"] = "reference"
     splits: tuple[str, ...] = ("train",)  # eval.splits names; never the split a gain is reported on
     limit: int = 0  # 0: every record
     max_input_tokens: int = 192  # charges / rag: the case fact / question is cut to this many tokens

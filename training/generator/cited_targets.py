@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from rag.prompting import Evidence
-from rag.support import judge
+from rag.support import char_bigrams, judge
 
 _TAG = re.compile(r"<[^>]{1,20}>")
 _NUM = "[零〇一二两三四五六七八九十百千0-9]+"
@@ -75,13 +75,24 @@ def best_passage(sentence: str, evidence: Evidence) -> int | None:
 def _with_marker(sentence: str, marker: int) -> str:
     """'……。' -> '……[1]。' : the marker goes before the closing punctuation, where the product's parser and the
     prompt's examples put it; a sentence without one gets '。' after the marker."""
+    sentence = sentence.rstrip("：:，,、 ")  # a clause that introduces a list ends in a colon: close it instead
     if sentence[-1] in "。！？；!?":
         return f"{sentence[:-1]}[{marker}]{sentence[-1]}"
     return f"{sentence}[{marker}]。"
 
 
-def cited_reference(answer: str, evidence: Evidence, max_sentences: int = 6, max_chars: int = 360) -> CitedTarget:
-    """The supported sentences of `answer`, in their order, cut at `max_sentences` / `max_chars`."""
+def passage_clause(sentence: str, passage: str) -> str:
+    """The clause of `passage` (split at 。；) that shares most character bigrams with `sentence`."""
+    wanted = char_bigrams(sentence)
+    clauses = [c.strip() for c in _SENTENCE.findall(passage) if sum(ch.isalnum() for ch in c) >= MIN_SENTENCE_CHARS]
+    return max(clauses, key=lambda c: len(wanted & char_bigrams(c)), default=passage.strip())
+
+
+def cited_reference(answer: str, evidence: Evidence, max_sentences: int = 6, max_chars: int = 360,
+                    style: str = "reference") -> CitedTarget:
+    """The supported sentences of `answer`, in their order, cut at `max_sentences` / `max_chars`. With
+    style = "clauses" each supported sentence is replaced by the clause of its passage it rests on (once each):
+    the reply quotes the evidence, the reference only chooses which clauses."""
     pieces: list[str] = []
     used = dropped = 0
     for sentence in map(without_attribution, reference_sentences(answer)):
@@ -91,6 +102,10 @@ def cited_reference(answer: str, evidence: Evidence, max_sentences: int = 6, max
         if marker is None:
             dropped += 1
             continue
+        if style == "clauses":
+            sentence = passage_clause(sentence, evidence.hits[marker - 1].chunk.text)
+            if _with_marker(sentence, marker) in pieces:
+                continue
         if len(pieces) >= max_sentences or used + len(sentence) > max_chars:
             break
         pieces.append(_with_marker(sentence, marker))

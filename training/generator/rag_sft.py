@@ -194,7 +194,8 @@ def rag_targets(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever: Re
         if not answer:
             report.drop("empty_answer", example.record.record_id)
             continue
-        target = cited_reference(answer, example.evidence, max_chars=recipe.data.max_answer_chars)
+        target = cited_reference(answer, example.evidence, max_chars=recipe.data.max_answer_chars,
+                                 style=recipe.data.target_style)
         kept_sentences += target.kept
         dropped_sentences += target.dropped
         if not target.kept:

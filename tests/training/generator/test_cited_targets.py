@@ -63,3 +63,10 @@ def test_a_leading_attribution_is_cut_the_marker_names_the_source() -> None:
     assert cited_reference(answer, _evidence()).text == "向人民法院请求保护民事权利的诉讼时效期间为三年[2]。"
     assert without_attribution("依照《刑法》第一百三十三条之一规定：醉酒驾驶的，处拘役。") == "醉酒驾驶的，处拘役。"
     assert without_attribution("《民法典》第188条。") == "《民法典》第188条。"  # nothing left to say without it
+
+
+def test_in_clause_style_the_target_quotes_the_clause_each_sentence_rests_on() -> None:
+    answer = "请求保护民事权利的，时效是三年。时效期间为三年。"
+    target = cited_reference(answer, _evidence(), style="clauses")
+    assert target.text == "向人民法院请求保护民事权利的诉讼时效期间为三年[2]。"  # both rest on it: quoted once
+    assert cite(target.text, _evidence()).precision == 1.0

@@ -96,6 +96,7 @@ class DataArgs:
     max_answer_chars: int = 360  # rag: the cited target keeps supported sentences up to this many characters
     # rag: "reference" keeps the reference's supported sentences; "clauses" quotes the passage clause each rests on
     target_style: Literal["reference", "clauses"] = "reference"
+    insert_gold: bool = False  # rag: put a gold document the retriever missed into the evidence (see rag_sft.py)
     splits: tuple[str, ...] = ("train",)  # eval.splits names; never the split a gain is reported on
     limit: int = 0  # 0: every record
     max_input_tokens: int = 192  # charges / rag: the case fact / question is cut to this many tokens

@@ -8,9 +8,11 @@ A training example's prompt is byte for byte the one the pipeline sends for the 
 Examples come from a domain eval set with gold doc ids and a reference answer (legal: `lawbench_consultation`),
 train / dev splits only. Evidence, in this order of preference:
 
-1. a retriever (the domain's index via rag.build_retrieval, handed in by the CLI): its top `data.passages` hits;
-   if no gold article was retrieved, a gold article takes a seeded slot in place of the last hit (the legal adapter
-   of 2026-11-30 was trained with it always in the last slot);
+1. a retriever (the domain's index via rag.build_retrieval, handed in by the CLI): its top `data.passages` hits,
+   as the pipeline would see them. With `data.insert_gold = true` a gold document the retriever missed takes a
+   seeded slot in place of the last hit; the first adapters were trained that way (legal with it always last) and
+   learned that a supporting passage is always there: on the test split, where retrieval misses, they wrote
+   answers under citations their passages do not support (eval/README.md);
 2. the fallback when no index exists: the gold articles plus negatives sampled from the declared JSONL corpus
    (seeded by the record id), shuffled deterministically.
 
@@ -109,7 +111,7 @@ def retrieved_passages(
 ) -> list[Hit]:
     hits = top_hits(retriever, rec.query, recipe.data.passages, recipe.data.context_filter)
     gold = [_corpus_hit(corpus[g]) for g in rec.gold_ids if g in corpus]
-    if gold and not any(h.chunk.doc_id in rec.gold_ids for h in hits):
+    if recipe.data.insert_gold and gold and not any(h.chunk.doc_id in rec.gold_ids for h in hits):
         # a seeded slot, not always the last: a fixed one would teach the model to cite that number
         hits = hits[: recipe.data.passages - 1]
         hits.insert(_rng(rec.record_id, recipe.data.seed).randrange(len(hits) + 1), gold[0])

@@ -39,15 +39,20 @@ def test_fallback_examples_cite_their_gold_passages(legal, tokenizer) -> None:
     assert [c.input_ids for c in again] == [c.input_ids for c in chats]  # seeded: the same negatives every time
 
 
-def test_retrieved_passages_make_room_for_a_gold_article(legal) -> None:
+def test_a_gold_article_is_put_in_only_when_asked(legal) -> None:
     from eval.evalsets import load_evalset
 
     rec = next(r for r in load_evalset(legal, "lawbench_consultation", limit=5).records)
     wrong = [Chunk(f"x{i}", f"x{i}", "无关", 0, 2) for i in range(5)]
-    recipe = smoke_recipe("sft", CONFIGS_DIR, {"source": "rag", "evalset": "lawbench_consultation", "passages": 3})
+    recipe = smoke_recipe("sft", CONFIGS_DIR, {"source": "rag", "evalset": "lawbench_consultation", "passages": 3,
+                                               "insert_gold": True})
     corpus = {g: Chunk(g, g, "gold", 0, 4) for g in rec.gold_ids}
-    hits = retrieved_passages(rec, fixed_retriever([Hit(c, 1.0, "dense") for c in wrong]), corpus, recipe)
+    retriever = fixed_retriever([Hit(c, 1.0, "dense") for c in wrong])
+    hits = retrieved_passages(rec, retriever, corpus, recipe)
     assert len(hits) == 3 and sum(h.chunk.doc_id in rec.gold_ids for h in hits) == 1
+    served = replace(recipe, data=replace(recipe.data, insert_gold=False))
+    as_served = retrieved_passages(rec, retriever, corpus, served)
+    assert [h.chunk.doc_id for h in as_served] == ["x0", "x1", "x2"]  # the default: the evidence as retrieved
 
 
 def test_gold_citation_share_reads_markers_as_the_product_does() -> None:

@@ -41,5 +41,9 @@ def with_generator(cfg: DomainConfig, choice: str | None) -> DomainConfig:
 
 
 def generator_label(cfg: DomainConfig) -> str:
-    """'base' or the adapter's folder name: how run names and reports call the generator."""
-    return Path(cfg.models.generator_adapter).name if cfg.models.generator_adapter else "base"
+    """'base', or the adapter's folder name — its training run's name for a run's `adapter/` — how run names and
+    reports call the generator."""
+    if not cfg.models.generator_adapter:
+        return "base"
+    path = Path(cfg.models.generator_adapter)
+    return path.parent.name if path.name == "adapter" else path.name

@@ -33,6 +33,8 @@ def test_base_clears_the_adapter_and_tuned_needs_one(legal_cfg, tiny_adapter) ->
     shipping = _shipping(legal_cfg, tiny_adapter)
     assert with_generator(shipping, "base").models.generator_adapter == ""
     assert generator_label(with_generator(shipping, "base")) == "base"
+    assert generator_label(_shipping(legal_cfg, Path("/runs/sft_legal_rag/adapter"))) == "sft_legal_rag"
+    assert generator_label(_shipping(legal_cfg, Path("models/generator-lora"))) == "generator-lora"
     assert with_generator(shipping, "tuned") is shipping and with_generator(shipping, None) is shipping
     with pytest.raises(ConfigError, match=r"ships no tuned generator.*dossier train sft.*--model base"):
         with_generator(legal_cfg, "tuned")

@@ -69,13 +69,17 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _load(args: argparse.Namespace):
+    return _domain_recipe(args.domain, args.recipe, _overrides(args))
+
+
+def _domain_recipe(domain: str, recipe_path: Path, overrides: list[str]):
     from domains import load_domain
     from training.args import load_recipe
 
-    cfg = load_domain(args.domain)
-    recipe = load_recipe(args.recipe, _overrides(args))
+    cfg = load_domain(domain)
+    recipe = load_recipe(recipe_path, overrides)
     if recipe.domain and recipe.domain != cfg.name:
-        raise ConfigError(f"recipe {args.recipe} is for domain {recipe.domain!r}, not {cfg.name!r}")
+        raise ConfigError(f"recipe {recipe_path} is for domain {recipe.domain!r}, not {cfg.name!r}")
     return cfg, recipe
 
 
@@ -158,7 +162,7 @@ def _register_preferences(steps: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N prompts (after the seeded shuffle)")
     parser.add_argument("--out", required=True, type=Path, help="the preference JSONL to write")
     parser.add_argument("--cache", type=Path, help="reply cache (default OUT.replies.jsonl): a rerun resumes")
-    parser.set_defaults(handler=run_preferences, model_arg=None, max_steps=None, method=None, feedback=False)
+    parser.set_defaults(handler=run_preferences)
 
 
 def run_preferences(args: argparse.Namespace) -> int:
@@ -172,7 +176,8 @@ def run_preferences(args: argparse.Namespace) -> int:
     from training.model_io import load_tokenizer
     from training.run_steps import base_model_ref
 
-    cfg, recipe = _load(argparse.Namespace(**{**vars(args), "model": None}))
+    # --model here names whose replies are rejected, not the recipe's base model: only --set overrides the recipe
+    cfg, recipe = _domain_recipe(args.domain, args.recipe, list(args.overrides))
     answering = with_generator(cfg, args.model)
     generator = build_generator(answering)
     cache = CachingGenerator(generator, args.cache or args.out.with_suffix(".replies.jsonl"), generator.name)

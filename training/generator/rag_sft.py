@@ -156,12 +156,6 @@ def rag_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, splits: Sequ
     return out
 
 
-def refusal_reply(cfg: DomainConfig) -> str:
-    """What the model is taught to say when the passages do not answer: the domain's refusal sentence, the one the
-    pipeline reads as the generator declining (rag.abstention.model_refused)."""
-    return refusal_sentence(cfg.prompts)
-
-
 def refusal_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any,
                      retriever: Retriever | None) -> list[RagExample]:
     """Prompts whose evidence does not answer the question, from the training splits only: questions of the
@@ -204,7 +198,7 @@ def rag_targets(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever: Re
             report.drop("no_supported_sentence", example.record.record_id)
             continue
         targets.append((example, target.text))
-    refusal = refusal_reply(cfg)
+    refusal = refusal_sentence(cfg.prompts)
     refusals = refusal_examples(cfg, recipe, tokenizer, retriever)
     targets += [(example, refusal) for example in refusals]
     _rng("shuffle", recipe.data.seed).shuffle(targets)

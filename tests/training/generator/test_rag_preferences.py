@@ -17,9 +17,10 @@ from core.protocols import GenerationParams
 from core.records import Chunk, Hit
 from models.lora_compose import write_composed
 from models.peft_lora import read_lora
+from rag.abstention import refusal_sentence
 from training.args import load_recipe
 from training.generator.rag_preferences import preference_rows, rejection, write_preferences
-from training.generator.rag_sft import corpus_chunks, rag_example, refusal_reply
+from training.generator.rag_sft import corpus_chunks, rag_example
 from training.launch import CONFIGS_DIR
 
 ARTICLE = Chunk("c1", "民法典#188", "向人民法院请求保护民事权利的诉讼时效期间为三年。", 0, 24,
@@ -52,7 +53,7 @@ def test_a_reply_loses_to_an_answer_target_only_where_the_checks_fault_it(legal,
 
 
 def test_on_an_unanswerable_prompt_answering_anyway_loses(legal) -> None:
-    refusal = refusal_reply(legal)
+    refusal = refusal_sentence(legal.prompts)
     assert rejection(_example(legal), refusal, "可以起诉[1]。", legal)[0] == "answered_unanswerable"
     assert rejection(_example(legal), refusal, "给出的条文无法回答这个问题。", legal) is None
 

@@ -84,8 +84,9 @@ def test_retrieved_examples_cite_only_supported_sentences_and_teach_the_refusal(
     """With a retriever: every answer target passes the product's own citation check, and questions of the other
     domains / with the gold hidden get the domain's abstention sentence."""
     from eval.evalsets import load_evalset
+    from rag.abstention import refusal_sentence
     from rag.citations import cite
-    from training.generator.rag_sft import rag_examples, refusal_reply
+    from training.generator.rag_sft import rag_examples
 
     recipe = load_recipe(CONFIGS_DIR / "sft_legal_rag.toml", ["data.limit=8", "data.refusals=2",
                                                               "train.max_length=4096"])
@@ -95,7 +96,7 @@ def test_retrieved_examples_cite_only_supported_sentences_and_teach_the_refusal(
     retriever = fixed_retriever([Hit(corpus[g], 0.9, "dense") for g in golds])
     chats, report = rag_chats(legal, recipe, tokenizer, retriever)
     replies = [tokenizer.decode([t for t, m in zip(c.input_ids, c.assistant_masks, strict=True) if m]) for c in chats]
-    refusal = refusal_reply(legal)
+    refusal = refusal_sentence(legal.prompts)
     assert refusal == "现有法律条文库中没有找到足以回答该问题的依据。"
     assert sum(refusal in r for r in replies) == 6  # 2 medical, 2 finance, 2 legal with the gold hidden
     answers = [r for r in replies if refusal not in r]

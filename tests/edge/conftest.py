@@ -12,7 +12,6 @@ import pytest
 # article 232's own words: supported by it, so the citation check passes when passage [1] is that article (the
 # slice retriever ranks it first for this question)
 SCRIPT = "故意杀人的，处死刑或者十年以上有期徒刑[1]。"
-QUESTION = "故意杀人罪判几年？"
 
 
 def _needs_llama_cpp() -> None:

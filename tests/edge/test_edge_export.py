@@ -187,7 +187,7 @@ def test_replace_keeps_config_round_trip(edge_bundle, edge_cfg) -> None:
 def test_a_scalar_quantised_index_keeps_the_ranking(edge_bundle, edge_cfg, slice_retriever, tiny_gguf,
                                                     tmp_path) -> None:
     import faiss
-    from conftest import QUESTION
+    from edge_support import QUESTION
 
     from edge.runtime import Threads, edge_pipeline, open_bundle
 

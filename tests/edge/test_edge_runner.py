@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from api_support import OUT_OF_DOMAIN, needs_minilm
-from conftest import QUESTION
+from edge_support import QUESTION
 
 from edge import layout
 

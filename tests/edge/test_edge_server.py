@@ -8,7 +8,7 @@ import json
 
 import pytest
 from api_support import OUT_OF_DOMAIN, needs_minilm
-from conftest import QUESTION
+from edge_support import QUESTION
 
 pytestmark = needs_minilm
 

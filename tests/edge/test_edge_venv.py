@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from api_support import OUT_OF_DOMAIN, needs_minilm
-from conftest import QUESTION
+from edge_support import QUESTION
 
 from core.paths import cache_dir
 

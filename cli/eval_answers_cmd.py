@@ -67,7 +67,7 @@ def eval_answers(args: argparse.Namespace) -> int:
     from eval.answer_report import markdown_table, write_run
     from eval.answer_run import ROWS, RunSpec, run_items, summarise
     from eval.splits import parse_splits
-    from rag.build_generation import build_generator
+    from rag.build_generation import build_generator, generator_identity
     from rag.generator_choice import generator_label
 
     cfg = _config(args)
@@ -82,7 +82,7 @@ def eval_answers(args: argparse.Namespace) -> int:
     # a merged model dir has no GGUF: it answers through transformers; an adapter loads in every backend
     merged = cfg.models.generator != load_domain(cfg.name).models.generator
     backend = args.backend or ("transformers" if merged else None)
-    identity = _identity(cfg, backend)
+    identity = generator_identity(cfg, backend)
     spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, generator_label(cfg), identity,
                    not args.no_retrieval, args.unanswerable, skipped)
     run_dir = args.out / spec.tag
@@ -117,27 +117,6 @@ def _build(cfg: Any, args: argparse.Namespace, generator: Any) -> Any:
 
     retriever = NoRetriever() if args.no_retrieval else None
     return build_pipeline(cfg, generator=generator, retriever=retriever, index_dir=args.index_dir, load=True)
-
-
-def _identity(cfg: Any, backend: str | None) -> str:
-    """What the reply cache keys on: the backend and the model's files (a re-fetched or retrained model misses)."""
-    from core.errors import DossierError
-    from models.registry import resolve_model
-    from rag.build_generation import chosen_backend
-
-    chosen = chosen_backend(cfg, backend)
-    ref = cfg.models.generator_gguf if chosen == "llama-cpp" else cfg.models.generator
-    try:
-        path = Path(resolve_model(ref))
-    except DossierError:  # an HTTP backend's model need not be here
-        return f"{chosen}:{ref}"
-    stamp = ",".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in sorted(path.glob("*"))
-                     if p.is_file()) if path.is_dir() else f"{path.stat().st_size}:{int(path.stat().st_mtime)}"
-    if cfg.models.generator_adapter:  # a tuned run never reads the base model's cached replies, nor an older adapter's
-        from models.generator_adapter import shipped_adapter
-
-        stamp += f"+lora:{shipped_adapter(cfg).sha256}"
-    return f"{chosen}:{ref}:{stamp}"
 
 
 def eval_compare(args: argparse.Namespace) -> int:

@@ -169,7 +169,7 @@ def run_preferences(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from eval.answer_cache import CachingGenerator
-    from rag.build_generation import build_generator
+    from rag.build_generation import build_generator, generator_identity
     from rag.generator_choice import with_generator
     from rag.pipeline import generation_params
     from training.generator.rag_preferences import preference_rows, write_preferences
@@ -180,7 +180,8 @@ def run_preferences(args: argparse.Namespace) -> int:
     cfg, recipe = _domain_recipe(args.domain, args.recipe, list(args.overrides))
     answering = with_generator(cfg, args.model)
     generator = build_generator(answering)
-    cache = CachingGenerator(generator, args.cache or args.out.with_suffix(".replies.jsonl"), generator.name)
+    cache = CachingGenerator(generator, args.cache or args.out.with_suffix(".replies.jsonl"),
+                             generator_identity(answering))
     counts: Counter[str] = Counter()
     rows = preference_rows(cfg, recipe, load_tokenizer(base_model_ref(cfg, recipe)), indexed_retriever(cfg),
                            cache.load(), generation_params(answering), args.limit, counts)

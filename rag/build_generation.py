@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.errors import ConfigError
+from core.errors import ConfigError, DossierError
 from core.protocols import Generator
 from domains.config import DomainConfig
 from models.generator_adapter import gguf_adapter, shipped_adapter
@@ -55,3 +55,20 @@ def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
             return VllmGenerator(resolve_model(models.generator), **tuned)
         case other:
             raise ConfigError.invalid_choice("generation backend", other, BACKENDS)
+
+
+def generator_identity(cfg: DomainConfig, backend: str | None = None) -> str:
+    """What a reply cache keys on: the backend, the model's files (size and mtime: a re-fetched or retrained model
+    misses) and the adapter's pinned hash, so a tuned run never reads the base model's replies nor an older
+    adapter's. An HTTP backend's model need not be on this machine: its name stands for it."""
+    chosen = chosen_backend(cfg, backend)
+    ref = cfg.models.generator_gguf if chosen == "llama-cpp" else cfg.models.generator
+    try:
+        path = Path(resolve_model(ref))
+    except DossierError:
+        return f"{chosen}:{ref}"
+    stamp = ",".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in sorted(path.glob("*"))
+                     if p.is_file()) if path.is_dir() else f"{path.stat().st_size}:{int(path.stat().st_mtime)}"
+    if cfg.models.generator_adapter:
+        stamp += f"+lora:{shipped_adapter(cfg).sha256}"
+    return f"{chosen}:{ref}:{stamp}"

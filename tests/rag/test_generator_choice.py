@@ -73,3 +73,15 @@ def test_the_transformers_backend_answers_with_the_adapter_merged(legal_cfg, tin
     q_tuned = tuned._model.model.layers[0].self_attn.q_proj.weight
     assert not torch.allclose(q_base, q_tuned)  # merged into the weights: decoding runs at the base model's speed
     assert torch.equal(base._model.model.layers[0].mlp.up_proj.weight, tuned._model.model.layers[0].mlp.up_proj.weight)
+
+
+def test_the_reply_cache_identity_tells_base_and_each_adapter_apart(legal_cfg, tiny_adapter, tmp_path) -> None:
+    """Eval answers and `train preferences` key their reply caches on it: a tuned run must never read the base
+    model's replies, nor a retrained adapter an older one's."""
+    from rag.build_generation import generator_identity
+
+    base = generator_identity(legal_cfg, "transformers")
+    tuned = generator_identity(_shipping(legal_cfg, tiny_adapter), "transformers")
+    assert tuned.startswith(base) and tuned != base
+    assert tuned.endswith(sha256_file(tiny_adapter / "adapter_model.safetensors"))
+    assert generator_identity(legal_cfg, "transformers") == base  # the same files: the same key

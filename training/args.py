@@ -105,6 +105,10 @@ class DataArgs:
     context_filter: Mapping[str, Any] = field(default_factory=dict)  # keep retrieved chunks whose metadata match
     answer_prefix: str = ""  # rag: removed from the start of a reference answer
     answer_stop: str = ""  # rag: a reference answer is cut where this appears (e.g. its own statute quotes)
+    # rag: the reference's legal basis follows this word (LawBench: "法律依据"): the target keeps it after the
+    # answer, quoted from the passages it rests on (training/generator/cited_targets.py cited_basis)
+    basis_after: str = ""
+    max_basis_chars: int = 600  # rag: characters of quoted basis kept
     seed: int = 0  # rag fallback: which corpus passages are sampled as negatives
 
     def __post_init__(self) -> None:

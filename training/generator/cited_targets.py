@@ -9,6 +9,11 @@ Support is the product's own check (`rag.support.judge`, the one serving and eva
 marker only when the passage holds its content, its penalties, quantities and article numbers. A sentence that no
 passage supports is left out of the target rather than kept uncited, so the model learns to say what its evidence
 says and nothing more; a reference with no supported sentence gives no example at all (the caller counts it).
+
+A reference that ends with its legal basis ("……。法律依据：《中华人民共和国票据法》第八十一条支票是……", LawBench
+consultation) keeps it as the passages give it (`cited_basis`): each passage's heading, taken from the passage, and
+the clauses the basis matches, word for word, each cited. That is the form a lawyer's answer takes, and the article
+numbers come from the evidence, never from the model's memory.
 """
 
 from __future__ import annotations
@@ -111,3 +116,42 @@ def cited_reference(answer: str, evidence: Evidence, max_sentences: int = 6, max
         pieces.append(_with_marker(sentence, marker))
         used += len(sentence)
     return CitedTarget("".join(pieces), len(pieces), dropped)
+
+
+_LAW_ARTICLE = re.compile(rf"^(\S+?)\s+(第{_NUM}条.*)$")
+
+
+def source_heading(title: str) -> str:
+    """'中华人民共和国社会保险法 第二十七条' -> '《中华人民共和国社会保险法》第二十七条'; another title as it is."""
+    found = _LAW_ARTICLE.match(title.strip())
+    return f"《{found.group(1)}》{found.group(2)}" if found else title.strip()
+
+
+def cited_basis(basis: str, evidence: Evidence, label: str, max_chars: int = 600) -> CitedTarget:
+    """The legal basis of a reference, quoted from the passages it rests on: `label` and one line per passage
+    (in the order the basis first names it) with the passage's heading and the clauses the basis matches, each
+    followed by the passage's marker. Empty text when no basis sentence is supported."""
+    quoted: dict[int, list[str]] = {}
+    used = dropped = 0
+    for sentence in reference_sentences(basis):
+        marker = best_passage(sentence, evidence)
+        if marker is None:
+            dropped += 1
+            continue
+        clause = passage_clause(sentence, evidence.hits[marker - 1].chunk.text)
+        clause = clause[:-1] + "。" if clause[-1] in "；;" else clause  # a quoted clause is a sentence of its own
+        clauses = quoted.setdefault(marker, [])
+        if clause in clauses or used + len(clause) > max_chars:
+            continue
+        clauses.append(clause)
+        used += len(clause)
+    lines = []
+    for marker, clauses in quoted.items():
+        if not clauses:
+            continue
+        heading = source_heading(evidence.hits[marker - 1].chunk.title)
+        body = "".join(_with_marker(clause, marker) for clause in clauses)
+        lines.append(f"{heading}：{body}" if heading else body)
+    kept = sum(len(c) for c in quoted.values())
+    # the label opens the first line: on a line of its own the citation check would count it an uncited claim
+    return CitedTarget(label + "\n".join(lines) if lines else "", kept, dropped)

@@ -16,9 +16,10 @@ train / dev splits only. Evidence, in this order of preference:
 2. the fallback when no index exists: the gold articles plus negatives sampled from the declared JSONL corpus
    (seeded by the record id), shuffled deterministically.
 
-The target is the reference answer (cut at `data.answer_stop`, without `data.answer_prefix`) followed by the
-markers of the gold passages. `cited_answer_examples` builds the same prompts on the test split for
-`dossier train evaluate --task cited_answer`, scored with the product's citation check (`rag.citations.cite`).
+The target is the reference answer's supported sentences, each cited (cut at `data.answer_stop`, without
+`data.answer_prefix`), then, with `data.basis_after`, the reference's legal basis quoted from its passages.
+`cited_answer_examples` builds the same prompts on the test split for `dossier train evaluate --task cited_answer`,
+scored with the product's citation check (`rag.citations.cite`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from rag.prompting import Evidence, answer_messages, select_evidence
 from training.args import Recipe
 from training.formatting import FormatReport, RecordError, TokenizedChat, tokenize_chat
 from training.generator.charges import truncate_tokens
-from training.generator.cited_targets import cited_reference, clean_reference
+from training.generator.cited_targets import cited_basis, cited_reference, clean_reference
 from training.generator.passages import top_hits
 
 log = logging.getLogger(__name__)
@@ -119,12 +120,22 @@ def retrieved_passages(
 
 
 def reference_answer(rec: EvalRecord, recipe: Recipe) -> str:
+    return reference_parts(rec, recipe)[0]
+
+
+def reference_parts(rec: EvalRecord, recipe: Recipe) -> tuple[str, str]:
+    """(the answer, its legal basis): without `data.answer_prefix`, cut at `data.answer_stop`, split at
+    `data.basis_after` (the basis is empty when the recipe names none or the reference has none)."""
     text = clean_reference(rec.answer)
     if recipe.data.answer_prefix and text.startswith(recipe.data.answer_prefix):
         text = text[len(recipe.data.answer_prefix) :]
     if recipe.data.answer_stop and recipe.data.answer_stop in text:
         text = text[: text.index(recipe.data.answer_stop)]
-    return text.strip()
+    basis = ""
+    if recipe.data.basis_after and recipe.data.basis_after in text:
+        text, _, basis = text.partition(recipe.data.basis_after)
+        basis = basis.lstrip(":：").strip()
+    return text.strip(), basis
 
 
 def _records(cfg: DomainConfig, recipe: Recipe, splits: Sequence[str], file: Path | None,
@@ -186,18 +197,21 @@ def rag_targets(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever: Re
     kept_sentences = dropped_sentences = 0
     targets: list[tuple[RagExample, str]] = []
     for example in rag_examples(cfg, recipe, tokenizer, recipe.data.splits, retriever, require_gold=False):
-        answer = reference_answer(example.record, recipe)
-        if not answer:
+        answer, basis = reference_parts(example.record, recipe)
+        if not answer and not basis:
             report.drop("empty_answer", example.record.record_id)
             continue
-        target = cited_reference(answer, example.evidence, max_chars=recipe.data.max_answer_chars,
-                                 style=recipe.data.target_style)
-        kept_sentences += target.kept
-        dropped_sentences += target.dropped
-        if not target.kept:
+        parts = [cited_reference(answer, example.evidence, max_chars=recipe.data.max_answer_chars,
+                                 style=recipe.data.target_style)]
+        if basis:
+            parts.append(cited_basis(basis, example.evidence, f"{recipe.data.basis_after}：",
+                                     max_chars=recipe.data.max_basis_chars))
+        kept_sentences += sum(part.kept for part in parts)
+        dropped_sentences += sum(part.dropped for part in parts)
+        if not any(part.kept for part in parts):
             report.drop("no_supported_sentence", example.record.record_id)
             continue
-        targets.append((example, target.text))
+        targets.append((example, "\n".join(part.text for part in parts if part.text)))
     refusal = refusal_sentence(cfg.prompts)
     refusals = refusal_examples(cfg, recipe, tokenizer, retriever)
     targets += [(example, refusal) for example in refusals]

@@ -6,7 +6,13 @@ from __future__ import annotations
 from core.records import Chunk, Hit
 from rag.citations import cite
 from rag.prompting import select_evidence
-from training.generator.cited_targets import cited_reference, reference_sentences, without_attribution
+from training.generator.cited_targets import (
+    cited_basis,
+    cited_reference,
+    reference_sentences,
+    source_heading,
+    without_attribution,
+)
 
 DRUNK = Chunk("c1", "刑法#133-1", "在道路上驾驶机动车，醉酒驾驶机动车的，处拘役，并处罚金。", 0, 27,
               title="中华人民共和国刑法 第一百三十三条之一")
@@ -70,3 +76,22 @@ def test_in_clause_style_the_target_quotes_the_clause_each_sentence_rests_on() -
     target = cited_reference(answer, _evidence(), style="clauses")
     assert target.text == "向人民法院请求保护民事权利的诉讼时效期间为三年[2]。"  # both rest on it: quoted once
     assert cite(target.text, _evidence()).precision == 1.0
+
+
+def test_the_legal_basis_is_quoted_from_its_passage_under_the_passage_heading() -> None:
+    """The basis names the article as the reference wrote it; the target takes heading and wording from the
+    passage, so a number the model writes there is one the evidence gives."""
+    basis = ("《中华人民共和国民法典》第一百八十八条向人民法院请求保护民事权利的诉讼时效期间为三年；"
+             "法律另有规定的，依照其规定。《公司法》第十条公司应当依法纳税。")
+    target = cited_basis(basis, _evidence(), "法律依据：")
+    assert target.text == ("法律依据：《中华人民共和国民法典》第一百八十八条："
+                           "向人民法院请求保护民事权利的诉讼时效期间为三年[2]。法律另有规定的，依照其规定[2]。")
+    assert (target.kept, target.dropped) == (2, 1)  # the article the evidence lacks is left out
+    report = cite(target.text, _evidence())
+    assert report.precision == 1.0 and report.coverage == 1.0
+    assert cited_basis("公司应当依法纳税。", _evidence(), "法律依据：").text == ""
+
+
+def test_a_passage_heading_reads_as_a_citation() -> None:
+    assert source_heading("中华人民共和国刑法 第一百三十三条之一") == "《中华人民共和国刑法》第一百三十三条之一"
+    assert source_heading("问答 12") == "问答 12"  # not a law and article: as it is

@@ -34,7 +34,12 @@ def test_fallback_examples_cite_their_gold_passages(legal, tokenizer) -> None:
     answer = tokenizer.decode([t for t, m in zip(chats[0].input_ids, chats[0].assistant_masks, strict=True) if m])
     markers = {int(m) for m in re.findall(r"\[(\d+)\]", answer)}
     assert markers and all(f"[{n}]" in text.split("<|im_start|>assistant")[0] for n in markers)
-    assert "法律依据" not in answer and not answer.startswith("回答")
+    assert not answer.startswith("回答")
+    bases = [tokenizer.decode([t for t, m in zip(c.input_ids, c.assistant_masks, strict=True) if m]) for c in chats]
+    headings = re.findall(r"《(.+?)》(第.+?条)：", "".join(bases))
+    assert headings and all(f"{law} {article}" in "".join(tokenizer.decode(c.input_ids) for c in chats)
+                            for law, article in headings)  # every quoted heading is a passage's title
+    assert all(b.count("法律依据") <= 1 and ("法律依据" not in b or "法律依据：《" in b) for b in bases)
     again, _ = rag_chats(legal, recipe, tokenizer, retriever=None)
     assert [c.input_ids for c in again] == [c.input_ids for c in chats]  # seeded: the same negatives every time
 

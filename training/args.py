@@ -96,6 +96,11 @@ class DataArgs:
     max_answer_chars: int = 360  # rag: the cited target keeps supported sentences up to this many characters
     # rag: "reference" keeps the reference's supported sentences; "clauses" quotes the passage clause each rests on
     target_style: Literal["reference", "clauses"] = "reference"
+    # rag: training prompts show the retrieved passages in a seeded order of their own, not best first. Retrieval
+    # puts the supporting passage first so often that the first RAG-SFT adapters learned to number markers ([1],
+    # then [2], [3] …) instead of pointing at the passage they quote (medical v2: a sentence copied word for word
+    # from passage 3, cited [1]). Served prompts keep the retriever's order.
+    shuffle_evidence: bool = False
     insert_gold: bool = False  # rag: put a gold document the retriever missed into the evidence (see rag_sft.py)
     splits: tuple[str, ...] = ("train",)  # eval.splits names; never the split a gain is reported on
     limit: int = 0  # 0: every record

@@ -150,9 +150,10 @@ def _records(cfg: DomainConfig, recipe: Recipe, splits: Sequence[str], file: Pat
 
 def rag_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, splits: Sequence[str],
                  retriever: Retriever | None, file: Path | None = None, limit: int = 0,
-                 require_gold: bool = True) -> list[RagExample]:
+                 require_gold: bool = True, shuffle: bool = False) -> list[RagExample]:
     """Prompts for the records of the recipe's sets; `require_gold=False` keeps records without gold documents
-    (an answer target needs a supporting passage, not a gold id)."""
+    (an answer target needs a supporting passage, not a gold id). `shuffle` puts the passages in a seeded order
+    of their own (see `RecipeData.shuffle_evidence`)."""
     corpus = corpus_chunks(cfg)
     ids = sorted(corpus)
     log.info("rag examples: passages from %s", "the retriever" if retriever else "gold + sampled negatives")
@@ -162,6 +163,9 @@ def rag_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, splits: Sequ
             hits = retrieved_passages(rec, retriever, corpus, recipe)
         else:
             hits = fallback_passages(rec, corpus, ids, recipe.data.passages, recipe.data.seed)
+        if shuffle:
+            hits = list(hits)
+            _rng(f"order:{rec.record_id}", recipe.data.seed).shuffle(hits)
         question = truncate_tokens(tokenizer, rec.query, recipe.data.max_input_tokens)
         out.append(rag_example(cfg, rec, question, hits))
     return out
@@ -196,7 +200,8 @@ def rag_targets(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever: Re
     no target are counted in `report`."""
     kept_sentences = dropped_sentences = 0
     targets: list[tuple[RagExample, str]] = []
-    for example in rag_examples(cfg, recipe, tokenizer, recipe.data.splits, retriever, require_gold=False):
+    for example in rag_examples(cfg, recipe, tokenizer, recipe.data.splits, retriever, require_gold=False,
+                                shuffle=recipe.data.shuffle_evidence):
         answer, basis = reference_parts(example.record, recipe)
         if not answer and not basis:
             report.drop("empty_answer", example.record.record_id)

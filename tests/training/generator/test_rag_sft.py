@@ -85,20 +85,26 @@ def test_the_training_prompt_is_the_prompt_the_pipeline_sends(legal) -> None:
     assert example.gold_markers and all(f"[{n}] " in example.messages[-1].content for n in example.gold_markers)
 
 
+def _gold_retriever(legal):
+    """The first five gold articles of the first 8 consultation questions, returned for every query."""
+    from eval.evalsets import load_evalset
+
+    corpus = corpus_chunks(legal)
+    recs = load_evalset(legal, "lawbench_consultation", limit=8).records
+    golds = list(dict.fromkeys(g for r in recs for g in r.gold_ids if g in corpus))[:5]
+    return golds, fixed_retriever([Hit(corpus[g], 0.9, "dense") for g in golds])
+
+
 def test_retrieved_examples_cite_only_supported_sentences_and_teach_the_refusal(legal, tokenizer) -> None:
     """With a retriever: every answer target passes the product's own citation check, and questions of the other
     domains / with the gold hidden get the domain's abstention sentence."""
-    from eval.evalsets import load_evalset
     from rag.abstention import refusal_sentence
     from rag.citations import cite
     from training.generator.rag_sft import rag_examples
 
     recipe = load_recipe(CONFIGS_DIR / "sft_legal_rag.toml", ["data.limit=8", "data.refusals=2",
                                                               "train.max_length=4096"])
-    corpus = corpus_chunks(legal)
-    recs = load_evalset(legal, "lawbench_consultation", limit=8).records
-    golds = list(dict.fromkeys(g for r in recs for g in r.gold_ids if g in corpus))[:5]
-    retriever = fixed_retriever([Hit(corpus[g], 0.9, "dense") for g in golds])
+    _, retriever = _gold_retriever(legal)
     chats, report = rag_chats(legal, recipe, tokenizer, retriever)
     replies = [tokenizer.decode([t for t, m in zip(c.input_ids, c.assistant_masks, strict=True) if m]) for c in chats]
     refusal = refusal_sentence(legal.prompts)
@@ -107,7 +113,7 @@ def test_retrieved_examples_cite_only_supported_sentences_and_teach_the_refusal(
     answers = [r for r in replies if refusal not in r]
     assert answers and report.kept == len(chats)
     examples = {e.record.record_id: e for e in rag_examples(legal, recipe, tokenizer, ["train"], retriever,
-                                                           require_gold=False)}
+                                                           require_gold=False, shuffle=recipe.data.shuffle_evidence)}
     checked = 0
     for chat, reply in zip(chats, replies, strict=True):
         if refusal in reply:
@@ -118,3 +124,24 @@ def test_retrieved_examples_cite_only_supported_sentences_and_teach_the_refusal(
         assert report_.precision == 1.0 and report_.coverage == 1.0
         checked += 1
     assert checked == len(answers)
+
+
+def test_shuffled_evidence_keeps_each_target_cited_to_the_passage_it_quotes(legal, tokenizer) -> None:
+    """`data.shuffle_evidence`: the retrieved passages in a seeded order of their own, the same on every build, and
+    every marker of a target still names the passage that supports its sentence."""
+    from rag.abstention import model_refused
+    from rag.citations import cite
+    from training.formatting import FormatReport
+    from training.generator.rag_sft import rag_targets
+
+    recipe = load_recipe(CONFIGS_DIR / "sft_legal_rag.toml", ["data.limit=8", "data.refusals=0",
+                                                              "data.shuffle_evidence=true"])
+    golds, retriever = _gold_retriever(legal)
+    targets = rag_targets(legal, recipe, tokenizer, retriever, FormatReport())
+    orders = [[h.chunk.doc_id for h in example.evidence.hits] for example, _ in targets]
+    assert targets and any(order != golds[: len(order)] for order in orders)  # not the retriever's order
+    assert orders == [[h.chunk.doc_id for h in e.evidence.hits]
+                      for e, _ in rag_targets(legal, recipe, tokenizer, retriever, FormatReport())]
+    for example, target in targets:
+        assert not model_refused(target, legal.prompts)
+        assert cite(target, example.evidence).precision == 1.0

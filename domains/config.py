@@ -109,6 +109,9 @@ class GenerationConfig:
     threads: int = 1  # decode threads: decode is memory-bound, and one was faster than two under load here
     prefill_threads: int = 0  # llama-cpp: prompt threads (compute-bound, scales with cores); 0 = `threads`
     context_chars: int = 2400  # evidence budget in the prompt
+    # a marker whose passage does not hold its sentence moves to the given passage that does (rag/citation_repair.py);
+    # the trace keeps the moves and the precision as generated
+    repoint_markers: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,8 @@ def _rag_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
         "citations": [asdict(c) for c in answer.citations],
         "unsupported": citations.get("unsupported_sentences", []),
         "citation_precision": citations.get("precision"), "citation_coverage": citations.get("coverage"),
+        "citation_precision_as_generated": citations.get("precision_as_generated", citations.get("precision")),
+        "markers_repointed": len(citations.get("repointed", [])),
         "cited_doc_ids": sorted({c.doc_id for c in answer.citations}),
         "timings_ms": dict(answer.trace.get("timings_ms", {})),
     }
@@ -104,7 +106,8 @@ def _closed_book_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, An
     ms = round((time.perf_counter() - t0) * 1000, 2)
     return {"answer": reply.strip(), "pipeline_abstained": False, "abstain_reason": "", "hits": [],
             "prompt": [asdict(m) for m in messages], "contexts": [], "citations": [], "unsupported": [],
-            "citation_precision": None, "citation_coverage": None, "cited_doc_ids": [],
+            "citation_precision": None, "citation_coverage": None, "citation_precision_as_generated": None,
+            "markers_repointed": 0, "cited_doc_ids": [],
             "timings_ms": {"generate": ms, "total": ms}}
 
 
@@ -164,6 +167,9 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "reference_contained": _rate(answerable, "reference_contained"),
         "citation_precision": _rate(answered, "citation_precision"),
         "citation_coverage": _rate(answered, "citation_coverage"),
+        # what the model wrote, before rag.citation_repair moved markers to the passage holding the sentence
+        "citation_precision_as_generated": _rate(answered, "citation_precision_as_generated"),
+        "repointed_per_answer": mean([float(r.get("markers_repointed", 0)) for r in answered]),
         "cites_rate": mean([float(bool(r["citations"])) for r in answered]) if any(r["hits"] for r in answered)
         else None,
         "evidence_recall": _rate(answered, "evidence_recall"),

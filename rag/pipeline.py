@@ -15,6 +15,7 @@ from core.records import Answer, Hit, Retrieval
 from domains.config import DomainConfig
 from rag import prompting
 from rag.abstention import MODEL_REFUSAL_REASON, AbstentionDecision, decide, model_refused
+from rag.citation_repair import repoint_markers
 from rag.citations import cite
 
 log = logging.getLogger(__name__)
@@ -179,12 +180,16 @@ class RagPipeline:
         if model_refused(generated, self.cfg.prompts):
             return self._abstained(prep, timer, MODEL_REFUSAL_REASON, generated)
         with timer.stage("cite"):
-            report = cite(generated, prep.evidence)
+            served, moves = (repoint_markers(generated, prep.evidence) if self.cfg.generation.repoint_markers
+                             else (generated, []))
+            report = cite(served, prep.evidence)
+            as_generated = cite(generated, prep.evidence).precision if moves else report.precision
+        citations = {**report.trace(), "repointed": [m.trace() for m in moves], "precision_as_generated": as_generated}
         return Answer(
             question=prep.question,
             text=report.text,
             citations=report.citations,
             hits=prep.hits,
             disclaimer=self.cfg.disclaimer,
-            trace=self._trace(prep, timer, citations=report.trace()),
+            trace=self._trace(prep, timer, citations=citations),
         )

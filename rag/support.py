@@ -92,7 +92,7 @@ def _article_key(article: str) -> str:
     return f"第{numeral_value(number.group(1)):g}条{article[number.end():]}"
 
 
-def _compact(text: str) -> str:
+def compact(text: str) -> str:
     return "".join(c for c in text if c.isalnum())
 
 
@@ -106,7 +106,7 @@ def judge(sentence: str, title: str, passage: str) -> SupportVerdict:
     missing = sorted(facts(content) - facts(passage + " " + title))
     if missing:
         return SupportVerdict(False, overlap, f"not in the passage: {', '.join(missing)}")
-    unquoted = [q for q in QUOTE.findall(content) if _compact(q) not in _compact(passage)]
+    unquoted = [q for q in QUOTE.findall(content) if compact(q) not in compact(passage)]
     if unquoted:
         return SupportVerdict(False, overlap, f"quoted wording not in the passage: {unquoted[0][:40]}")
     return SupportVerdict(True, overlap)

@@ -59,7 +59,7 @@ def supporting_passage(claim: str, evidence: Evidence, exclude: set[int]) -> int
     for n, hit in enumerate(evidence.hits, start=1):
         if n in exclude:
             continue
-        share = verbatim_share(claim, hit.chunk.text)
+        share = verbatim_share(claim, f"{hit.chunk.title}{hit.chunk.text}")  # a quote may open with its heading
         if share < REPOINT_MIN_VERBATIM or (best is not None and share <= best[0]):
             continue
         if judge(claim, hit.chunk.title, hit.chunk.text).supported:

@@ -71,3 +71,11 @@ def test_an_invented_penalty_is_not_moved_onto_an_article_that_merely_shares_it(
     generated = "故意杀人的，处五年以下有期徒刑[1]。"
     assert repoint_markers(generated, evidence) == (generated, [])
     assert cite(generated, evidence).precision == 0.0
+
+
+def test_a_quote_that_opens_with_its_heading_moves_to_the_passage_it_names() -> None:
+    """The legal adapters quote as "法律依据：《…》第…条：text[n]": the heading comes from the passage's title."""
+    generated = "法律依据：《中华人民共和国民法典》第一百八十八条：向人民法院请求保护民事权利的诉讼时效期间为三年[1]。"
+    served, moves = repoint_markers(generated, _evidence())
+    assert served.endswith("三年[2]。") and [(m.cited, m.moved_to) for m in moves] == [(1, 2)]
+    assert cite(served, _evidence()).precision == 1.0

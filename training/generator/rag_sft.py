@@ -153,7 +153,7 @@ def rag_examples(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, splits: Sequ
                  require_gold: bool = True, shuffle: bool = False) -> list[RagExample]:
     """Prompts for the records of the recipe's sets; `require_gold=False` keeps records without gold documents
     (an answer target needs a supporting passage, not a gold id). `shuffle` puts the passages in a seeded order
-    of their own (see `RecipeData.shuffle_evidence`)."""
+    of their own (see `DataArgs.shuffle_evidence`)."""
     corpus = corpus_chunks(cfg)
     ids = sorted(corpus)
     log.info("rag examples: passages from %s", "the retriever" if retriever else "gold + sampled negatives")

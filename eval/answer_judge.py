@@ -7,6 +7,12 @@ model cache (Qwen2.5-Coder-1.5B when fetched, else the 0.5B), stopped when the s
 needs embeddings: the domain's own embedder is served on 127.0.0.1 for it (eval/embedding_server.py).
 Abstentions are not sent to the judge (RAGAS scores a correct refusal 0 or NaN): they are counted apart. Judge
 failures are counted per metric beside its mean, never averaged away.
+
+The judge costs minutes an answer on a CPU (the 1.5B: ~11 requests and ~6,000 prompt tokens an answer; 2 answers
+took 408 s with one decode thread and no prompt cache, 354 s with every core and the cache, on 2 cores), so the local
+server decodes on every core the process may use and keeps llama-cpp-python's prompt-state cache: the instructions
+and examples each metric repeats are evaluated once. Scores are saved as they come (`work/judge-out.jsonl`); running
+the same command again judges only the rows not yet scored (see eval/ragas_judge.py).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ RAGAS_PYTHON = REPO / ".venv-ragas" / "bin" / "python"
 JUDGE_SCRIPT = Path(__file__).resolve().parent / "ragas_judge.py"
 LOCAL_JUDGES = ("qwen2.5-coder-1.5b-instruct-gguf", "qwen2.5-coder-0.5b-instruct-gguf")  # largest first
 STARTUP_TIMEOUT_S = 180.0
+PROMPT_CACHE_BYTES = 1 << 30  # ~35 saved states of a 1.5B at ~1,500 tokens (28 KiB of K/V a token)
 
 
 def judge_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -57,9 +64,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 @contextmanager
-def local_judge(threads: int = 1, n_ctx: int = 8192) -> Iterator[str]:
-    """llama.cpp's OpenAI-compatible server over the largest local generator, on 127.0.0.1; yields its base URL."""
+def local_judge(threads: int | None = None, n_ctx: int = 8192) -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server over the largest local generator, on 127.0.0.1; yields its base URL.
+    `threads` (decode and prompt): default every usable core, since the judge runs after the answers, alone."""
     import httpx
 
     try:
@@ -68,7 +80,9 @@ def local_judge(threads: int = 1, n_ctx: int = 8192) -> Iterator[str]:
         raise MissingDependency("llama-cpp-python", extra="edge", how="make llama-cpp-wheel") from err
     port = _free_port()
     argv = [sys.executable, "-m", "llama_cpp.server", "--model", local_judge_model(), "--host", "127.0.0.1",
-            "--port", str(port), "--n_threads", str(threads), "--n_ctx", str(n_ctx), "--model_alias", "judge"]
+            "--port", str(port), "--n_threads", str(threads or usable_cores()),
+            "--n_threads_batch", str(threads or usable_cores()), "--n_ctx", str(n_ctx), "--model_alias", "judge",
+            "--cache", "true", "--cache_size", str(PROMPT_CACHE_BYTES)]
     with tempfile.TemporaryFile() as server_log:
         proc = subprocess.Popen(argv, stdout=server_log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/v1"
@@ -98,15 +112,16 @@ def local_judge(threads: int = 1, n_ctx: int = 8192) -> Iterator[str]:
 
 
 def run_judge(rows: Sequence[dict[str, Any]], work: Path, llm_url: str, embeddings_url: str | None,
-              timeout_s: int = 900) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Score `rows` with the ragas venv; returns (scores by row id, the judge's summary)."""
+              timeout_s: int = 900, judge_id: str = "") -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Score `rows` with the ragas venv; returns (scores by row id, the judge's summary). Rows already scored in
+    `work` by the same judge (`judge_id`) on the same texts are kept, not judged again."""
     if not RAGAS_PYTHON.is_file():
         raise ConfigError(f"RAGAS runs in its own venv, which is missing ({RAGAS_PYTHON}): make ragas-env")
     work.mkdir(parents=True, exist_ok=True)
     inputs, outputs = work / "judge-in.jsonl", work / "judge-out.jsonl"
     inputs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in judge_rows(rows)), encoding="utf-8")
     argv = [str(RAGAS_PYTHON), str(JUDGE_SCRIPT), "--rows", str(inputs), "--out", str(outputs), "--llm-url", llm_url,
-            "--timeout", str(timeout_s)]
+            "--timeout", str(timeout_s), "--judge-id", judge_id]
     if embeddings_url:
         argv += ["--embeddings-url", embeddings_url]
     env = {**os.environ, "RAGAS_DO_NOT_TRACK": "true", "XDG_DATA_HOME": str(work / "xdg")}
@@ -123,14 +138,19 @@ def judge_run(rows: list[dict[str, Any]], work: Path, judge: str, embedder: Any 
     """Score the rows in place (`row["ragas"]`) and return {"name", "failures", "means", "skipped"}."""
     from eval.embedding_server import EmbeddingServer
 
+    name = judge_name(judge)
     with ExitStack() as stack:
         llm_url = stack.enter_context(local_judge()) if judge == "local" else judge
         embeddings_url = stack.enter_context(EmbeddingServer(embedder)).base_url if embedder is not None else None
-        scores, summary = run_judge(rows, work, llm_url, embeddings_url)
+        scores, summary = run_judge(rows, work, llm_url, embeddings_url, judge_id=name)
     for row in rows:
         if row["id"] in scores:
-            row["ragas"] = {k: v for k, v in scores[row["id"]].items() if k != "id"}
-    name = f"local:{Path(local_judge_model()).parent.name}" if judge == "local" else judge
+            row["ragas"] = {k: v for k, v in scores[row["id"]].items() if k not in ("id", "key")}
     return {"name": name, "failures": summary.get("failures", {}), "means": summary.get("means", {}),
             "scored": summary.get("scored", 0), "skipped_abstained": summary.get("skipped", 0),
-            "seconds": summary.get("seconds")}
+            "reused": summary.get("reused", 0), "seconds": summary.get("seconds")}
+
+
+def judge_name(judge: str) -> str:
+    """`local:<model dir>` for the local judge, else the URL: part of every score's key."""
+    return f"local:{Path(local_judge_model()).parent.name}" if judge == "local" else judge

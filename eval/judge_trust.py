@@ -110,13 +110,13 @@ def run_judge_on_labels(labels: Sequence[Mapping[str, Any]], judge: str, work: P
     """Score the labelled answers' faithfulness with the judge (no reference: the other metrics are not asked)."""
     from contextlib import ExitStack
 
-    from eval.answer_judge import local_judge, run_judge
+    from eval.answer_judge import judge_name, local_judge, run_judge
 
     rows = [{"id": r["id"], "question": r["question"], "answer": r["answer"], "contexts": r["contexts"],
              "reference": None, "kind": "open", "abstained": False} for r in labels if r["faithful"] is not None]
     with ExitStack() as stack:
         url = stack.enter_context(local_judge()) if judge == "local" else judge
-        scored, _summary = run_judge(rows, work, url, None)
+        scored, _summary = run_judge(rows, work, url, None, judge_id=judge_name(judge))
     return {rid: _faithfulness(row) for rid, row in scored.items()}
 
 

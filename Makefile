@@ -91,7 +91,7 @@ edge-wheels: llama-cpp-wheel
 
 # A second copy of llama.cpp's libraries compiled for AVX-512 (no AMX), used instead of the portable wheel's where the
 # CPU has every flag it needs (generation/llama_cpp_build.py): prompt processing 1.3-1.4x faster on the AVX-512 EPYC.
-# Nothing happens on a CPU without them, or when it is built. `make run` starts it after a first wheel build.
+# Nothing happens on a CPU without them, or when it is built. `make run` starts it (niced) after a first wheel build.
 llama-cpp-avx512: install
 	$(BIN)/python -m generation.llama_cpp_build build-avx512
 
@@ -120,7 +120,7 @@ llama-cpp-wheel-marked:
 	printf '{"state": "building", "pid": %s, "started_at": %s, "expected_s": %s, "log": "%s"}\n' \
 	  $$PPID $$(date +%s) $$expected "$(WHEEL_LOG)" > $(WHEEL_MARKER); \
 	if $(MAKE) --no-print-directory llama-cpp-wheel; then rm -f $(WHEEL_MARKER); echo "llama.cpp wheel: installed"; \
-	  $(MAKE) --no-print-directory llama-cpp-avx512 || echo "AVX-512 llama.cpp build failed: the portable one serves"; \
+	  nice -n 10 $(MAKE) --no-print-directory llama-cpp-avx512 || echo "AVX-512 llama.cpp build failed: the portable one serves"; \
 	else \
 	  msg="llama.cpp wheel build failed: read its log, then make llama-cpp-wheel (or serve --backend transformers)"; \
 	  printf '{"state": "failed", "finished_at": %s, "log": "%s", "message": "%s"}\n' \

@@ -50,7 +50,7 @@ def measure(build: str, gguf: Path, args: argparse.Namespace) -> dict:
 
 def main() -> int:
     from core.hardware import cpu_flags
-    from generation.llama_cpp_build import builds_root, installed_builds
+    from generation.llama_cpp_build import bindings_version, builds_root, installed_builds
     from models.registry import gguf_file, is_fetched
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -62,7 +62,8 @@ def main() -> int:
     args = parser.parse_args()
     ggufs = args.gguf or [Path(gguf_file(name)) for name in ("qwen2.5-coder-0.5b-instruct-gguf",
                                                               "qwen2.5-coder-1.5b-instruct-gguf") if is_fetched(name)]
-    runnable = ["portable"] + [b.name for b in installed_builds(builds_root()) if b.needs <= cpu_flags()]
+    extra = installed_builds(builds_root(), bindings_version())
+    runnable = ["portable"] + [b.name for b in extra if b.needs <= cpu_flags()]
     if len(runnable) == 1:
         print("only the portable build runs here (make llama-cpp-avx512 adds one where the CPU has AVX-512)")
     print(f"load average {os.getloadavg()[0]:.1f}; {args.prompt_tokens}-token prompt, {args.tokens} decoded tokens, "

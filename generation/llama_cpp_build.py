@@ -18,6 +18,7 @@ a flag it needs). A `$LLAMA_CPP_LIB_PATH` set by the user wins over both.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 BUILD_ENV = "DOSSIER_LLAMA_BUILD"
 LIB_ENV = "LLAMA_CPP_LIB_PATH"  # read by llama_cpp/llama_cpp.py at import
 CHOICES = ("auto", "portable", "avx512")
-LLAMA_CPP_VERSION = "0.3.36"  # the Makefile's LLAMA_CPP_VERSION: the libraries must match the installed bindings
 AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw", "avx512vbmi", "avx512_vnni",
                           "avx512_bf16"})
 AVX512_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON "
@@ -62,8 +62,18 @@ def builds_root() -> Path:
     return cache_dir() / "llama-cpp"
 
 
-def installed_builds(root: Path) -> list[LlamaBuild]:
-    """The extra builds under `root` (each `<name>/build.json` beside `<name>/lib/libllama.so`), by name."""
+def bindings_version() -> str | None:
+    """The installed llama-cpp-python's version (the Makefile's LLAMA_CPP_VERSION), None where it is not installed."""
+    try:
+        return importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def installed_builds(root: Path, version: str | None) -> list[LlamaBuild]:
+    """The extra builds under `root` (each `<name>/build.json` beside `<name>/lib/libllama.so`), by name, that were
+    compiled from the bindings' `version` (the ctypes bindings must match the libraries; None: no bindings to
+    match, nothing will load them anyway)."""
     found = []
     for manifest in sorted(root.glob("*/build.json")):
         lib_dir = manifest.parent / "lib"
@@ -72,8 +82,9 @@ def installed_builds(root: Path) -> list[LlamaBuild]:
         except (OSError, ValueError) as err:
             log.warning("ignoring llama.cpp build %s: unreadable build.json (%s)", manifest.parent, err)
             continue
-        if spec.get("version") != LLAMA_CPP_VERSION or not (lib_dir / LIBRARY).is_file():
-            log.warning("ignoring llama.cpp build %s: not a complete %s build", manifest.parent, LLAMA_CPP_VERSION)
+        if (version is not None and spec.get("version") != version) or not (lib_dir / LIBRARY).is_file():
+            log.warning("ignoring llama.cpp build %s: not a complete build of llama-cpp-python %s", manifest.parent,
+                        version)
             continue
         found.append(LlamaBuild(manifest.parent.name, lib_dir, frozenset(spec.get("needs", ()))))
     return found
@@ -106,7 +117,8 @@ def select_build() -> LlamaBuild:
     libraries stay, and this only says which). Child processes inherit the choice through the environment."""
     if os.environ.get(LIB_ENV):
         return LlamaBuild("LLAMA_CPP_LIB_PATH", Path(os.environ[LIB_ENV]))
-    build = choose_build(os.environ.get(BUILD_ENV, "auto"), cpu_flags(), installed_builds(builds_root()))
+    build = choose_build(os.environ.get(BUILD_ENV, "auto"), cpu_flags(),
+                         installed_builds(builds_root(), bindings_version()))
     if "llama_cpp.llama_cpp" in sys.modules:
         log.warning("llama_cpp was imported before the build was chosen: it keeps the libraries it loaded")
         return PORTABLE
@@ -117,14 +129,18 @@ def select_build() -> LlamaBuild:
 
 
 def build_avx512(root: Path, *, force: bool = False) -> Path | None:
-    """Compile llama-cpp-python's libraries with AVX-512 into `root/avx512` (~10 min on 2 cores); None where this CPU
-    lacks a flag (the build could not run here) or it is already there. Written beside, then renamed into place."""
+    """Compile the installed llama-cpp-python's libraries with AVX-512 into `root/avx512` (~10 min on 2 cores); None
+    where this CPU lacks a flag (the build could not run here) or it is already there. Written beside, then renamed
+    into place."""
     missing = AVX512_FLAGS - cpu_flags()
     if missing:
         log.info("no AVX-512 llama.cpp build: this CPU lacks %s", ", ".join(sorted(missing)))
         return None
+    version = bindings_version()
+    if version is None:
+        raise ConfigError("the AVX-512 build pairs with the installed llama-cpp-python: make llama-cpp-wheel first")
     dest = root / "avx512"
-    if not force and any(b.name == "avx512" for b in installed_builds(root)):
+    if not force and any(b.name == "avx512" for b in installed_builds(root, version)):
         log.info("the AVX-512 llama.cpp build is already in %s", dest)
         return None
     root.mkdir(parents=True, exist_ok=True)
@@ -133,7 +149,7 @@ def build_avx512(root: Path, *, force: bool = False) -> Path | None:
                "CMAKE_BUILD_PARALLEL_LEVEL": os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")}
         # --no-binary/--no-cache-dir: pip would otherwise reuse the portable wheel it has cached under the same name
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--no-binary",
-                        "llama-cpp-python", "-w", work, f"llama-cpp-python=={LLAMA_CPP_VERSION}"], env=env, check=True)
+                        "llama-cpp-python", "-w", work, f"llama-cpp-python=={version}"], env=env, check=True)
         staged = Path(work) / "avx512"
         with zipfile.ZipFile(next(Path(work).glob("llama_cpp_python-*.whl"))) as wheel:
             for member in wheel.namelist():
@@ -141,7 +157,7 @@ def build_avx512(root: Path, *, force: bool = False) -> Path | None:
                     target = staged / "lib" / Path(member).name
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(wheel.read(member))
-        (staged / "build.json").write_text(json.dumps({"version": LLAMA_CPP_VERSION, "cmake_args": AVX512_CMAKE_ARGS,
+        (staged / "build.json").write_text(json.dumps({"version": version, "cmake_args": AVX512_CMAKE_ARGS,
                                                        "needs": sorted(AVX512_FLAGS)}, indent=1), encoding="utf-8")
         if dest.exists():
             shutil.rmtree(dest)

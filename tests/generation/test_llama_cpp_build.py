@@ -21,9 +21,9 @@ from core.errors import ConfigError
 from core.hardware import cpu_flags
 from generation.llama_cpp_build import (
     AVX512_FLAGS,
-    LLAMA_CPP_VERSION,
     PORTABLE,
     LlamaBuild,
+    bindings_version,
     builds_root,
     choose_build,
     installed_builds,
@@ -34,7 +34,7 @@ SCRIPT = "故意杀人的，处死刑或者十年以上有期徒刑[1]。"  # wh
 AVX512 = LlamaBuild("avx512", Path("/builds/avx512/lib"), AVX512_FLAGS)
 
 
-def fake_build(root: Path, name: str, needs: list[str], version: str = LLAMA_CPP_VERSION, lib: bool = True) -> Path:
+def fake_build(root: Path, name: str, needs: list[str], version: str = "0.3.36", lib: bool = True) -> Path:
     folder = root / name
     (folder / "lib").mkdir(parents=True)
     if lib:
@@ -61,11 +61,13 @@ def test_a_named_build_that_cannot_run_is_an_error_naming_the_fix() -> None:
 
 def test_only_complete_builds_of_the_installed_version_count(tmp_path: Path) -> None:
     fake_build(tmp_path, "avx512", sorted(AVX512_FLAGS))
-    fake_build(tmp_path, "old", [], version="0.0.1")
+    fake_build(tmp_path, "old", [], version="0.0.1")  # the ctypes bindings of 0.3.36 would misread its libraries
     fake_build(tmp_path, "half", [], lib=False)  # a build stopped before its libraries were copied
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "build.json").write_text("{", encoding="utf-8")
-    assert installed_builds(tmp_path) == [LlamaBuild("avx512", tmp_path / "avx512" / "lib", AVX512_FLAGS)]
+    assert installed_builds(tmp_path, "0.3.36") == [LlamaBuild("avx512", tmp_path / "avx512" / "lib", AVX512_FLAGS)]
+    # without bindings installed there is nothing to match: every complete build counts (none will be loaded)
+    assert [b.name for b in installed_builds(tmp_path, None)] == ["avx512", "old"]
 
 
 def select_in_child(cache: Path, **env: str) -> dict:
@@ -79,9 +81,10 @@ def select_in_child(cache: Path, **env: str) -> dict:
 
 
 def test_select_build_points_llama_cpp_at_the_chosen_libraries_before_importing_it(tmp_path: Path) -> None:
-    fits = fake_build(tmp_path / "fits" / "llama-cpp", "avx512", [])  # needs nothing: every CPU runs it
+    version = bindings_version() or "0.3.36"  # what the child will match against (anything without bindings)
+    fits = fake_build(tmp_path / "fits" / "llama-cpp", "avx512", [], version)  # needs nothing: every CPU runs it
     assert select_in_child(tmp_path / "fits") == {"name": "avx512", "lib": str(fits / "lib"), "imported": False}
-    fake_build(tmp_path / "unfit" / "llama-cpp", "avx512", ["no_such_cpu_flag"])
+    fake_build(tmp_path / "unfit" / "llama-cpp", "avx512", ["no_such_cpu_flag"], version)
     assert select_in_child(tmp_path / "unfit") == {"name": "portable", "lib": None, "imported": False}
     assert select_in_child(tmp_path / "fits", DOSSIER_LLAMA_BUILD="portable")["lib"] is None
     # the user's own LLAMA_CPP_LIB_PATH wins
@@ -104,7 +107,7 @@ def generate_in_child(gguf: Path, build: str) -> dict:
 
 
 def test_each_build_this_cpu_runs_answers_like_the_portable_one(scripted_gguf: Path) -> None:
-    extra = [b for b in installed_builds(builds_root()) if b.needs <= cpu_flags()]
+    extra = [b for b in installed_builds(builds_root(), bindings_version()) if b.needs <= cpu_flags()]
     if not extra:
         pytest.skip("no extra llama.cpp build fits this CPU (make llama-cpp-avx512 on an AVX-512 machine)")
     portable = generate_in_child(scripted_gguf, "portable")

@@ -21,6 +21,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     edge.add_argument("--faiss-sq8", action="store_true", help="8-bit scalar-quantised FAISS vectors (1/4 size)")
     edge.add_argument("--embedder-int8", choices=("matmul", "all"), default="matmul", help="matmul: the product's "
                       "onnx-int8 graph (default); all: its token table int8 too (EmbeddingGemma 981 -> 377 MB)")
+    edge.add_argument("--embedder-vocab", choices=("domain", "full"), default="domain", help="domain: keep the "
+                      "tokens the domain's chunks use, every CJK and single-character token and common English "
+                      "pieces (EmbeddingGemma's token table 262k -> ~50k rows; default); full: all of them")
     edge.add_argument("--index-dir", type=Path, help="an index root or version dir (default: the domain's)")
     edge.add_argument("--threads", type=int, default=1, help="threads for the quantiser and the embedder check")
     edge.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
@@ -33,7 +36,7 @@ def _edge(args: argparse.Namespace) -> int:
 
     result = export_edge(ExportRequest(
         load_domain(args.domain), args.out, adapter=args.adapter, quant=args.quant, faiss_sq8=args.faiss_sq8,
-        embedder_int8=args.embedder_int8,
+        embedder_int8=args.embedder_int8, embedder_vocab=args.embedder_vocab,
         index_dir=args.index_dir, threads=args.threads, force=args.force,
     ))
     total = sum(f["size"] for f in result.manifest["files"].values())

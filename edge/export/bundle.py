@@ -42,12 +42,15 @@ from edge.layout import (
 )
 from edge.manifest import verify_bundle, write_manifest
 from models.registry import gguf_file, resolve_model
+from retrieval.docstore import SqliteDocstore
+from retrieval.index_files import DOCSTORE_FILE
 from retrieval.store import is_disk_full
 
 log = logging.getLogger(__name__)
 
 VERSIONED = ("dossier", "llama-cpp-python", "onnxruntime", "faiss-cpu", "numpy", "tokenizers", "bm25s", "jieba",
              "gguf", "torch", "sentence-transformers")
+EMBEDDER_VOCABS = ("domain", "full")
 ARCHIVE_LEVEL = 1  # GGUF and int8 graphs barely compress: level 1 is as small as 9 within 1 % and far faster
 
 
@@ -59,6 +62,7 @@ class ExportRequest:
     quant: str | None = None  # None: the GGUF's own type (no requantisation unless an adapter is merged)
     faiss_sq8: bool = False
     embedder_int8: str = "matmul"  # edge.export.embedder.GRAPHS: "all" quantises the token table too
+    embedder_vocab: str = "domain"  # EMBEDDER_VOCABS: "domain" trims the token table (edge.export.vocab_trim)
     index_dir: Path | None = None  # default: the domain's index root
     gguf: Path | None = None  # default: the domain's [models] generator_gguf
     threads: int = 1
@@ -104,6 +108,8 @@ def export_edge(req: ExportRequest) -> ExportResult:
     quant = None if req.quant is None else check_quant(req.quant)
     if req.embedder_int8 not in GRAPHS:
         raise ExportError(f"--embedder-int8 {req.embedder_int8!r}: choose one of {', '.join(GRAPHS)}")
+    if req.embedder_vocab not in EMBEDDER_VOCABS:
+        raise ExportError(f"--embedder-vocab {req.embedder_vocab!r}: choose one of {', '.join(EMBEDDER_VOCABS)}")
     adapter = resolve_adapter(cfg, req.adapter)
     gguf = req.gguf or Path(gguf_file(cfg.models.generator_gguf))
     index, _ = source_version(req.index_dir or _default_index(cfg))
@@ -149,7 +155,8 @@ def _fill(tmp: Path, req: ExportRequest, cfg: DomainConfig, gguf: Path, index: P
           quant: str | None) -> dict[str, Any]:
     generator = export_generator(gguf, tmp / GENERATOR, adapter, quant, tmp / ".work", req.threads)
     shutil.rmtree(tmp / ".work", ignore_errors=True)
-    embedder = export_query_embedder(cfg, tmp / EMBEDDER_DIR, req.threads, req.embedder_int8)
+    texts = _chunk_texts(index) if req.embedder_vocab == "domain" else None
+    embedder = export_query_embedder(cfg, tmp / EMBEDDER_DIR, req.threads, req.embedder_int8, texts)
     index_info = export_index(index, tmp / INDEX_DIR, req.faiss_sq8)
     _write_domain(cfg, tmp / DOMAIN_DIR)
     runner = copy_runner(tmp / RUNNER_DIR)
@@ -161,6 +168,16 @@ def _fill(tmp: Path, req: ExportRequest, cfg: DomainConfig, gguf: Path, index: P
             "abstention": asdict(cfg.abstention), "runner_modules": len(runner)}
     write_manifest(tmp, info)
     return verify_bundle(tmp)
+
+
+def _chunk_texts(index: Path) -> list[str]:
+    """The index's chunk texts and titles: the domain's vocabulary, which the bundle's embedder keeps."""
+    store = SqliteDocstore(index / DOCSTORE_FILE)
+    try:
+        chunks = [row.chunk for row in store.rows()]
+    finally:
+        store.close()
+    return [c.text for c in chunks] + sorted({c.title for c in chunks if c.title})
 
 
 def _write_domain(cfg: DomainConfig, dest: Path) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 
 from domains.config import DomainConfig
 from edge.errors import ExportError
+from edge.export.vocab_trim import check_same_tokens, seen_token_ids, trim_token_table, trim_vocabulary
 from edge.layout import EMBEDDER_CONFIG, EMBEDDER_GRAPH, EMBEDDER_TOKENIZER, QUERY_ROUTE
 from edge.query_embedder import EdgeQueryEmbedder
 from models.registry import resolve_model
@@ -79,8 +81,11 @@ def all_int8_graph(fp32_path: Path) -> Path:
     return path
 
 
-def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1, int8: str = "matmul") -> dict[str, Any]:
-    """Write the embedder files into `dest`; returns what the manifest records about them. `int8`: a GRAPHS key."""
+def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1, int8: str = "matmul",
+                          domain_texts: Iterable[str] | None = None) -> dict[str, Any]:
+    """Write the embedder files into `dest`; returns what the manifest records about them. `int8`: a GRAPHS key.
+    `domain_texts` (the domain's chunks): trim the vocabulary to what they and a user's query need
+    (edge.export.vocab_trim); None keeps the whole vocabulary."""
     from sentence_transformers import SentenceTransformer
 
     if int8 not in GRAPHS:
@@ -90,27 +95,50 @@ def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1, int8:
     fp32 = exported_graph(st, path, "onnx-int8")
     graph = quantised_graph(fp32) if int8 == "matmul" else all_int8_graph(fp32)
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(graph, dest / EMBEDDER_GRAPH)
-    (dest / EMBEDDER_TOKENIZER).write_text(st.tokenizer.backend_tokenizer.to_str(), encoding="utf-8")
+    prompts = getattr(st, "prompts", None) or {}
+    tokenizer = st.tokenizer.backend_tokenizer
+    pad_id = int(st.tokenizer.pad_token_id or 0)
+    vocab: dict[str, Any] = {"tokens": tokenizer.get_vocab_size(), "trimmed": False}
+    if domain_texts is None:
+        shutil.copyfile(graph, dest / EMBEDDER_GRAPH)
+        (dest / EMBEDDER_TOKENIZER).write_text(tokenizer.to_str(), encoding="utf-8")
+    else:
+        document, query = str(prompts.get("document", "")), str(prompts.get("query", ""))
+        texts = [document + t for t in domain_texts] + [query + q for q in CHECK_QUERIES]
+        pad_id, vocab = _write_trimmed(tokenizer, graph, dest, texts, pad_id)
     steps, weights = route_steps(chain_and_router(st)[1])
     if weights:
         np.savez(dest / QUERY_ROUTE, **weights)
     full_dim = int(st.get_embedding_dimension() or 0)
-    prompts = getattr(st, "prompts", None) or {}
     info = {
         "name": cfg.models.embedder,
         "dim": cfg.embedding.dim if 0 < cfg.embedding.dim < full_dim else full_dim,
         "max_length": min(cfg.embedding.max_seq_length, int(st.max_seq_length or cfg.embedding.max_seq_length)),
         "prompts": {role: str(prompts.get(role, "")) for role in ("query", "document")},
-        "pad_id": int(st.tokenizer.pad_token_id or 0), "pad_token": str(st.tokenizer.pad_token or ""),
+        "pad_id": pad_id, "pad_token": str(st.tokenizer.pad_token or ""),
         "padding_side": str(st.tokenizer.padding_side), "query_route": steps,
         "graph": "onnx int8 weights (MatMul per channel" + (", token table" if int8 == "all" else "")
                  + "; MLP down-projections fp32)",
+        "vocabulary": vocab,
     }
     (dest / EMBEDDER_CONFIG).write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
     del st
     info["check_cosine_min"] = check_against_product(cfg, dest, threads, GRAPHS[int8])
     return info
+
+
+def _write_trimmed(tokenizer: Any, graph: Path, dest: Path, texts: list[str], pad_id: int) -> tuple[int, dict]:
+    """The trimmed tokenizer and graph into `dest`, checked to tokenise `texts` exactly as before; returns the new
+    pad id and what the manifest records."""
+    from tokenizers import Tokenizer
+
+    trimmed = trim_vocabulary(json.loads(tokenizer.to_str()), seen_token_ids(tokenizer, texts))
+    trimmed_tokenizer = Tokenizer.from_str(json.dumps(trimmed.spec, ensure_ascii=False))
+    check_same_tokens(tokenizer, trimmed_tokenizer, trimmed, texts)
+    (dest / EMBEDDER_TOKENIZER).write_text(json.dumps(trimmed.spec, ensure_ascii=False), encoding="utf-8")
+    rows = trim_token_table(graph, dest / EMBEDDER_GRAPH, trimmed.old_ids)
+    return trimmed.new_id(pad_id), {"tokens": len(trimmed.old_ids), "of": rows, "trimmed": True,
+                                    "checked_texts": len(texts)}
 
 
 def check_against_product(cfg: DomainConfig, dest: Path, threads: int, least: float) -> float:

@@ -57,6 +57,19 @@ def test_an_unknown_quant_is_refused_naming_the_valid_ones(edge_cfg, slice_retri
     _nothing_left(tmp_path)
 
 
+def test_an_unknown_vocabulary_choice_is_refused(edge_cfg, slice_retriever, tiny_gguf, tmp_path) -> None:
+    with pytest.raises(ExportError, match="domain, full"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b", embedder_vocab="all")
+    _nothing_left(tmp_path)
+
+
+def test_the_bundles_embedder_keeps_the_vocabulary_of_its_chunks(edge_bundle) -> None:
+    folder, _ = edge_bundle
+    vocabulary = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["embedder"]["vocabulary"]
+    assert vocabulary["trimmed"] and vocabulary["tokens"] < vocabulary["of"]
+    assert vocabulary["checked_texts"] > 53  # every chunk of the slice (and its titles) re-tokenised the same
+
+
 def test_a_shipped_adapter_the_domain_lacks_names_the_fix(edge_cfg, slice_retriever, tiny_gguf, tmp_path) -> None:
     with pytest.raises(ExportError, match=r"ships no tuned generator adapter.*dossier train sft.*--adapter none"):
         _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b", adapter="shipped")

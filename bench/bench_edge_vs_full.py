@@ -104,12 +104,11 @@ def main() -> None:
     parser.add_argument("--edge-venv", type=Path, help="a venv made from the bundle's requirements.txt (its size)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from cli.eval_answers_cmd import _identity
     from domains import load_domain
     from edge.runtime import Threads, edge_pipeline, open_bundle
     from eval.answer_cache import CachingGenerator
     from rag.build import build_pipeline
-    from rag.build_generation import build_generator
+    from rag.build_generation import build_generator, generator_identity
     from rag.pipeline import RagPipeline
 
     for domain in args.domains.split(","):
@@ -124,7 +123,7 @@ def main() -> None:
         retrieval_figures(cfg, full.retriever, edge.retriever, args.queries)
         if args.answers:
             # the bundle's GGUF is the source's bytes (quant "as shipped"): one cache serves both pipelines
-            cache = CachingGenerator(edge.generator, args.out / "replies.jsonl", _identity(cfg, "llama-cpp"))
+            cache = CachingGenerator(edge.generator, args.out / "replies.jsonl", generator_identity(cfg, "llama-cpp"))
             answer_figures(cfg, RagPipeline(cfg, full.retriever, cache), RagPipeline(edge.cfg, edge.retriever, cache),
                            args.answers, args.out)
     if args.edge_venv:

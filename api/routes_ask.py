@@ -22,7 +22,7 @@ from api.schemas import AskRequest, AskResponse, FeedbackRequest, SearchRequest,
 from api.state import history_messages, pipeline_for, sse, sse_guard
 from core.records import Answer
 from rag.pipeline import RagPipeline
-from rag.presenting import answer_json, hit_json
+from rag.presenting import answer_json, evidence_json, hit_json
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 
@@ -37,7 +37,8 @@ def count_answer(request: Request, domain: str, answer: Answer) -> None:
 @router.post("/ask", response_model=AskResponse)
 async def ask(body: AskRequest, request: Request) -> AskResponse | StreamingResponse:
     """The answer with its citations, or an abstention with the nearest passages. With `stream: true`, SSE
-    events {"delta": text} and a last {"answer": <this response>}, then [DONE]. 504 past the answer deadline."""
+    events: first {"evidence": [passage with its marker n, ...]} (before the model reads its prompt; none when it
+    abstains), then {"delta": text}, a last {"answer": <this response>}, then [DONE]. 504 past the answer deadline."""
     note_question(request, body.question)
     pipeline = pipeline_for(request, body.domain)
     recorder = await turn_recorder(request, body)  # an unknown conversation is a 404 before any answering
@@ -67,6 +68,8 @@ def _ask_events(request: Request, body: AskRequest, history: tuple, pipeline: Ra
             if recorder is not None:  # kept as the client receives it, before it is sent
                 recorder.record(payload)
             yield sse({"answer": payload})
+        elif chunk.evidence:
+            yield sse({"evidence": evidence_json(chunk.evidence)})
         elif chunk.delta:
             yield sse({"delta": chunk.delta})
     yield sse("[DONE]")

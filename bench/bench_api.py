@@ -87,7 +87,8 @@ def ask_latency(url: str, questions: list[str]) -> tuple[list[float], list[float
         with httpx.stream("POST", f"{url}/v1/ask", json={"domain": "legal", "question": q, "stream": True},
                           timeout=600) as r:
             for line in r.iter_lines():
-                if line.startswith("data:") and first is None:
+                # the first token: the first delta (or the answer, when it abstained), not the evidence event
+                if first is None and line.startswith(('data: {"delta"', 'data: {"answer"')):
                     first = time.perf_counter() - t0
                     CPU_FIRST.append(time.process_time() - c0)  # this process's CPU seconds: load-independent
                 if line.startswith('data: {"answer"'):

@@ -121,7 +121,7 @@ def _chat(args: argparse.Namespace) -> int:
             if chunk.answer is not None:
                 last = chunk.answer
                 print(answer_epilogue(last), flush=True)
-            else:
+            elif chunk.delta:
                 print(chunk.delta, end="", flush=True)
         history += [Message("user", question), Message("assistant", last.text if last else "")]
 

@@ -25,10 +25,13 @@ REWRITE_MAX_TOKENS = 64
 
 @dataclass(frozen=True, slots=True)
 class AnswerChunk:
-    """One streamed piece: text as it is generated; the last chunk carries the finished, cited `Answer`."""
+    """One streamed piece. The first, when the question is answered, carries the `evidence`: the passages in the
+    prompt, in their marker order ([1] first), known before the generator reads a token, so a client can show them
+    while the prompt is read (seconds on a CPU). Then text as it is generated; the last carries the cited `Answer`."""
 
     delta: str = ""
     answer: Answer | None = None
+    evidence: tuple[Hit, ...] = ()
 
 
 class StageTimer:
@@ -113,8 +116,8 @@ class RagPipeline:
     def stream(
         self, question: str, history: Sequence[Message] = (), *, k: int | None = None, filters: Mapping | None = None
     ) -> Iterator[AnswerChunk]:
-        """Deltas of the raw generated text, then one chunk with the cited answer (whose text has invalid
-        markers removed, so it may differ slightly from the concatenated deltas)."""
+        """The evidence (unless it abstains), deltas of the raw generated text, then one chunk with the cited answer
+        (whose text has invalid markers removed, so it may differ slightly from the concatenated deltas)."""
         timer = StageTimer()
         prep = self._prepare(question, history, k, filters, timer)
         if prep.decision.abstain:
@@ -122,6 +125,7 @@ class RagPipeline:
             yield AnswerChunk(delta=answer.text)
             yield AnswerChunk(answer=answer)
             return
+        yield AnswerChunk(evidence=tuple(prep.evidence.hits))
         pieces: list[str] = []
         t0 = time.perf_counter()
         for piece in self.generator.stream(prep.messages, self.params):

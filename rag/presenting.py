@@ -30,6 +30,11 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
+def evidence_json(hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    """The passages of a prompt as the stream's first event: each with `n`, the marker that cites it."""
+    return [{"n": n, **hit_json(hit)} for n, hit in enumerate(hits, 1)]
+
+
 def unsupported_sentences(answer: Answer) -> list[dict[str, Any]]:
     """The (sentence, marker, reason) rows of cited sentences their passage does not support (rag.support)."""
     citations = answer.trace.get("citations") or {}

@@ -16,6 +16,7 @@ from ui.sidebar import Settings
 
 log = logging.getLogger(__name__)
 CURSOR = "▌"
+EVIDENCE_SNIPPET = 24  # characters shown for a passage without a title
 
 
 def turn_key(conversation: dict[str, Any], index: int) -> str:
@@ -31,19 +32,31 @@ def show_turns(client: DossierClient, conversation: dict[str, Any]) -> None:
             show_answer(client, conversation["domain"], turn["answer"], turn_key(conversation, i), history)
 
 
+def evidence_line(passages: list[dict[str, Any]]) -> str:
+    """"Reading 3 passages: [1] 中华人民共和国刑法 第二百六十四条 · [2] …" while the answer is on its way."""
+    names = " · ".join(f"[{p['n']}] {p['title'] or p['text'][:EVIDENCE_SNIPPET] + '…'}" for p in passages)
+    return f"Reading {len(passages)} passage{'s' if len(passages) != 1 else ''}: {names}"
+
+
 def stream_answer(client: DossierClient, settings: Settings, question: str,
                   conversation: dict[str, Any]) -> dict[str, Any] | None:
-    """The final answer JSON, the text drawn as it streams; None (and the error shown) when it failed."""
-    placeholder, text = st.empty(), ""
+    """The final answer JSON, the text drawn as it streams; None (and the error shown) when it failed. The
+    passages come first, shown while the model reads them; the answer's own sources replace them."""
+    evidence, placeholder, text = st.empty(), st.empty(), ""
     try:
         events = client.ask_stream(settings.domain, question, session.history_for_api(conversation["turns"]),
                                    k=settings.k, filters=settings.filters, conversation_id=conversation["id"],
                                    collection=settings.collection)
         for event in events:
             if "answer" in event:
+                evidence.empty()
                 placeholder.empty()
                 return event["answer"]
-            text += event["delta"]
+            if "evidence" in event:
+                evidence.caption(evidence_line(event["evidence"]))
+                placeholder.markdown(CURSOR)
+                continue
+            text += event.get("delta", "")
             placeholder.markdown(text + CURSOR)
     except DossierApiError as err:
         log.warning("ask failed: %s", err)

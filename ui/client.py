@@ -67,7 +67,7 @@ class DossierClient:
     def ask_stream(self, domain: str, question: str, history: list[dict], k: int | None = None,
                    filters: dict[str, Any] | None = None, conversation_id: str | None = None,
                    collection: bool = False) -> Iterator[dict]:
-        """Events {"delta": text} then {"answer": {...}} (the /v1/ask SSE stream)."""
+        """Events {"evidence": [...]}, {"delta": text}, then {"answer": {...}} (the /v1/ask SSE stream)."""
         body: dict[str, Any] = {"domain": domain, "question": question, "history": history, "stream": True}
         optional = {"k": k, "filters": filters or None, "conversation_id": conversation_id,
                     "collection": collection or None}

@@ -51,7 +51,11 @@ def test_ask_streams_deltas_then_the_cited_answer(live_server):
     final = json.loads(events[-2])["answer"]
     assert "first_token" in final["trace"]["timings_ms"]
     check_citations_point_into_hits(final)
-    assert all("delta" in json.loads(e) for e in events[:-2])
+    evidence = json.loads(events[0])["evidence"]  # the passages first, numbered as the answer's markers
+    assert [p["n"] for p in evidence] == list(range(1, len(evidence) + 1)) and evidence
+    assert all(p["text"] and p["chunk_id"] for p in evidence)
+    assert all(evidence[c["marker"] - 1]["chunk_id"] == c["chunk_id"] for c in final["citations"])
+    assert all("delta" in json.loads(e) for e in events[1:-2])
 
 
 def test_follow_up_is_rewritten_before_retrieval(live_server):

@@ -88,4 +88,15 @@ def test_stream_yields_deltas_then_the_same_answer(cfg):
     assert "".join(c.delta for c in chunks) == text
     final = chunks[-1].answer
     assert final is not None and final.text == text and final.citations
+    evidence = chunks[0].evidence  # first, before any text: the passages the markers number
+    assert evidence and not chunks[0].delta and all(not c.evidence for c in chunks[1:])
+    assert evidence[final.citations[0].marker - 1].chunk.chunk_id == final.citations[0].chunk_id
     assert "first_token" in final.trace["timings_ms"]
+
+
+def test_an_abstaining_stream_sends_no_evidence(cfg):
+    """Below the threshold nothing is generated: the stream carries the refusal and the answer, no passages."""
+    pipeline = RagPipeline(cfg, article_retriever(dense=0.2), ScriptedGenerator("不会用到"))
+    chunks = list(pipeline.stream("红烧肉怎么做？"))
+    assert chunks[-1].answer is not None and chunks[-1].answer.abstained
+    assert not any(c.evidence for c in chunks) and chunks[0].delta == cfg.prompts.abstain

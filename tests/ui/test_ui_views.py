@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ui.answer_view import timing_rows
+from ui.chat_view import evidence_line
 from ui.citations_view import marked_answer
 from ui.session import history_for_api
 from ui.sidebar import IN_FORCE, filters
@@ -32,3 +33,11 @@ def test_history_is_the_last_twenty_messages_of_the_turns() -> None:
     history = history_for_api(turns)
     assert len(history) == 20 and history[0] == {"role": "user", "content": "q2"}
     assert history[-1] == {"role": "assistant", "content": "a11"}
+
+
+def test_the_evidence_line_names_each_passage_by_its_marker() -> None:
+    passages = [{"n": 1, "title": "中华人民共和国刑法 第二百六十四条", "text": "盗窃公私财物…"},
+                {"n": 2, "title": "", "text": "没有标题的段落，只显示开头的二十四个字符，后面的省略掉不显示出来"}]
+    line = evidence_line(passages)
+    assert line.startswith("Reading 2 passages: [1] 中华人民共和国刑法 第二百六十四条 · [2] 没有标题的段落")
+    assert line.endswith("…") and "省略掉不显示出来" not in line

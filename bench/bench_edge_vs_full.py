@@ -26,7 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ANSWER_SETS = {"legal": "lawbench_consultation", "medical": "huatuo26m_test_qa", "finance": "financeiq_mcq"}
+# finance answers FinQA (reference answers): its MCQ set scores 0 on both sides (the base model names no option)
+ANSWER_SETS = {"legal": "lawbench_consultation", "medical": "huatuo26m_test_qa", "finance": "fincuge_finqa"}
 FETCH_K = 20  # chunks per query: de-duplicated documents still fill the top 5
 
 
@@ -73,11 +74,15 @@ def answer_figures(cfg: Any, full: Any, edge: Any, n: int, out: Path) -> None:
     from eval.answer_run import run_items, summarise
 
     items, _ = set_items(cfg, ANSWER_SETS[cfg.name], frozenset({"test"}), limit=n)
-    keys = ("mcq_accuracy", "char_f1", "citation_precision", "citation_coverage", "evidence_recall")
+    keys = ("mcq_accuracy", "char_f1", "rouge_l", "citation_precision", "citation_coverage", "evidence_recall")
+    metrics = {}
     for name, pipeline in (("full", full), ("edge", edge)):
-        metrics = summarise(run_items(pipeline, items, True, out / f"{cfg.name}-{name}.jsonl"))["metrics"]
-        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in keys if metrics.get(k) is not None)
+        metrics[name] = summarise(run_items(pipeline, items, True, out / f"{cfg.name}-{name}.jsonl"))["metrics"]
+        shown = ", ".join(f"{k} {metrics[name][k]:.3f}" for k in keys if metrics[name].get(k) is not None)
         print(f"  answers {ANSWER_SETS[cfg.name]} ({len(items)} test questions), {name}: {shown}", flush=True)
+    relative = ", ".join(f"{k} {metrics['edge'][k] / metrics['full'][k] - 1:+.1%}" for k in keys
+                         if metrics["full"].get(k) and metrics["edge"].get(k) is not None)
+    print(f"  answers, edge vs full (relative): {relative}", flush=True)
 
 
 def size_figures(cfg: Any, bundle: Path) -> None:

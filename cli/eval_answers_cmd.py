@@ -11,7 +11,6 @@ import argparse
 import json
 import shlex
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace) -> Any:
     from domains import load_domain
+    from domains.config import with_embedder
     from rag.generator_choice import with_generator
 
     cfg = load_domain(args.domain)
     if args.embedder:
-        cfg = replace(cfg, models=replace(cfg.models, embedder=args.embedder))
+        cfg = with_embedder(cfg, args.embedder)
     return with_generator(cfg, args.model)
 
 

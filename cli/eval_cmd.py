@@ -93,9 +93,10 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
 def load_config(args: argparse.Namespace) -> Any:
     """The domain config with the command line's model overrides applied."""
     from domains import load_domain
+    from domains.config import with_embedder
 
-    cfg = load_domain(args.domain)
-    models = {key: value for key, value in (("reranker", args.reranker), ("embedder", args.embedder)) if value}
+    cfg = with_embedder(load_domain(args.domain), args.embedder) if args.embedder else load_domain(args.domain)
+    models = {key: value for key, value in (("reranker", args.reranker),) if value}
     weights = {key: getattr(args, key, None) for key in ("dense_weight", "sparse_weight")}
     weights = {key: value for key, value in weights.items() if value is not None}
     filters = {**cfg.retrieval.filters, **parse_filters(getattr(args, "filters", []))}
@@ -107,7 +108,7 @@ def retriever_factory(cfg: Any, index_dir: Path | None, memory: dict | None = No
     """stages -> a loaded retriever. A rerank stage without a configured reranker is a ConfigError. Query
     embeddings are shared between the configurations of one run (eval.query_cache)."""
     from core.errors import ConfigError
-    from core.stages import Stage
+    from core.stages import FIRST_STAGES, Stage
     from eval.query_cache import CachingEmbedder
     from rag.build_retrieval import build_retriever
 
@@ -116,7 +117,10 @@ def retriever_factory(cfg: Any, index_dir: Path | None, memory: dict | None = No
     def factory(stages: tuple[str, ...]) -> Any:
         if Stage.RERANK in stages and not cfg.models.reranker:
             raise ConfigError(f"domain {cfg.name}: no reranker configured (models.reranker, or --reranker)")
-        retriever = build_retriever(cfg, stages=stages, index_dir=index_dir, load=False)
+        # "bm25" and "dense" name one stage alone: the question bank votes only in the fused (hybrid) configs
+        single = len(set(stages) & set(FIRST_STAGES)) < 2
+        used = replace(cfg, retrieval=replace(cfg.retrieval, question_bank="")) if single else cfg
+        retriever = build_retriever(used, stages=stages, index_dir=index_dir, load=False)
         retriever.embedder = CachingEmbedder(retriever.embedder, memory)
         return retriever.load()
 

@@ -1,4 +1,4 @@
-"""`dossier train reranker | embedder --domain D`: the retrieval recipes (training/retriever/).
+"""`dossier train reranker | embedder | bank --domain D`: the retrieval recipes (training/retriever/).
 
 `cli/train_cmd.py` owns `dossier train` and calls `register(train_commands)` with its sub-command action.
 A kept model is installed as `<cache>/models/<output>` (name it in domain.toml: [models] embedder / reranker).
@@ -27,6 +27,13 @@ def register(train_commands: argparse._SubParsersAction) -> None:
         parser.add_argument("--no-install", action="store_true", help="measure only; do not install the model")
         parser.add_argument("--json", action="store_true", help="print the report JSON on stdout")
         parser.set_defaults(handler=train_embedder if name == "embedder" else train_reranker)
+    bank = train_commands.add_parser("bank", help="question bank: the train split's questions with their gold "
+                                     "documents, embedded by the domain's query embedder ([retrieval] question_bank)")
+    bank.add_argument("--domain", required=True)
+    bank.add_argument("--evalsets", default="", help="retrieval sets, comma-separated (default: all of the domain's)")
+    bank.add_argument("--out", type=Path, help="the bank file (default: the one domain.toml names, else "
+                      "domains/D/models/question_bank.npz)")
+    bank.set_defaults(handler=train_bank)
 
 
 def _finish(args: argparse.Namespace, report: dict, run_dir: Path, key: str) -> int:
@@ -57,3 +64,13 @@ def train_reranker(args: argparse.Namespace) -> int:
     cache = args.cache or args.out / "train" / "embedder" / "cache"
     report = train_reranker(recipe, run_dir, cache, install=not args.no_install)
     return _finish(args, report, run_dir, f"dev_recall@{recipe.k}")
+
+
+def train_bank(args: argparse.Namespace) -> int:
+    from domains import load_domain
+    from training.retriever.question_bank import write_bank
+
+    sets = [name for name in args.evalsets.split(",") if name]
+    path, counts = write_bank(load_domain(args.domain), sets, args.out)
+    print(json.dumps({"bank": str(path), "questions": counts, "bytes": path.stat().st_size}, ensure_ascii=False))
+    return 0

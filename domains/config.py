@@ -7,7 +7,7 @@ choices. Unknown keys and invalid choices raise `ConfigError` naming what is val
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,6 +95,13 @@ class RetrievalConfig:
     # put the articles a question names ("民法典第188条") first, found by law name and article number in the
     # chunks' metadata (retrieval/article_lookup.py); for corpora whose chunks carry law_name / article_num
     article_lookup: bool = False
+    # the question bank (retrieval/question_bank.py): the TRAIN questions of the domain's retrieval sets with their
+    # gold documents; a question's nearest bank questions vote for their documents, fused with weight bank_weight.
+    # A path relative to the domain folder, written by `dossier train bank`; empty: no bank
+    question_bank: str = ""
+    bank_weight: float = 0.5
+    bank_neighbours: int = 10
+    bank_min_cosine: float = 0.0  # nearer bank questions only: a case description is not an everyday question
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +177,14 @@ class DomainConfig:
 
     def path(self, relative: str) -> Path:
         return self.root / relative
+
+
+def with_embedder(cfg: DomainConfig, name: str) -> DomainConfig:
+    """`cfg` with another query embedder (an evaluation's `--embedder`). The question bank holds the domain
+    embedder's vectors, so it goes too: votes from another embedding space would be noise."""
+    if name == cfg.models.embedder:
+        return cfg
+    return replace(cfg, models=replace(cfg.models, embedder=name), retrieval=replace(cfg.retrieval, question_bank=""))
 
 
 def domain_from_mapping(data: Mapping[str, Any], root: Path) -> DomainConfig:

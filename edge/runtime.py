@@ -20,6 +20,7 @@ from generation.llama_cpp_gen import LlamaCppGenerator
 from rag.build_retrieval import build_faiss_spec, build_tokenizer
 from rag.pipeline import RagPipeline
 from retrieval.hybrid import HybridRetriever
+from retrieval.question_bank import bank_for
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def edge_pipeline(bundle: EdgeBundle, threads: Threads = Threads(), n_ctx: int =
     embedder = EdgeQueryEmbedder(root / EMBEDDER_DIR, threads=threads.embed or cfg.embedding.threads)
     retriever = HybridRetriever(
         cfg.retrieval, index_location=root / INDEX_DIR, embedder=embedder, tokenizer=build_tokenizer(cfg),
-        faiss_spec=build_faiss_spec(cfg), stages=stages,
+        faiss_spec=build_faiss_spec(cfg), stages=stages, bank=bank_for(cfg),
     ).load()
     gen = cfg.generation
     generator = LlamaCppGenerator(str(root / GENERATOR), n_threads=threads.decode or gen.threads,

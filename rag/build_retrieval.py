@@ -17,6 +17,7 @@ from retrieval.embedders import GRAPH_BACKENDS, SentenceTransformerEmbedder
 from retrieval.faiss_index import FaissIndexSpec
 from retrieval.hybrid import HybridRetriever
 from retrieval.index_build import IndexBuilder
+from retrieval.question_bank import bank_for
 from retrieval.reranker import CrossEncoderReranker
 from retrieval.store import IndexStore
 from retrieval.vector_cache import INTERCHANGEABLE_BACKENDS, VectorCache, document_identity
@@ -104,6 +105,7 @@ def build_retriever(
         faiss_spec=build_faiss_spec(cfg),
         reranker=build_reranker(cfg) if Stage.RERANK in stages else None,
         stages=stages,
+        bank=bank_for(cfg),
     )
     return retriever.load() if load else retriever
 

@@ -104,6 +104,13 @@ class SqliteDocstore:
         self._cache.update((k, out[k]) for k in missing if k in out)
         return out
 
+    def keys_by_doc(self) -> dict[str, list[int]]:
+        """doc_id -> the keys of its chunks, in position order (a question bank votes for documents)."""
+        out: dict[str, list[int]] = {}
+        for key, doc_id in self._query("SELECT key, doc_id FROM chunks ORDER BY pos"):
+            out.setdefault(doc_id, []).append(key)
+        return out
+
     def chunk_by_id(self, chunk_id: str) -> Chunk | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM chunks WHERE chunk_id = ?", (chunk_id,))
         return _chunk(rows[0]) if rows else None

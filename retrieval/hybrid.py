@@ -23,18 +23,20 @@ from core.records import Chunk, Hit, Retrieval
 from core.stages import FIRST_STAGES, Fusion, Stage
 from domains.config import RetrievalConfig
 from retrieval.article_lookup import ArticleCatalogue
-from retrieval.faiss_index import FaissIndexSpec
+from retrieval.faiss_index import FaissIndexSpec, chunk_keys
 from retrieval.filters import MetadataFilter
 from retrieval.fusion import reciprocal_rank_fusion, zscore_fusion
 from retrieval.index_build import LoadableEmbedder
 from retrieval.index_files import OpenIndex, open_index
 from retrieval.manifest import EmbedderInfo
+from retrieval.question_bank import QuestionBank, ranked_votes
 from retrieval.reranker import CrossEncoderReranker
 from retrieval.zh_tokenizer import JiebaTokenizer
 
 log = logging.getLogger(__name__)
 
 ARTICLE_STAGE = "article"  # the stage score of a hit found by the article a question names (score 1.0)
+BANK_STAGE = "bank"  # the stage score of a hit voted for by the nearest bank questions (summed cosine)
 
 class _Timer:
     def __init__(self) -> None:
@@ -50,7 +52,8 @@ class HybridRetriever:
 
     def __init__(self, cfg: RetrievalConfig, *, index_location: Path, embedder: LoadableEmbedder,
                  tokenizer: JiebaTokenizer, faiss_spec: FaissIndexSpec,
-                 reranker: CrossEncoderReranker | None = None, stages: Sequence[str] | None = None) -> None:
+                 reranker: CrossEncoderReranker | None = None, stages: Sequence[str] | None = None,
+                 bank: QuestionBank | None = None) -> None:
         self.cfg = cfg
         self.stages = _stages(stages or cfg.stages)
         if Stage.RERANK in self.stages and reranker is None:
@@ -60,6 +63,8 @@ class HybridRetriever:
         self.tokenizer = tokenizer
         self.faiss_spec = faiss_spec
         self.reranker = reranker
+        self.bank = bank if Stage.DENSE in self.stages else None  # it votes with the dense stage's query vectors
+        self._keys_of_doc: dict[str, list[int]] = {}
         self.default_filter = MetadataFilter.from_mapping(cfg.filters)
         self._index: OpenIndex | None = None
         self._articles: ArticleCatalogue | None = None
@@ -86,6 +91,11 @@ class HybridRetriever:
             self._articles = ArticleCatalogue(self._index.docstore.metadata_by_key())
             log.info("article lookup: %d articles of %d law names (%.1f s)", len(self._articles),
                      len(self._articles.laws), time.perf_counter() - start)
+        if self.bank is not None:
+            if self.bank.embedder != e.name:
+                raise ConfigError(f"the question bank was embedded with {self.bank.embedder}, the retriever embeds "
+                                  f"with {e.name}: build it again with `dossier train bank`")
+            self._keys_of_doc = self._index.docstore.keys_by_doc()
         if self.reranker is not None and Stage.RERANK in self.stages:
             self.reranker.load()
         return self
@@ -108,9 +118,12 @@ class HybridRetriever:
         allowed = self._allowed(where) if where else None
         if allowed is not None and not allowed[0].any():
             return [[] for _ in queries]
-        found: dict[Stage, tuple[np.ndarray, np.ndarray]] = {}  # stage -> scores (q, k), keys (q, k)
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # stage -> scores (q, k), keys (q, k)
+        vectors = np.zeros((0, 0), dtype=np.float32)
         if Stage.DENSE in self.stages:
-            found[Stage.DENSE] = self._dense(queries, max(self.cfg.dense_k, k), allowed, timer)
+            vectors, found[Stage.DENSE] = self._dense(queries, max(self.cfg.dense_k, k), allowed, timer)
+            if self.bank is not None:
+                found[BANK_STAGE] = self._bank(vectors, max(self.cfg.dense_k, k), allowed, timer)
         if Stage.BM25 in self.stages:
             found[Stage.BM25] = self._bm25(queries, max(self.cfg.sparse_k, k), allowed, timer)
         named = self._named_articles(queries, allowed, timer)
@@ -122,6 +135,8 @@ class HybridRetriever:
             {stage: _hits(stage, scores[i], ids[i], chunks) for stage, (scores, ids) in found.items()}
             for i in range(len(queries))
         ]
+        if BANK_STAGE in found:
+            self._with_dense_scores(rankings, vectors)
         timer.add("docstore", start)
         return [_named_first(self._finish(q, r, k, timer), [chunks[key] for key in n if key in chunks], k)
                 for q, r, n in zip(queries, rankings, named, strict=True)]
@@ -137,10 +152,11 @@ class HybridRetriever:
         timer.add(ARTICLE_STAGE, start)
         return named
 
-    def _finish(self, query: str, ranking: dict[Stage, list[Hit]], k: int, timer: _Timer) -> list[Hit]:
+    def _finish(self, query: str, ranking: dict[str, list[Hit]], k: int, timer: _Timer) -> list[Hit]:
         start = time.perf_counter()
         if len(ranking) > 1:
-            weights = {Stage.DENSE: self.cfg.dense_weight, Stage.BM25: self.cfg.sparse_weight}
+            weights = {Stage.DENSE: self.cfg.dense_weight, Stage.BM25: self.cfg.sparse_weight,
+                       BANK_STAGE: self.cfg.bank_weight}
             match self.cfg.fusion:
                 case Fusion.RRF:
                     hits = reciprocal_rank_fusion(ranking, weights, k=self.cfg.rrf_k)
@@ -156,14 +172,39 @@ class HybridRetriever:
         return hits[:k]
 
     def _dense(self, queries: list[str], k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
-               timer: _Timer) -> tuple[np.ndarray, np.ndarray]:
+               timer: _Timer) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """(the query vectors, (scores, keys))."""
         start = time.perf_counter()
         vectors = self.embedder.embed(queries, role="query")  # (q, dim)
         timer.add("dense_embed", start)
         start = time.perf_counter()
         scores, keys = self.index.dense.search(vectors, k, None if allowed is None else allowed[1])
         timer.add("dense_search", start)
-        return scores, keys
+        return vectors, (scores, keys)
+
+    def _with_dense_scores(self, rankings: list[dict[str, list[Hit]]], vectors: np.ndarray) -> None:
+        """Give each bank hit its chunk's dense cosine with the query, as the dense stage scores its own: the
+        abstention threshold reads it, and a document the bank brings in from outside the dense list must not
+        escape that check (an off-topic question still has nearest bank questions)."""
+        for ranking, vector in zip(rankings, vectors, strict=True):
+            hits = ranking.get(BANK_STAGE) or []
+            if not hits:
+                continue
+            keys = chunk_keys(h.chunk.chunk_id for h in hits)
+            scores, found = self.index.dense.search(vector[None, :], len(keys), keys)
+            cosine = {int(key): float(score) for score, key in zip(scores[0], found[0], strict=True) if key >= 0}
+            ranking[BANK_STAGE] = [Hit(h.chunk, h.score, h.retriever, {**h.stage_scores, Stage.DENSE: cosine[key]})
+                                   if key in cosine else h for h, key in zip(hits, keys.tolist(), strict=True)]
+
+    def _bank(self, vectors: np.ndarray, k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
+              timer: _Timer) -> tuple[np.ndarray, np.ndarray]:
+        assert self.bank is not None
+        start = time.perf_counter()
+        permitted = None if allowed is None else set(allowed[1].tolist())
+        ranked = [ranked_votes(votes, self._keys_of_doc, permitted, k)
+                  for votes in self.bank.votes(vectors, self.cfg.bank_neighbours, self.cfg.bank_min_cosine)]
+        timer.add(BANK_STAGE, start)
+        return np.stack([s for s, _ in ranked]), np.stack([keys for _, keys in ranked])
 
     def _bm25(self, queries: list[str], k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
               timer: _Timer) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +259,7 @@ def _named_first(hits: list[Hit], named: list[Chunk], k: int) -> list[Hit]:
     return (first + [h for h in hits if h.chunk.chunk_id not in ids])[:k]
 
 
-def _hits(stage: Stage, scores: np.ndarray, keys: np.ndarray, chunks: Mapping[int, Chunk]) -> list[Hit]:
+def _hits(stage: str, scores: np.ndarray, keys: np.ndarray, chunks: Mapping[int, Chunk]) -> list[Hit]:
     """One stage's ranking for one query: (k,) scores and keys, -1 padded -> hits with that stage's score."""
     return [Hit(chunks[key], float(s), stage, {stage: float(s)})
             for s, key in zip(scores.tolist(), keys.tolist(), strict=True) if key >= 0 and key in chunks]

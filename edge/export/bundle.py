@@ -181,15 +181,19 @@ def _chunk_texts(index: Path) -> list[str]:
 
 
 def _write_domain(cfg: DomainConfig, dest: Path) -> None:
-    """domain.json (the whole DomainConfig but its folder) and the jieba user dictionary it names."""
+    """domain.json (the whole DomainConfig but its folder), the jieba user dictionary and the question bank it
+    names."""
     dest.mkdir(parents=True)
     data = asdict(cfg)
     data.pop("root")
+    for key in ("user_dict", "question_bank"):  # files the retriever reads, copied beside domain.json
+        name = data["retrieval"][key]
+        if name and cfg.path(name).is_file():
+            inside = Path(name) if not Path(name).is_absolute() else Path("models") / Path(name).name
+            (dest / inside).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cfg.path(name), dest / inside)
+            data["retrieval"][key] = inside.as_posix()
     (dest / DOMAIN_CONFIG).write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    if cfg.retrieval.user_dict and cfg.path(cfg.retrieval.user_dict).is_file():
-        target = dest / cfg.retrieval.user_dict
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cfg.path(cfg.retrieval.user_dict), target)
 
 
 def _readme(cfg: DomainConfig) -> str:

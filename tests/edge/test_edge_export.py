@@ -70,6 +70,22 @@ def test_the_bundles_embedder_keeps_the_vocabulary_of_its_chunks(edge_bundle) ->
     assert vocabulary["checked_texts"] > 53  # every chunk of the slice (and its titles) re-tokenised the same
 
 
+def test_the_bundle_carries_the_question_bank_its_retriever_reads(edge_cfg, tmp_path) -> None:
+    import numpy as np
+
+    from domains.config import domain_from_mapping
+    from edge.export.bundle import _write_domain
+    from retrieval.question_bank import QuestionBank, bank_for
+
+    bank = QuestionBank("all-minilm-l6-v2", np.eye(2, dtype=np.float32), (("a",), ("b",))).save(tmp_path / "b.npz")
+    cfg = replace(edge_cfg, retrieval=replace(edge_cfg.retrieval, question_bank=str(bank)))
+    _write_domain(cfg, tmp_path / "domain")
+    data = json.loads((tmp_path / "domain" / "domain.json").read_text(encoding="utf-8"))
+    assert data["retrieval"]["question_bank"] == "models/b.npz"  # inside the bundle, whatever its source path
+    carried = bank_for(domain_from_mapping(data, root=tmp_path / "domain"))
+    assert carried is not None and carried.doc_ids == (("a",), ("b",))
+
+
 def test_a_shipped_adapter_the_domain_lacks_names_the_fix(edge_cfg, slice_retriever, tiny_gguf, tmp_path) -> None:
     with pytest.raises(ExportError, match=r"ships no tuned generator adapter.*dossier train sft.*--adapter none"):
         _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b", adapter="shipped")

@@ -1,0 +1,109 @@
+"""The question bank: questions asked before, with the documents that answered them, as a retrieval stage.
+
+People ask a legal service the same things in different words ("一方不同意离婚怎么办", "如果有一方不同意离婚怎么办"),
+and an everyday question shares few words with the statute that answers it, so dense and BM25 both miss it where
+the questions before it already found the articles. The bank holds the TRAIN split's questions of the domain's
+retrieval sets, embedded by the domain's own query embedder, and the gold documents of each. A new question's
+`neighbours` nearest bank questions (cosine, at least `bank_min_cosine`) vote for their documents, each vote its
+cosine; the votes are one more ranked list for the retriever's fusion (`[retrieval] bank_weight`).
+
+The file (`dossier train bank`, shipped in `domains/<d>/models/`) records the embedder it was embedded with; a
+retriever with another embedder refuses it rather than compare vectors of two spaces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import ConfigError
+from domains.config import DomainConfig
+
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionBank:
+    embedder: str  # the query embedder's name (registry name of the domain's [models] embedder)
+    vectors: np.ndarray  # (n, dim) float32, L2-normalised, one row per question
+    doc_ids: tuple[tuple[str, ...], ...]  # the gold documents of each question
+    sources: tuple[str, ...] = ()  # which sets and split the questions came from (provenance)
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2 or len(self.vectors) != len(self.doc_ids) or not len(self.doc_ids):
+            raise ConfigError(f"question bank: {len(self.doc_ids)} questions but vectors of shape "
+                              f"{self.vectors.shape}")
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def votes(self, queries: np.ndarray, neighbours: int, min_cosine: float = 0.0) -> list[dict[str, float]]:
+        """Per query (rows of L2-normalised vectors), document id -> the summed cosine of the `neighbours` nearest
+        bank questions that have it as gold, counting only those at `min_cosine` or closer (a question unlike any
+        asked before gets no votes, rather than the votes of strangers)."""
+        if queries.shape[1] != self.dim:
+            raise ConfigError(f"question bank vectors have {self.dim} dims, the queries {queries.shape[1]}")
+        similarity = queries.astype(np.float32) @ self.vectors.T  # (q, n)
+        m = min(neighbours, similarity.shape[1])
+        nearest = np.argpartition(-similarity, kth=m - 1, axis=1)[:, :m]
+        out: list[dict[str, float]] = []
+        for row, picks in zip(similarity, nearest, strict=True):
+            scores: dict[str, float] = {}
+            for i in picks:
+                if row[i] < min_cosine:
+                    continue
+                for doc_id in self.doc_ids[i]:
+                    scores[doc_id] = scores.get(doc_id, 0.0) + float(row[i])
+            out.append(scores)
+        return out
+
+    def save(self, path: Path) -> Path:
+        """float16 vectors (cosines move by < 1e-3) and the ids as JSON, in one compressed .npz."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT, "embedder": self.embedder, "doc_ids": self.doc_ids, "sources": self.sources}
+        tmp = path.with_name(f".tmp-{path.name}")
+        with tmp.open("wb") as handle:
+            np.savez_compressed(handle, vectors=self.vectors.astype(np.float16),
+                                meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8))
+        tmp.replace(path)
+        return path
+
+    @staticmethod
+    def load(path: Path) -> QuestionBank:
+        if not path.is_file():
+            raise ConfigError(f"the question bank {path} is missing: build it with `dossier train bank`")
+        try:
+            with np.load(path) as data:
+                vectors = data["vectors"].astype(np.float32)
+                meta = json.loads(data["meta"].tobytes().decode())
+        except (OSError, ValueError, KeyError) as err:
+            raise ConfigError(f"the question bank {path} cannot be read ({err}): build it again with "
+                              "`dossier train bank`") from err
+        if meta.get("format") != FORMAT:
+            raise ConfigError(f"the question bank {path} has format {meta.get('format')}, this Dossier reads "
+                              f"{FORMAT}: build it again with `dossier train bank`")
+        return QuestionBank(meta["embedder"], vectors, tuple(tuple(d) for d in meta["doc_ids"]),
+                            tuple(meta.get("sources", ())))
+
+
+def bank_for(cfg: DomainConfig) -> QuestionBank | None:
+    """The bank `[retrieval] question_bank` names (relative to the domain folder), or None."""
+    return QuestionBank.load(cfg.path(cfg.retrieval.question_bank)) if cfg.retrieval.question_bank else None
+
+
+def ranked_votes(votes: dict[str, float], keys_of: dict[str, Sequence[int]],
+                 allowed: set[int] | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """A query's votes as the retriever's (scores (k,), keys (k,)) arrays, best first, -1 padded: every chunk of a
+    voted document that the filter allows, at its document's vote."""
+    pairs = [(score, key) for doc_id, score in votes.items() for key in keys_of.get(doc_id, ())
+             if allowed is None or key in allowed]
+    pairs.sort(key=lambda p: (-p[0], p[1]))
+    scores, keys = np.full(k, -np.inf, dtype=np.float32), np.full(k, -1, dtype=np.int64)
+    for i, (score, key) in enumerate(pairs[:k]):
+        scores[i], keys[i] = score, key
+    return scores, keys

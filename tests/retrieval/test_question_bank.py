@@ -1,0 +1,108 @@
+"""The question bank: the nearest train questions vote for their gold documents (summed cosine); the votes are one
+more list in the retriever's fusion, every voted hit carries its own dense cosine (so abstention still judges it),
+a filter still binds; a bank from another embedder, or a broken file, is refused with the command that rebuilds it;
+`dossier train bank` takes the train split only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from api_support import needs_minilm
+
+from core.errors import ConfigError
+from retrieval.question_bank import QuestionBank, ranked_votes
+
+MURDER, THEFT = "Someone killed another person on purpose", "What happens to a person who steals property"
+
+
+def _unit(*rows: list[float]) -> np.ndarray:
+    vectors = np.array(rows, dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_the_nearest_questions_vote_with_their_cosine() -> None:
+    bank = QuestionBank("e", _unit([1, 0], [1, 0.2], [0, 1]), (("a", "b"), ("a",), ("c",)))
+    votes = bank.votes(_unit([1, 0.1]), neighbours=2)[0]
+    assert set(votes) == {"a", "b"}  # the third question is not among the two nearest
+    assert votes["a"] > votes["b"] > 0.99  # "a" is gold for both neighbours: two votes
+    assert set(bank.votes(_unit([1, 0.1]), neighbours=3)[0]) == {"a", "b", "c"}
+    assert set(bank.votes(_unit([1, 0.1]), neighbours=3, min_cosine=0.5)[0]) == {"a", "b"}  # a stranger: no vote
+    assert bank.votes(_unit([-1, 0]), neighbours=3, min_cosine=0.5) == [{}]
+
+
+def test_votes_become_every_allowed_chunk_of_the_document_best_first() -> None:
+    scores, keys = ranked_votes({"a": 0.5, "b": 0.9}, {"a": [1, 2], "b": [3]}, allowed={1, 3}, k=4)
+    assert keys.tolist() == [3, 1, -1, -1] and scores[:2].tolist() == pytest.approx([0.9, 0.5])
+
+
+def test_a_saved_bank_reads_back_and_a_broken_one_names_the_fix(tmp_path: Path) -> None:
+    bank = QuestionBank("e", _unit([1, 0], [0.6, 0.8]), (("a",), ("b", "c")), ("set:train",))
+    again = QuestionBank.load(bank.save(tmp_path / "bank.npz"))
+    assert again.doc_ids == bank.doc_ids and again.embedder == "e" and again.sources == ("set:train",)
+    assert np.abs(again.vectors - bank.vectors).max() < 1e-3  # float16 on disk
+    (tmp_path / "broken.npz").write_bytes(b"not a bank")
+    for path in (tmp_path / "broken.npz", tmp_path / "missing.npz"):
+        with pytest.raises(ConfigError, match="dossier train bank"):
+            QuestionBank.load(path)
+
+
+@pytest.fixture(scope="module")
+def bank_cfg(tmp_path_factory: pytest.TempPathFactory, slice_retriever):
+    """The slice's MiniLM config with a bank of two English questions: murder -> article 232, theft -> 264."""
+    from slice_index import legal_slice, minilm_cfg
+
+    from domains import load_domain
+
+    docs = {c.metadata["article_no"]: c.doc_id for c in legal_slice(range(232, 277))}
+    vectors = slice_retriever.embedder.embed([MURDER, THEFT], role="query")
+    bank = QuestionBank("all-minilm-l6-v2", vectors, ((docs["第二百三十二条"],), (docs["第二百六十四条"],)))
+    path = bank.save(tmp_path_factory.mktemp("bank") / "bank.npz")
+    cfg = minilm_cfg(load_domain("legal"))
+    return replace(cfg, retrieval=replace(cfg.retrieval, question_bank=str(path), bank_weight=2.0,
+                                          bank_neighbours=1)), docs
+
+
+@needs_minilm
+def test_the_bank_brings_the_article_an_earlier_question_found(bank_cfg, slice_retriever) -> None:
+    from rag.build_retrieval import build_retriever
+
+    cfg, docs = bank_cfg
+    question = "A man killed his neighbour on purpose. What is the punishment?"  # no word the Chinese articles share
+    banked = build_retriever(cfg, index_dir=slice_retriever.index_location)
+    hits = banked.retrieve([question], k=5)[0].hits
+    assert hits[0].chunk.doc_id == docs["第二百三十二条"]
+    assert {"bank", "dense"} <= set(hits[0].stage_scores)  # its own cosine, for the abstention threshold
+    before = [h.chunk.doc_id for h in slice_retriever.retrieve([question], k=5)[0].hits]
+    assert before[:1] != [docs["第二百三十二条"]]  # the bank is what put it first
+    filtered = banked.retrieve([question], k=5, filters={"article_no": "第二百六十四条"})[0].hits
+    assert [h.chunk.doc_id for h in filtered] == [docs["第二百六十四条"]]  # a filter still binds
+
+
+@needs_minilm
+def test_a_bank_from_another_embedder_is_refused(bank_cfg, slice_retriever, tmp_path) -> None:
+    from rag.build_retrieval import build_retriever
+
+    cfg, _ = bank_cfg
+    other = QuestionBank.load(Path(cfg.retrieval.question_bank))
+    path = QuestionBank("embeddinggemma-300m", other.vectors, other.doc_ids).save(tmp_path / "other.npz")
+    with pytest.raises(ConfigError, match="dossier train bank"):
+        build_retriever(replace(cfg, retrieval=replace(cfg.retrieval, question_bank=str(path))),
+                        index_dir=slice_retriever.index_location)
+
+
+@needs_minilm
+def test_train_bank_takes_the_train_split_only(bank_cfg, slice_retriever) -> None:
+    from eval.evalsets import load_evalset
+    from training.retriever.question_bank import build_bank
+
+    cfg, _ = bank_cfg
+    name = "lawyer_llama_consult_article_retrieval"
+    bank, counts = build_bank(cfg, [name], slice_retriever.embedder)
+    splits = {s: load_evalset(cfg, name, splits=frozenset({s})).records for s in ("train", "dev", "test")}
+    assert counts == {name: len(bank.doc_ids)} == {name: sum(1 for r in splits["train"] if r.gold_ids)}
+    assert bank.sources == (f"{name}:train",) and bank.embedder == cfg.models.embedder
+    assert list(bank.doc_ids) == [tuple(r.gold_ids) for r in splits["train"] if r.gold_ids]
+    assert len(bank.vectors) < len(splits["train"]) + len(splits["dev"]) + len(splits["test"])

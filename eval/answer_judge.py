@@ -41,6 +41,7 @@ RAGAS_PYTHON = REPO / ".venv-ragas" / "bin" / "python"
 JUDGE_SCRIPT = Path(__file__).resolve().parent / "ragas_judge.py"
 LOCAL_JUDGES = ("qwen2.5-coder-1.5b-instruct-gguf", "qwen2.5-coder-0.5b-instruct-gguf")  # largest first
 STARTUP_TIMEOUT_S = 180.0
+JUDGE_CACHE_MIB = 4096  # llama-server's prompt cache: KV states only, ~28 KB a token on the 1.5B
 
 
 def judge_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,6 +69,28 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def server_argv(model: str, port: int, threads: int, n_ctx: int) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) of the judge server: llama.cpp's own `llama-server` where one is built (`make
+    judge-server`, or `$DOSSIER_JUDGE_SERVER`), with its RAM prompt cache, so the instructions and examples every
+    RAGAS prompt of a metric starts with are read once, not once a request; else llama-cpp-python's server, without
+    its cache (which copies every prompt token's logits: see the module doc). One slot: on 2 cores the 1.5B decodes
+    32 tokens/s alone and 37 in a batch of 4 (llama-batched-bench), so concurrent requests would buy nothing."""
+    from generation.llama_server_build import server_binary
+
+    binary = server_binary()
+    if binary is None:
+        argv = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", str(port),
+                "--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", str(n_ctx),
+                "--model_alias", "judge"]
+        return argv, dict(os.environ)
+    argv = [str(binary), "--model", model, "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads),
+            "--threads-batch", str(threads), "--ctx-size", str(n_ctx), "--alias", "judge", "--parallel", "1",
+            "--cache-ram", str(JUDGE_CACHE_MIB), "--no-webui"]
+    env = {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(binary.parent),
+                                                                          os.environ.get("LD_LIBRARY_PATH")]))}
+    return argv, env
+
+
 @contextmanager
 def local_judge(threads: int | None = None, n_ctx: int = 8192) -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server over the largest local generator, on 127.0.0.1; yields its base URL.
@@ -82,11 +105,9 @@ def local_judge(threads: int | None = None, n_ctx: int = 8192) -> Iterator[str]:
     except ImportError as err:
         raise MissingDependency("llama-cpp-python", extra="edge", how="make llama-cpp-wheel") from err
     port = _free_port()
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", local_judge_model(), "--host", "127.0.0.1",
-            "--port", str(port), "--n_threads", str(threads or usable_cores()),
-            "--n_threads_batch", str(threads or usable_cores()), "--n_ctx", str(n_ctx), "--model_alias", "judge"]
+    argv, env = server_argv(local_judge_model(), port, threads or usable_cores(), n_ctx)
     with tempfile.TemporaryFile() as server_log:
-        proc = subprocess.Popen(argv, stdout=server_log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, stdout=server_log, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}/v1"
         try:
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -102,7 +123,7 @@ def local_judge(threads: int | None = None, n_ctx: int = 8192) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise ConfigError(f"the judge server did not come up in {STARTUP_TIMEOUT_S:.0f} s")
                 time.sleep(0.5)
-            log.info("local judge %s on %s", argv[4], url)
+            log.info("local judge %s (%s) on %s", argv[argv.index("--model") + 1], Path(argv[0]).name, url)
             yield url
         finally:
             proc.terminate()
@@ -154,5 +175,12 @@ def judge_run(rows: list[dict[str, Any]], work: Path, judge: str, embedder: Any 
 
 
 def judge_name(judge: str) -> str:
-    """`local:<model dir>` for the local judge, else the URL: part of every score's key."""
-    return f"local:{Path(local_judge_model()).parent.name}" if judge == "local" else judge
+    """`local:<model dir>` for the local judge (`@llama-server` when llama.cpp's own server runs it), else the URL:
+    part of every score's key. The two servers read the same GGUF greedily yet do not give the same verdicts (4
+    finance answers: context precision 0.25 vs 0.00), so their scores are never mixed in one run."""
+    if judge != "local":
+        return judge
+    from generation.llama_server_build import server_binary
+
+    name = f"local:{Path(local_judge_model()).parent.name}"
+    return f"{name}@llama-server" if server_binary() is not None else name

@@ -86,31 +86,40 @@ def strip_invalid(text: str, evidence: Evidence) -> tuple[str, int]:
 
 def cited_markers(text: str, evidence: Evidence) -> set[int]:
     """The passage numbers `text` cites that name a passage it was given ([n], [n,m], 【n】 alike)."""
-    return {n for n in _numbers(text) if evidence.passage(n) is not None}
+    return {n for n in own_numbers(text) if evidence.passage(n) is not None}
 
 
-def _numbers(piece: str) -> list[int]:
+def own_numbers(piece: str) -> list[int]:
     return list(dict.fromkeys(n for m in MARKER.finditer(piece) for n in marker_numbers(m.group(1) or m.group(2))))
 
 
-def sentences(text: str) -> Iterator[tuple[str, list[int]]]:
-    """(claim text without markers, cited numbers) for each sentence of `text` that makes a claim. A sentence
-    without markers of its own inherits those of a marker that opened a line of its block (a block ends at a
-    blank line or at the next line-opening marker)."""
+def pieces(text: str) -> Iterator[tuple[str, str, list[int]]]:
+    """(piece of `text`, its claim without markers, the numbers it cites) for every piece, in order, so that
+    joining the pieces gives `text` back. A piece without markers of its own inherits those of a marker that
+    opened a line of its block: a block ends at a blank line or at the next line-opening marker, not at the end
+    of a line ("[1] 刑法 第二十条\n第一款……。\n第二款……。" cites both paragraphs)."""
     heading: list[int] = []
     line_start = True
     for match in SENTENCE.finditer(text):
         piece = match.group(0)
         opening = MARKER.match(piece.lstrip(" \t"))
         if opening and line_start:
-            heading = _numbers(opening.group(0))
-        elif not piece.strip():
-            heading = []  # a blank line ends the block
+            heading = own_numbers(opening.group(0))
+        elif not piece.strip() and line_start:
+            heading = []  # a blank line ends the block (a lone newline after "。" only ends its line)
         line_start = piece.endswith("\n") or not piece.strip()
-        claim = MARKER.sub("", piece).strip()
-        if sum(c.isalnum() for c in claim) < MIN_CLAIM_CHARS:
-            continue
-        yield claim, _numbers(piece) or heading
+        yield piece, MARKER.sub("", piece).strip(), own_numbers(piece) or heading
+
+
+def is_claim(claim: str) -> bool:
+    return sum(c.isalnum() for c in claim) >= MIN_CLAIM_CHARS
+
+
+def sentences(text: str) -> Iterator[tuple[str, list[int]]]:
+    """(claim text without markers, cited numbers) for each sentence of `text` that makes a claim (`pieces`)."""
+    for _piece, claim, cited in pieces(text):
+        if is_claim(claim):
+            yield claim, cited
 
 
 def quote_span(chunk: Chunk, claim: str) -> tuple[int, int]:

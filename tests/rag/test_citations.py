@@ -88,6 +88,14 @@ def test_a_marker_opening_a_line_cites_the_block_it_heads():
     assert report.precision == 1.0
 
 
+def test_an_opening_marker_cites_every_line_of_its_block():
+    # a pasted article runs over several lines, each ending in "。": the block is all of them, up to a blank line
+    ev = evidence(THEFT + "\n" + MURDER)
+    report = cite(f"[1] 刑法 第1条\n{THEFT}\n{MURDER}\n\n另外，本问题还涉及其他规定。", ev)
+    assert report.uncited_sentences == ("另外，本问题还涉及其他规定。",)
+    assert report.cited_pairs == 3 and report.precision == 1.0  # the title line and both paragraphs
+
+
 def test_an_opening_marker_does_not_reach_past_a_blank_line():
     ev = evidence(THEFT)
     report = cite("[1] 盗窃数额较大的，处三年以下有期徒刑。\n\n故意杀人的，处死刑。", ev)

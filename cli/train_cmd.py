@@ -162,6 +162,9 @@ def _register_preferences(steps: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N prompts (after the seeded shuffle)")
     parser.add_argument("--out", required=True, type=Path, help="the preference JSONL to write")
     parser.add_argument("--cache", type=Path, help="reply cache (default OUT.replies.jsonl): a rerun resumes")
+    parser.add_argument("--chosen", choices=("target", "corrected"), default="target",
+                        help="the better side of a reply faulted for its citations: the recipe's target, or the "
+                        "reply itself with the faulted claims fixed or left out (on-policy)")
     parser.set_defaults(handler=run_preferences)
 
 
@@ -184,7 +187,7 @@ def run_preferences(args: argparse.Namespace) -> int:
                              generator_identity(answering))
     counts: Counter[str] = Counter()
     rows = preference_rows(cfg, recipe, load_tokenizer(base_model_ref(cfg, recipe)), indexed_retriever(cfg),
-                           cache.load(), generation_params(answering), args.limit, counts)
+                           cache.load(), generation_params(answering), args.limit, counts, chosen=args.chosen)
     n = write_preferences(rows, args.out)
     print(json.dumps({"pairs": n, "out": str(args.out), "counts": dict(counts), "generator": generator.name},
                      ensure_ascii=False))

@@ -6,7 +6,10 @@ same prompt, kept only where the product's checks find it worse:
                              supported by its passage (rag.citations.cite: precision < 1)
     on an unanswerable one   it answers anyway (neither the refusal sentence nor any refusal wording)
 
-A reply the checks cannot fault gives no pair (counted as `reply_already_good`). Rows are written in the
+A reply the checks cannot fault gives no pair (counted as `reply_already_good`). With `chosen="corrected"`, a
+reply faulted for its citations is paired against itself corrected (`corrected_replies`: the faulted claims fixed
+or left out) where a correction exists, so the two sides differ only where the check finds fault; the recipe's
+target stays the chosen side of the rest. Rows are written in the
 preference format `training.generator.preferences` reads ({"prompt": [turns], "chosen", "rejected"}), with why
 the reply lost and its scores, so a DPO recipe trains on them with `data.source = "file"`.
 """
@@ -29,6 +32,7 @@ from rag.abstention import model_refused
 from rag.citations import cite
 from training.args import Recipe
 from training.formatting import FormatReport
+from training.generator.corrected_replies import corrected_reply
 from training.generator.rag_sft import RagExample, rag_targets
 
 log = logging.getLogger(__name__)
@@ -51,9 +55,12 @@ def rejection(example: RagExample, target: str, reply: str, cfg: DomainConfig) -
     return None
 
 
+CHOSEN = ("target", "corrected")
+
+
 def preference_rows(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever: Retriever | None,
                     generator: Generator, params: GenerationParams, limit: int = 0,
-                    counts: Counter[str] | None = None) -> Iterator[dict[str, Any]]:
+                    counts: Counter[str] | None = None, chosen: str = "target") -> Iterator[dict[str, Any]]:
     counts = counts if counts is not None else Counter()
     targets = rag_targets(cfg, recipe, tokenizer, retriever, FormatReport())
     for example, target in tqdm(targets[: limit or None], desc="preference pairs", unit="prompt"):
@@ -64,9 +71,15 @@ def preference_rows(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever
             continue
         why, scores = lost
         counts[why] += 1
+        better, source = target, "target"
+        if chosen == "corrected" and why in ("unsupported_citation", "cites_nothing"):
+            fixed = corrected_reply(reply, example.evidence)
+            if fixed is not None:
+                better, source = fixed, "corrected"
+        counts[f"chosen_{source}"] += 1
         yield {"id": example.record.record_id, "domain": cfg.name,
                "prompt": [{"role": m.role, "content": m.content} for m in example.messages],
-               "chosen": target, "rejected": reply, "why": why, **scores}
+               "chosen": better, "rejected": reply, "why": why, "chosen_from": source, **scores}
 
 
 def write_preferences(rows: Iterator[dict[str, Any]], out: Path) -> int:

@@ -4,6 +4,7 @@ and the two adapters shipped as one that equals applying both (the tiny model)."
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -68,12 +69,35 @@ def test_pairs_are_written_in_the_preference_format_dpo_reads(legal, tokenizer, 
     generator = ScriptedGenerator(*["我认为可以。"] * 40)  # uncited on answerable prompts, an answer on the others
     rows = preference_rows(legal, recipe, tokenizer, retriever, generator, GenerationParams(), counts=counts)
     n = write_preferences(rows, tmp_path / "pairs.jsonl")
-    assert n == sum(counts.values()) > 0 and set(counts) <= {"cites_nothing", "answered_unanswerable"}
+    assert set(counts) <= {"cites_nothing", "answered_unanswerable", "chosen_target"}
+    assert n == counts["chosen_target"] == counts["cites_nothing"] + counts["answered_unanswerable"] > 0
     row = json.loads((tmp_path / "pairs.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert row["prompt"][0]["role"] == "system" and row["rejected"] == "我认为可以。"
     recipe_dpo = load_recipe(CONFIGS_DIR / "dpo_legal_rag.toml", [f'data.path="{tmp_path / "pairs.jsonl"}"'])
     pairs, report = load_pairs(legal, recipe_dpo.data)
     assert len(pairs) == n and report.kept == n
+
+
+class CopyingGenerator:
+    """Replies with the first sentence of passage [1], word for word, under a passage it was not given ([9])."""
+
+    name = "copying"
+
+    def generate(self, messages, params) -> str:
+        shown = next(m.content for m in messages if m.role == "user")
+        return re.search(r"\[1\][^\n]*\n([^。；：\n]+)", shown).group(1) + "[9]。"
+
+
+def test_corrected_chosen_is_the_reply_with_its_fault_fixed(legal, tokenizer) -> None:
+    recipe = load_recipe(CONFIGS_DIR / "sft_legal_rag.toml", ["data.limit=6", "data.refusals=0"])
+    counts: Counter[str] = Counter()
+    # no index: the passages are the gold articles and sampled others (training/generator/rag_sft.py)
+    rows = list(preference_rows(legal, recipe, tokenizer, None, CopyingGenerator(), GenerationParams(),
+                                counts=counts, chosen="corrected"))
+    assert rows and counts["chosen_corrected"] == len(rows), counts
+    for row in rows:
+        assert row["why"] == "unsupported_citation" and row["chosen_from"] == "corrected"
+        assert row["chosen"] == row["rejected"].replace("[9]", "[1]")  # the same words, cited where they are
 
 
 def _lora_dir(folder: Path, modules: dict[str, tuple[int, int]], seed: int, rank: int = 2, alpha: float = 4.0):

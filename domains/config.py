@@ -102,6 +102,12 @@ class RetrievalConfig:
     bank_weight: float = 0.5
     bank_neighbours: int = 10
     bank_min_cosine: float = 0.5  # nearer bank questions only: a case description is not an everyday question
+    # the scope stage (retrieval/scope.py): where one value of this metadata field (legal: law_id) holds at least
+    # scope_min_share of the bank neighbours' votes, the query is searched again inside it, fused at scope_weight
+    scope_field: str = ""
+    scope_weight: float = 0.0
+    scope_min_share: float = 0.6
+    scope_min_cosine: float = 0.5  # its own floor: a case description is far from every question, yet near enough
 
 
 @dataclass(frozen=True, slots=True)

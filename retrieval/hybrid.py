@@ -32,12 +32,14 @@ from retrieval.index_files import OpenIndex, open_index
 from retrieval.manifest import EmbedderInfo
 from retrieval.question_bank import QuestionBank, ranked_votes
 from retrieval.reranker import CrossEncoderReranker
+from retrieval.scope import ScopeMap
 from retrieval.zh_tokenizer import JiebaTokenizer
 
 log = logging.getLogger(__name__)
 
 ARTICLE_STAGE = "article"  # the stage score of a hit found by the article a question names (score 1.0)
 BANK_STAGE = "bank"  # the stage score of a hit voted for by the nearest bank questions (summed cosine)
+SCOPE_STAGE = "scope"  # the dense cosine of a hit found inside the law the nearest bank questions point to
 
 class _Timer:
     def __init__(self) -> None:
@@ -66,6 +68,7 @@ class HybridRetriever:
         self.reranker = reranker
         self.bank = bank if Stage.DENSE in self.stages else None  # it votes with the dense stage's query vectors
         self._keys_of_doc: dict[str, list[int]] = {}
+        self._scopes: ScopeMap | None = None
         self.default_filter = MetadataFilter.from_mapping(cfg.filters)
         self._index: OpenIndex | None = None
         self._articles: ArticleCatalogue | None = None
@@ -97,6 +100,10 @@ class HybridRetriever:
                 raise ConfigError(f"the question bank was embedded with {self.bank.embedder}, the retriever embeds "
                                   f"with {e.name}: build it again with `dossier train bank`")
             self._keys_of_doc = self._index.docstore.keys_by_doc()
+            if self.cfg.scope_field and self.cfg.scope_weight > 0:
+                self._scopes = ScopeMap(self._index.docstore.metadata_by_key(), self._keys_of_doc,
+                                        self.cfg.scope_field)
+                log.info("scope stage: %d scopes by %s", len(self._scopes), self.cfg.scope_field)
         if self.reranker is not None and Stage.RERANK in self.stages:
             self.reranker.load()
         return self
@@ -124,7 +131,14 @@ class HybridRetriever:
         if Stage.DENSE in self.stages:
             vectors, found[Stage.DENSE] = self._dense(queries, max(self.cfg.dense_k, k), allowed, timer)
             if self.bank is not None:
-                found[BANK_STAGE] = self._bank(vectors, max(self.cfg.dense_k, k), allowed, timer)
+                start = time.perf_counter()
+                votes = self.bank.votes(vectors, self.cfg.bank_neighbours, self.cfg.bank_min_cosine)
+                timer.add(BANK_STAGE, start)
+                found[BANK_STAGE] = self._bank(votes, max(self.cfg.dense_k, k), allowed, timer)
+                if self._scopes is not None:
+                    if self.cfg.scope_min_cosine != self.cfg.bank_min_cosine:
+                        votes = self.bank.votes(vectors, self.cfg.bank_neighbours, self.cfg.scope_min_cosine)
+                    found[SCOPE_STAGE] = self._scope(vectors, votes, max(self.cfg.dense_k, k), allowed, timer)
         if Stage.BM25 in self.stages:
             found[Stage.BM25] = self._bm25(queries, max(self.cfg.sparse_k, k), allowed, timer)
         named = self._named_articles(queries, allowed, timer)
@@ -133,7 +147,8 @@ class HybridRetriever:
                                                                                        for named_keys in named]))
         chunks = self.index.docstore.chunks(keys.tolist())  # one lookup for every stage and query
         rankings = [
-            {stage: _hits(stage, scores[i], ids[i], chunks) for stage, (scores, ids) in found.items()}
+            {stage: _hits(stage, scores[i], ids[i], chunks, also_dense=stage == SCOPE_STAGE)
+             for stage, (scores, ids) in found.items()}
             for i in range(len(queries))
         ]
         timer.add("docstore", start)
@@ -159,7 +174,7 @@ class HybridRetriever:
         start = time.perf_counter()
         if len(ranking) > 1:
             weights = {Stage.DENSE: self.cfg.dense_weight, Stage.BM25: self.cfg.sparse_weight,
-                       BANK_STAGE: self.cfg.bank_weight}
+                       BANK_STAGE: self.cfg.bank_weight, SCOPE_STAGE: self.cfg.scope_weight}
             match self.cfg.fusion:
                 case Fusion.RRF:
                     hits = reciprocal_rank_fusion(ranking, weights, k=self.cfg.rrf_k)
@@ -199,15 +214,35 @@ class HybridRetriever:
             ranking[BANK_STAGE] = [Hit(h.chunk, h.score, h.retriever, {**h.stage_scores, Stage.DENSE: cosine[key]})
                                    if key in cosine else h for h, key in zip(hits, keys.tolist(), strict=True)]
 
-    def _bank(self, vectors: np.ndarray, k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
+    def _bank(self, votes: list[dict[str, float]], k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
               timer: _Timer) -> tuple[np.ndarray, np.ndarray]:
-        assert self.bank is not None
         start = time.perf_counter()
         permitted = None if allowed is None else set(allowed[1].tolist())
-        ranked = [ranked_votes(votes, self._keys_of_doc, permitted, k)
-                  for votes in self.bank.votes(vectors, self.cfg.bank_neighbours, self.cfg.bank_min_cosine)]
+        ranked = [ranked_votes(v, self._keys_of_doc, permitted, k) for v in votes]
         timer.add(BANK_STAGE, start)
         return np.stack([s for s, _ in ranked]), np.stack([keys for _, keys in ranked])
+
+    def _scope(self, vectors: np.ndarray, votes: list[dict[str, float]], k: int,
+               allowed: tuple[np.ndarray, np.ndarray] | None, timer: _Timer) -> tuple[np.ndarray, np.ndarray]:
+        """Per query, the dense search inside the scope its bank neighbours lead to (-1 rows where none leads)."""
+        assert self._scopes is not None
+        start = time.perf_counter()
+        scores = np.full((len(votes), k), -np.inf, dtype=np.float32)
+        keys = np.full((len(votes), k), -1, dtype=np.int64)
+        for i, (vector, query_votes) in enumerate(zip(vectors, votes, strict=True)):
+            scope = self._scopes.leading(query_votes, self.cfg.scope_min_share)
+            if scope is None:
+                continue
+            inside = self._scopes.keys[scope]
+            if allowed is not None:
+                inside = np.intersect1d(inside, allowed[1], assume_unique=True)
+            if not len(inside):
+                continue
+            found_scores, found_keys = self.index.dense.search(vector[None, :], min(k, len(inside)), inside)
+            n = found_scores.shape[1]
+            scores[i, :n], keys[i, :n] = found_scores[0], found_keys[0]
+        timer.add(SCOPE_STAGE, start)
+        return scores, keys
 
     def _bm25(self, queries: list[str], k: int, allowed: tuple[np.ndarray, np.ndarray] | None,
               timer: _Timer) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +297,9 @@ def _named_first(hits: list[Hit], named: list[Chunk], k: int) -> list[Hit]:
     return (first + [h for h in hits if h.chunk.chunk_id not in ids])[:k]
 
 
-def _hits(stage: str, scores: np.ndarray, keys: np.ndarray, chunks: Mapping[int, Chunk]) -> list[Hit]:
-    """One stage's ranking for one query: (k,) scores and keys, -1 padded -> hits with that stage's score."""
-    return [Hit(chunks[key], float(s), stage, {stage: float(s)})
+def _hits(stage: str, scores: np.ndarray, keys: np.ndarray, chunks: Mapping[int, Chunk],
+          also_dense: bool = False) -> list[Hit]:
+    """One stage's ranking for one query: (k,) scores and keys, -1 padded -> hits with that stage's score (and as
+    the dense score too where the stage is a dense search, so the abstention threshold reads it)."""
+    return [Hit(chunks[key], float(s), stage, {stage: float(s), **({Stage.DENSE: float(s)} if also_dense else {})})
             for s, key in zip(scores.tolist(), keys.tolist(), strict=True) if key >= 0 and key in chunks]

@@ -106,3 +106,35 @@ def test_train_bank_takes_the_train_split_only(bank_cfg, slice_retriever) -> Non
     assert bank.sources == (f"{name}:train",) and bank.embedder == cfg.models.embedder
     assert list(bank.doc_ids) == [tuple(r.gold_ids) for r in splits["train"] if r.gold_ids]
     assert len(bank.vectors) < len(splits["train"]) + len(splits["dev"]) + len(splits["test"])
+
+
+def test_a_scope_leads_only_with_its_share_of_the_votes() -> None:
+    from retrieval.scope import ScopeMap
+
+    metadata = [(1, {"law_id": "criminal"}), (2, {"law_id": "criminal"}), (3, {"law_id": "civil"}), (4, {})]
+    scopes = ScopeMap(metadata, {"a": [1], "b": [2], "c": [3], "d": [4]}, "law_id")
+    assert scopes.keys["criminal"].tolist() == [1, 2] and "d" not in scopes.scope_of_doc
+    assert scopes.leading({"a": 0.9, "b": 0.8, "c": 0.7}, min_share=0.6) == "criminal"  # 1.7 of 2.4
+    assert scopes.leading({"a": 0.9, "c": 0.8}, min_share=0.6) is None  # the neighbours disagree
+    assert scopes.leading({}, min_share=0.6) is None and scopes.leading({"d": 1.0}, min_share=0.6) is None
+
+
+@needs_minilm
+def test_the_scope_stage_searches_inside_the_chapter_the_neighbours_point_to(bank_cfg, slice_retriever) -> None:
+    from rag.build_retrieval import build_retriever
+    from retrieval.hybrid import SCOPE_STAGE
+
+    cfg, docs = bank_cfg
+    cfg = replace(cfg, retrieval=replace(cfg.retrieval, scope_field="chapter", scope_weight=4.0, scope_min_share=0.6))
+    scoped = build_retriever(cfg, index_dir=slice_retriever.index_location)
+    question = "What happens to a person who steals property from a shop?"  # near the bank's theft question
+    hits = scoped.retrieve([question], k=10)[0].hits
+    from_scope = [h for h in hits if SCOPE_STAGE in h.stage_scores]
+    assert from_scope, "the theft question's neighbour leads to the property chapter"
+    assert {h.chunk.metadata["chapter"] for h in from_scope} == {"第五章 侵犯财产罪"}
+    assert all(h.stage_scores["dense"] == h.stage_scores[SCOPE_STAGE] for h in from_scope)  # abstention reads it
+    far = replace(cfg, retrieval=replace(cfg.retrieval, bank_min_cosine=0.99))  # no neighbour near enough
+    unscoped = build_retriever(far, index_dir=slice_retriever.index_location).retrieve([question], k=10)[0].hits
+    assert not any(SCOPE_STAGE in h.stage_scores for h in unscoped)
+    filtered = scoped.retrieve([question], k=5, filters={"article_no": "第二百三十二条"})[0].hits
+    assert [h.chunk.doc_id for h in filtered] == [docs["第二百三十二条"]]  # a filter still binds the scope list

@@ -133,7 +133,7 @@ def test_the_scope_stage_searches_inside_the_chapter_the_neighbours_point_to(ban
     assert from_scope, "the theft question's neighbour leads to the property chapter"
     assert {h.chunk.metadata["chapter"] for h in from_scope} == {"第五章 侵犯财产罪"}
     assert all(h.stage_scores["dense"] == h.stage_scores[SCOPE_STAGE] for h in from_scope)  # abstention reads it
-    far = replace(cfg, retrieval=replace(cfg.retrieval, bank_min_cosine=0.99))  # no neighbour near enough
+    far = replace(cfg, retrieval=replace(cfg.retrieval, scope_min_cosine=0.99))  # no neighbour near enough
     unscoped = build_retriever(far, index_dir=slice_retriever.index_location).retrieve([question], k=10)[0].hits
     assert not any(SCOPE_STAGE in h.stage_scores for h in unscoped)
     filtered = scoped.retrieve([question], k=5, filters={"article_no": "第二百三十二条"})[0].hits

@@ -157,13 +157,19 @@ def build_avx512(root: Path, *, force: bool = False) -> Path | None:
                     target = staged / "lib" / Path(member).name
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(wheel.read(member))
-        (staged / "build.json").write_text(json.dumps({"version": version, "cmake_args": AVX512_CMAKE_ARGS,
-                                                       "needs": sorted(AVX512_FLAGS)}, indent=1), encoding="utf-8")
-        if dest.exists():
-            shutil.rmtree(dest)
-        staged.rename(dest)
+        install_staged(staged, dest, version, AVX512_CMAKE_ARGS, AVX512_FLAGS)
     log.info("AVX-512 llama.cpp build in %s", dest)
     return dest
+
+
+def install_staged(staged: Path, dest: Path, version: str, cmake_args: str, needs: frozenset[str]) -> None:
+    """Write `build.json` (what the build pairs with and the CPU flags it needs) into a finished build staged beside
+    `dest`, then rename it into place: a stopped build never leaves a folder that looks complete."""
+    (staged / "build.json").write_text(json.dumps({"version": version, "cmake_args": cmake_args,
+                                                   "needs": sorted(needs)}, indent=1), encoding="utf-8")
+    if dest.exists():
+        shutil.rmtree(dest)
+    staged.rename(dest)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from core.errors import ConfigError
 from core.hardware import cpu_flags
-from generation.llama_cpp_build import AVX512_CMAKE_ARGS, AVX512_FLAGS, bindings_version, builds_root
+from generation.llama_cpp_build import AVX512_CMAKE_ARGS, AVX512_FLAGS, bindings_version, builds_root, install_staged
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,7 @@ def build_server(root: Path, version: str, *, force: bool = False) -> Path | Non
         for built in (build / "bin").iterdir():  # the binary and the shared libraries it links
             if built.name == BINARY or ".so" in built.name:
                 shutil.copy2(built, staged / "bin" / built.name, follow_symlinks=False)  # links stay links
-        (staged / "build.json").write_text(json.dumps({"version": version, "cmake_args": cmake_args,
-                                                       "needs": sorted(needs)}, indent=1), encoding="utf-8")
-        if dest.exists():
-            shutil.rmtree(dest)
-        staged.rename(dest)
+        install_staged(staged, dest, version, cmake_args, needs)
     log.info("llama-server built in %s", dest)
     return dest
 

@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="RAGAS scores by an OpenAI-compatible judge: none (default), local (llama.cpp's server "
                               "over the largest fetched generator GGUF, on 127.0.0.1), or a base URL; needs "
                               "make ragas-env")
+    answers.add_argument("--judge-timeout", type=int, default=900, metavar="S",
+                         help="seconds one judge request may take before it counts as a failure and is judged again "
+                              "on the next run (default 900; raise it on a busy CPU)")
     answers.add_argument("--json", action="store_true", help="print only the summary JSON on stdout")
     answers.set_defaults(handler=eval_answers)
 
@@ -73,6 +76,8 @@ def eval_answers(args: argparse.Namespace) -> int:
     cfg = _config(args)
     splits = parse_splits(args.split)
     items, skipped = set_items(cfg, args.evalset, splits, limit=args.limit, file=args.file)
+    if args.judge_timeout <= 0:
+        raise ConfigError(f"--judge-timeout must be a positive number of seconds, not {args.judge_timeout}")
     if args.judge != "none" and args.no_retrieval:
         raise ConfigError("--judge scores answers against the evidence they were given: drop --no-retrieval")
     if args.unanswerable:
@@ -96,7 +101,8 @@ def eval_answers(args: argparse.Namespace) -> int:
         from eval.answer_judge import judge_run
         from eval.answer_run import write_rows
 
-        judge = judge_run(rows, run_dir / "judge", args.judge, embedder=pipeline.retriever.embedder)
+        judge = judge_run(rows, run_dir / "judge", args.judge, embedder=pipeline.retriever.embedder,
+                          timeout_s=args.judge_timeout)
         write_rows(rows, run_dir / ROWS)
         summary["metrics"] |= {f"ragas_{k}": round(v, 4) for k, v in judge["means"].items() if v is not None}
         summary["judge"] = judge

@@ -157,7 +157,8 @@ def run_judge(rows: Sequence[dict[str, Any]], work: Path, llm_url: str, embeddin
     return scores, summary
 
 
-def judge_run(rows: list[dict[str, Any]], work: Path, judge: str, embedder: Any | None) -> dict[str, Any]:
+def judge_run(rows: list[dict[str, Any]], work: Path, judge: str, embedder: Any | None,
+              timeout_s: int = 900) -> dict[str, Any]:
     """Score the rows in place (`row["ragas"]`) and return {"name", "failures", "means", "skipped"}."""
     from eval.embedding_server import EmbeddingServer
 
@@ -165,7 +166,7 @@ def judge_run(rows: list[dict[str, Any]], work: Path, judge: str, embedder: Any 
     with ExitStack() as stack:
         llm_url = stack.enter_context(local_judge()) if judge == "local" else judge
         embeddings_url = stack.enter_context(EmbeddingServer(embedder)).base_url if embedder is not None else None
-        scores, summary = run_judge(rows, work, llm_url, embeddings_url, judge_id=name)
+        scores, summary = run_judge(rows, work, llm_url, embeddings_url, timeout_s=timeout_s, judge_id=name)
     for row in rows:
         if row["id"] in scores:
             row["ragas"] = {k: v for k, v in scores[row["id"]].items() if k not in ("id", "key")}

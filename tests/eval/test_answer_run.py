@@ -138,6 +138,8 @@ def test_dossier_eval_answers_end_to_end(tiny_lm_dir, tmp_path: Path, capsys: py
     assert "mcq_accuracy" in capsys.readouterr().out
     assert main([*args[:4], "--evalset", "cail2018_charges"]) == 2  # not an answer set: a clear error
     assert "classification set" in capsys.readouterr().err
+    assert main([*args[:-1], "--judge", "local", "--judge-timeout", "0"]) == 2
+    assert "--judge-timeout must be a positive number" in capsys.readouterr().err
 
 
 def test_a_dialogue_item_carries_its_earlier_turns_into_the_prompt(legal_cfg, slice_retriever, tmp_path: Path) -> None:

@@ -106,7 +106,8 @@ def markdown(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_judge_on_labels(labels: Sequence[Mapping[str, Any]], judge: str, work: Path) -> dict[str, float | None]:
+def run_judge_on_labels(labels: Sequence[Mapping[str, Any]], judge: str, work: Path,
+                        timeout_s: int = 900) -> dict[str, float | None]:
     """Score the labelled answers' faithfulness with the judge (no reference: the other metrics are not asked)."""
     from contextlib import ExitStack
 
@@ -116,7 +117,7 @@ def run_judge_on_labels(labels: Sequence[Mapping[str, Any]], judge: str, work: P
              "reference": None, "kind": "open", "abstained": False} for r in labels if r["faithful"] is not None]
     with ExitStack() as stack:
         url = stack.enter_context(local_judge()) if judge == "local" else judge
-        scored, _summary = run_judge(rows, work, url, None, judge_id=judge_name(judge))
+        scored, _summary = run_judge(rows, work, url, None, timeout_s=timeout_s, judge_id=judge_name(judge))
     return {rid: _faithfulness(row) for rid, row in scored.items()}
 
 
@@ -127,10 +128,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     source.add_argument("--judge", metavar="local|URL", help="run the judge on the labelled answers")
     source.add_argument("--scores", type=Path, help="a finished judge run's output JSONL")
     parser.add_argument("--out", type=Path, default=Path("runs/judge-trust"), help="work folder for --judge")
+    parser.add_argument("--timeout", type=int, default=900, metavar="S",
+                        help="seconds one judge request may take (default 900; raise it on a busy CPU)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     args = parser.parse_args(argv)
     labels = load_labels(args.file)
-    scores = read_scores(args.scores) if args.scores else run_judge_on_labels(labels, args.judge, args.out)
+    if args.scores:
+        scores = read_scores(args.scores)
+    else:
+        scores = run_judge_on_labels(labels, args.judge, args.out, args.timeout)
     result = agreement(labels, scores)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else markdown(result))
     return 0

@@ -69,6 +69,9 @@ class TrainArgs:
     threads: int = 1
     gradient_checkpointing: bool = False
     beta: float = 0.1  # dpo / kto: strength of the pull towards the reference model
+    # dpo: weight of a likelihood (SFT) loss on the chosen reply beside the preference loss (RPO); 0: plain DPO.
+    # DPO alone can raise the chosen-over-rejected margin while the replies it leads to get worse (eval/README)
+    sft_weight: float = 0.0
     num_generations: int = 2  # ppo (online RL): completions sampled per prompt
     max_completion_length: int = 32  # ppo: tokens generated per completion
 
@@ -81,6 +84,8 @@ class TrainArgs:
             raise ConfigError(f"train.max_length: {self.max_length} is too small (at least 16)")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ConfigError("train: set epochs > 0 or max_steps > 0")
+        if self.sft_weight < 0:
+            raise ConfigError(f"train.sft_weight: must be >= 0 (0: plain DPO), got {self.sft_weight}")
         if self.save_steps < 0 or self.threads < 1:
             raise ConfigError("train: save_steps must be >= 0 (0: no checkpoints) and threads >= 1")
 

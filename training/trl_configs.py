@@ -54,7 +54,10 @@ def reward_config(args: TrainArgs, output_dir: Path) -> Any:
 def dpo_config(args: TrainArgs, output_dir: Path) -> Any:
     from trl import DPOConfig
 
-    return DPOConfig(**_common(args, output_dir), max_length=args.max_length, beta=args.beta)
+    losses: dict[str, Any] = {}
+    if args.sft_weight > 0:  # trl's multi-loss form: the sigmoid preference loss plus the chosen side's NLL
+        losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, args.sft_weight]}
+    return DPOConfig(**_common(args, output_dir), max_length=args.max_length, beta=args.beta, **losses)
 
 
 def kto_config(args: TrainArgs, output_dir: Path) -> Any:

@@ -68,6 +68,18 @@ def test_dpo_two_steps(medical, tiny_lm_dir, preference_file, tmp_path) -> None:
     _lora_b_moved(run / "adapter")
 
 
+def test_dpo_with_a_likelihood_term_on_the_chosen_side(medical, tiny_lm_dir, preference_file, tmp_path) -> None:
+    from training.trl_configs import dpo_config
+
+    recipe = smoke_recipe("dpo", tiny_lm_dir, {"source": "file", "path": str(preference_file)}, sft_weight=0.5)
+    config = dpo_config(recipe.train, tmp_path / "cfg")
+    assert list(config.loss_type) == ["sigmoid", "sft"] and list(config.loss_weights) == [1.0, 0.5]
+    run, metrics = run_dpo(medical, recipe, output=tmp_path / "run")
+    assert metrics["steps"] == 2
+    _finite_losses(run)
+    _lora_b_moved(run / "adapter")
+
+
 def test_kto_two_steps_from_pairs(medical, tiny_lm_dir, preference_file, tmp_path) -> None:
     data = {"source": "file", "path": str(preference_file), "format": "preference"}
     recipe = smoke_recipe("kto", tiny_lm_dir, data)

@@ -82,6 +82,7 @@ def recipe(label: str) -> Iterator[None]:
 
 def load(model: str, label: str, threads: int) -> SentenceTransformerEmbedder:
     backend, precision = BACKENDS[label]
+    # CPU on purpose: this bench compares what the CPU does with each precision, on a GPU machine too
     cfg = EmbeddingConfig(backend=backend, precision=precision, device="cpu", threads=threads)
     with recipe(label):
         return SentenceTransformerEmbedder(model, cfg, show_progress=False).load()

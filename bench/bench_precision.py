@@ -72,6 +72,7 @@ def statute_chunks(n: int) -> list[str]:
 
 
 def load(model: str, precision: str) -> SentenceTransformerEmbedder:
+    # CPU on purpose: this bench compares what the CPU does with each precision, on a GPU machine too
     cfg = EmbeddingConfig(precision=precision, device="cpu", threads=1)
     return SentenceTransformerEmbedder(model, cfg, show_progress=False).load()
 

@@ -73,11 +73,11 @@ def eval_answers(args: argparse.Namespace) -> int:
     from rag.build_generation import build_generator, generator_identity
     from rag.generator_choice import generator_label
 
+    if args.judge_timeout <= 0:  # before anything is loaded: a typo should not cost a model load
+        raise ConfigError(f"--judge-timeout must be a positive number of seconds, not {args.judge_timeout}")
     cfg = _config(args)
     splits = parse_splits(args.split)
     items, skipped = set_items(cfg, args.evalset, splits, limit=args.limit, file=args.file)
-    if args.judge_timeout <= 0:
-        raise ConfigError(f"--judge-timeout must be a positive number of seconds, not {args.judge_timeout}")
     if args.judge != "none" and args.no_retrieval:
         raise ConfigError("--judge scores answers against the evidence they were given: drop --no-retrieval")
     if args.unanswerable:

@@ -36,6 +36,7 @@ def save_adapted_model(base_dir: str, adapter: np.ndarray, out_dir: Path) -> Pat
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Router
 
+    # CPU on purpose: this only assembles modules and saves them (no compute); the saved model loads on any device
     base = SentenceTransformer(base_dir, device="cpu", local_files_only=True)
     dim = adapter.shape[0]
     dense = Dense(dim, dim, bias=False, activation_function=torch.nn.Identity())

@@ -91,6 +91,7 @@ def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1, int8:
     if int8 not in GRAPHS:
         raise ExportError(f"--embedder-int8 {int8!r}: choose one of {', '.join(GRAPHS)}")
     path = resolve_model(cfg.models.embedder)
+    # CPU on purpose: the graph is traced for onnxruntime's CPU provider, the bundle's only runtime
     st = SentenceTransformer(path, device="cpu", local_files_only=True)
     fp32 = exported_graph(st, path, "onnx-int8")
     graph = quantised_graph(fp32) if int8 == "matmul" else all_int8_graph(fp32)

@@ -84,7 +84,8 @@ def build_eval_index(cfg: DomainConfig, evalset: str, out: Path, expand_by: str 
     workspace = root / "ingest"
     log.info("eval index %s: sources %s", root, [s.path for s in pool.corpus])
     run_ingest(pool, workspace=workspace)
-    builder = build_index_builder(pool, root=root / "index")
+    # an expanded pool's root is its own folder: the domain's vector pack still holds its chunks (the same texts)
+    builder = build_index_builder(pool, root=root / "index", pack_root=cfg.root)
     with ChunkStore(workspace / "chunks.sqlite") as store:
         builder.update(store)
     return root / "index"

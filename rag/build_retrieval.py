@@ -110,12 +110,14 @@ def build_retriever(
     return retriever.load() if load else retriever
 
 
-def build_index_builder(cfg: DomainConfig, *, root: Path | None = None, use_pack: bool = True) -> IndexBuilder:
+def build_index_builder(cfg: DomainConfig, *, root: Path | None = None, use_pack: bool = True,
+                        pack_root: Path | None = None) -> IndexBuilder:
     """The writer of the domain's index versions, its embedder loaded. Vectors come from the content-keyed cache
-    (`$DOSSIER_HOME/vectors/`), then the domain's shipped vector pack (`domains/<d>/vectors/`), then the embedder."""
+    (`$DOSSIER_HOME/vectors/`), then the domain's shipped vector pack (`domains/<d>/vectors/`, or under
+    `pack_root` for a config whose root is elsewhere: an eval pool), then the embedder."""
     embedder = build_embedder(cfg).load()
     cache = open_vector_cache(embedder)
-    pack_dir = cfg.root / PACK_DIR if use_pack else None
+    pack_dir = (pack_root or cfg.root) / PACK_DIR if use_pack else None
     return IndexBuilder(cfg.name, IndexStore(root or index_root(cfg.name)), embedder, build_tokenizer(cfg),
                         build_faiss_spec(cfg), vector_cache=cache, pack_dir=pack_dir,
                         document_embedder=build_document_embedder(cfg, embedder))

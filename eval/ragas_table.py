@@ -80,11 +80,14 @@ def markdown(runs: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def _label(arg: str) -> tuple[str, Path]:
-    """`label=path`, or a path whose name (less `.judge-out.jsonl`) is the label."""
+    """`label=path`; else a run's `<run>/judge/judge-out.jsonl` is labelled by its run, any other file by its name."""
     label, sep, path = arg.partition("=")
     if sep:
         return label, Path(path)
-    return Path(arg).name.removesuffix(".jsonl").removesuffix(".judge-out"), Path(arg)
+    path = Path(arg)
+    if path.name == "judge-out.jsonl" and path.parent.name == "judge":  # every run's file has this name
+        return path.parent.parent.name, path
+    return path.name.removesuffix(".jsonl").removesuffix(".judge-out"), path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,17 @@ def test_the_cli_labels_runs_by_file_name_or_label(tmp_path: Path, capsys: pytes
     assert figures["finance-fincuge_finqa"]["metrics"]["context_recall"]["failures"] == 1
 
 
+def test_runs_judge_files_are_labelled_by_their_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = []
+    for run in ("finance-fincuge_finqa-base-rag-test", "medical-huatuo26m_test_qa-base-rag-test"):
+        (tmp_path / run / "judge").mkdir(parents=True)
+        files.append(str(_write(tmp_path / run / "judge" / "judge-out.jsonl", ROWS)))
+    assert main(files) == 0
+    table = capsys.readouterr().out
+    assert "| finance-fincuge_finqa-base-rag-test | 3 |" in table
+    assert "| medical-huatuo26m_test_qa-base-rag-test | 3 |" in table
+
+
 def test_a_missing_or_cut_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([str(tmp_path / "absent.jsonl")])

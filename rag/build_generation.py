@@ -9,7 +9,7 @@ from core.errors import ConfigError, DossierError
 from core.protocols import Generator
 from domains.config import DomainConfig
 from models.generator_adapter import gguf_adapter, shipped_adapter
-from models.registry import gguf_file, resolve_model
+from models.registry import MODELS, gguf_file, resolve_model
 
 BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
 BACKEND_ENV = "DOSSIER_GENERATOR_BACKEND"
@@ -58,17 +58,25 @@ def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
 
 
 def generator_identity(cfg: DomainConfig, backend: str | None = None) -> str:
-    """What a reply cache keys on: the backend, the model's files (size and mtime: a re-fetched or retrained model
-    misses) and the adapter's pinned hash, so a tuned run never reads the base model's replies nor an older
-    adapter's. An HTTP backend's model need not be on this machine: its name stands for it."""
+    """What a reply cache keys on: the backend, the model's content and the adapter's pinned hash, so a tuned run
+    never reads the base model's replies nor an older adapter's. A registry model is named by its pinned sha256
+    (the fetch checked it), so a cache kept in the repository still answers after the model is fetched again on
+    another machine (its files' times differ); any other model by its files' size and mtime (a retrained model
+    misses). An HTTP backend's model need not be on this machine: its name stands for it."""
     chosen = chosen_backend(cfg, backend)
     ref = cfg.models.generator_gguf if chosen == "llama-cpp" else cfg.models.generator
     try:
         path = Path(resolve_model(ref))
     except DossierError:
         return f"{chosen}:{ref}"
-    stamp = ",".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in sorted(path.glob("*"))
-                     if p.is_file()) if path.is_dir() else f"{path.stat().st_size}:{int(path.stat().st_mtime)}"
+    pinned = MODELS[ref].sha256 if ref in MODELS else ""
+    if pinned:
+        stamp = f"sha256:{pinned}"
+    elif path.is_dir():
+        stamp = ",".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in sorted(path.glob("*"))
+                         if p.is_file())
+    else:
+        stamp = f"{path.stat().st_size}:{int(path.stat().st_mtime)}"
     if cfg.models.generator_adapter:
         stamp += f"+lora:{shipped_adapter(cfg).sha256}"
     return f"{chosen}:{ref}:{stamp}"

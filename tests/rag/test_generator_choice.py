@@ -4,6 +4,7 @@ or changed adapter an error naming the fix, and an adapter applied by the backen
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,3 +86,23 @@ def test_the_reply_cache_identity_tells_base_and_each_adapter_apart(legal_cfg, t
     assert tuned.startswith(base) and tuned != base
     assert tuned.endswith(sha256_file(tiny_adapter / "adapter_model.safetensors"))
     assert generator_identity(legal_cfg, "transformers") == base  # the same files: the same key
+
+
+def test_a_fetched_registry_model_is_keyed_by_its_pinned_hash_not_its_file_times(legal_cfg, tmp_path,
+                                                                                  monkeypatch) -> None:
+    """A reply cache kept in the repository must still answer after the model is fetched again on another machine:
+    the fetch writes new file times, the content (checked against the pin) is the same."""
+    from models.registry import COMPLETE_MARKER, MODELS
+    from rag.build_generation import generator_identity
+
+    name = legal_cfg.models.generator_gguf
+    monkeypatch.setenv("DOSSIER_CACHE_DIR", str(tmp_path))
+    model = tmp_path / "models" / name
+    model.mkdir(parents=True)
+    (model / MODELS[name].checked_file).write_bytes(b"gguf")
+    (model / COMPLETE_MARKER).write_text("{}", encoding="utf-8")
+    first = generator_identity(legal_cfg, "llama-cpp")
+    for path in model.iterdir():
+        os.utime(path, (1_000_000, 1_000_000))  # fetched again, later
+    assert generator_identity(legal_cfg, "llama-cpp") == first
+    assert first.endswith(f"sha256:{MODELS[name].sha256}")

@@ -117,9 +117,10 @@ def retriever_factory(cfg: Any, index_dir: Path | None, memory: dict | None = No
     def factory(stages: tuple[str, ...]) -> Any:
         if Stage.RERANK in stages and not cfg.models.reranker:
             raise ConfigError(f"domain {cfg.name}: no reranker configured (models.reranker, or --reranker)")
-        # "bm25" and "dense" name one stage alone: the question bank votes only in the fused (hybrid) configs
+        # "bm25" and "dense" name one stage alone: the question bank votes (and scopes) only in the fused (hybrid)
+        # configs; its hub correction is part of the dense stage itself and stays
         single = len(set(stages) & set(FIRST_STAGES)) < 2
-        used = replace(cfg, retrieval=replace(cfg.retrieval, question_bank="")) if single else cfg
+        used = replace(cfg, retrieval=replace(cfg.retrieval, bank_weight=0.0, scope_weight=0.0)) if single else cfg
         retriever = build_retriever(used, stages=stages, index_dir=index_dir, load=False)
         retriever.embedder = CachingEmbedder(retriever.embedder, memory)
         return retriever.load()

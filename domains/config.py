@@ -102,12 +102,26 @@ class RetrievalConfig:
     bank_weight: float = 0.5
     bank_neighbours: int = 10
     bank_min_cosine: float = 0.5  # nearer bank questions only: a case description is not an everyday question
+    # hub correction (retrieval/hubness.py): the dense stage ranks by cosine - hub_weight * (mean cosine of the
+    # chunk's hub_neighbours nearest bank questions, their own gold left out); 0: off. Needs the question bank;
+    # with hub_weight > 0 and bank_weight 0 the bank only corrects hubs and casts no votes
+    hub_weight: float = 0.0
+    hub_neighbours: int = 20
     # the scope stage (retrieval/scope.py): where one value of this metadata field (legal: law_id) holds at least
     # scope_min_share of the bank neighbours' votes, the query is searched again inside it, fused at scope_weight
     scope_field: str = ""
     scope_weight: float = 0.0
     scope_min_share: float = 0.6
     scope_min_cosine: float = 0.5  # its own floor: a case description is far from every question, yet near enough
+
+    def __post_init__(self) -> None:
+        if self.hub_weight < 0:
+            raise ConfigError(f"retrieval.hub_weight: must be 0 (off) or positive, got {self.hub_weight}")
+        if self.hub_weight > 0 and not self.question_bank:
+            raise ConfigError("retrieval.hub_weight: the hub correction reads the question bank: set "
+                              "retrieval.question_bank (built by `dossier train bank`) or hub_weight = 0")
+        if self.hub_neighbours < 1:
+            raise ConfigError(f"retrieval.hub_neighbours: at least 1, got {self.hub_neighbours}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,10 +201,12 @@ class DomainConfig:
 
 def with_embedder(cfg: DomainConfig, name: str) -> DomainConfig:
     """`cfg` with another query embedder (an evaluation's `--embedder`). The question bank holds the domain
-    embedder's vectors, so it goes too: votes from another embedding space would be noise."""
+    embedder's vectors, so it goes too, and the hub correction it feeds: votes or hub scores from another
+    embedding space would be noise."""
     if name == cfg.models.embedder:
         return cfg
-    return replace(cfg, models=replace(cfg.models, embedder=name), retrieval=replace(cfg.retrieval, question_bank=""))
+    return replace(cfg, models=replace(cfg.models, embedder=name),
+                   retrieval=replace(cfg.retrieval, question_bank="", hub_weight=0.0))
 
 
 def domain_from_mapping(data: Mapping[str, Any], root: Path) -> DomainConfig:

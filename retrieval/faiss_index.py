@@ -16,6 +16,8 @@ from typing import Literal
 import faiss
 import numpy as np
 
+from core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 IndexKind = Literal["flat", "hnsw", "ivfpq"]
@@ -93,6 +95,18 @@ class FaissIndex:
         if self._index is None:
             return np.zeros(0, np.int64)
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(keys (n,), vectors (n, dim)) of every entry, read back from the index (exact for flat and HNSW)."""
+        if self._index is None:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        inner = faiss.downcast_index(self._index.index)
+        try:
+            vectors = inner.reconstruct_n(0, inner.ntotal)
+        except RuntimeError as err:
+            raise ConfigError(f"this {self.spec.kind} index cannot give its vectors back ({err}): use a flat or "
+                              "hnsw index") from err
+        return self.keys(), vectors
 
     def save(self, path: Path) -> None:
         if self._index is None:

@@ -27,6 +27,7 @@ from retrieval.article_lookup import ArticleCatalogue
 from retrieval.faiss_index import FaissIndexSpec, chunk_keys
 from retrieval.filters import MetadataFilter
 from retrieval.fusion import reciprocal_rank_fusion, zscore_fusion
+from retrieval.hubness import HubCorrection, hub_scores
 from retrieval.index_build import LoadableEmbedder
 from retrieval.index_files import OpenIndex, open_index
 from retrieval.manifest import EmbedderInfo
@@ -69,6 +70,7 @@ class HybridRetriever:
         self.bank = bank if Stage.DENSE in self.stages else None  # it votes with the dense stage's query vectors
         self._keys_of_doc: dict[str, list[int]] = {}
         self._scopes: ScopeMap | None = None
+        self._hubs: HubCorrection | None = None
         self.default_filter = MetadataFilter.from_mapping(cfg.filters)
         self._index: OpenIndex | None = None
         self._articles: ArticleCatalogue | None = None
@@ -100,6 +102,13 @@ class HybridRetriever:
                 raise ConfigError(f"the question bank was embedded with {self.bank.embedder}, the retriever embeds "
                                   f"with {e.name}: build it again with `dossier train bank`")
             self._keys_of_doc = self._index.docstore.keys_by_doc()
+            if self.cfg.hub_weight > 0:
+                start = time.perf_counter()
+                keys, vectors = self._index.dense.vectors()
+                scores = hub_scores(keys, vectors, self.bank, self.cfg.hub_neighbours, self._keys_of_doc)
+                self._hubs = HubCorrection(keys, scores, self.cfg.hub_weight)
+                log.info("hub correction: %d chunks against %d bank questions, weight %.2f (%.1f s)", len(keys),
+                         len(self.bank.doc_ids), self.cfg.hub_weight, time.perf_counter() - start)
             if self.cfg.scope_field and self.cfg.scope_weight > 0:
                 self._scopes = ScopeMap(self._index.docstore.metadata_by_key(), self._keys_of_doc,
                                         self.cfg.scope_field)
@@ -127,10 +136,13 @@ class HybridRetriever:
         if allowed is not None and not allowed[0].any():
             return [[] for _ in queries]
         found: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # stage -> scores (q, k), keys (q, k)
-        vectors = np.zeros((0, 0), dtype=np.float32)
+        vectors = cosines = np.zeros((0, 0), dtype=np.float32)
         if Stage.DENSE in self.stages:
             vectors, found[Stage.DENSE] = self._dense(queries, max(self.cfg.dense_k, k), allowed, timer)
-            if self.bank is not None:
+            if self._hubs is not None:
+                scores, ids, cosines = self._hubs.rerank(*found[Stage.DENSE])
+                found[Stage.DENSE] = scores, ids
+            if self.bank is not None and self.cfg.bank_weight > 0:
                 start = time.perf_counter()
                 votes = self.bank.votes(vectors, self.cfg.bank_neighbours, self.cfg.bank_min_cosine)
                 timer.add(BANK_STAGE, start)
@@ -147,7 +159,8 @@ class HybridRetriever:
                                                                                        for named_keys in named]))
         chunks = self.index.docstore.chunks(keys.tolist())  # one lookup for every stage and query
         rankings = [
-            {stage: _hits(stage, scores[i], ids[i], chunks, also_dense=stage == SCOPE_STAGE)
+            {stage: _hits(stage, scores[i], ids[i], chunks, also_dense=stage == SCOPE_STAGE,
+                          cosines=cosines[i] if stage == Stage.DENSE and self._hubs is not None else None)
              for stage, (scores, ids) in found.items()}
             for i in range(len(queries))
         ]
@@ -298,8 +311,12 @@ def _named_first(hits: list[Hit], named: list[Chunk], k: int) -> list[Hit]:
 
 
 def _hits(stage: str, scores: np.ndarray, keys: np.ndarray, chunks: Mapping[int, Chunk],
-          also_dense: bool = False) -> list[Hit]:
+          also_dense: bool = False, cosines: np.ndarray | None = None) -> list[Hit]:
     """One stage's ranking for one query: (k,) scores and keys, -1 padded -> hits with that stage's score (and as
-    the dense score too where the stage is a dense search, so the abstention threshold reads it)."""
-    return [Hit(chunks[key], float(s), stage, {stage: float(s), **({Stage.DENSE: float(s)} if also_dense else {})})
-            for s, key in zip(scores.tolist(), keys.tolist(), strict=True) if key >= 0 and key in chunks]
+    the dense score too where the stage is a dense search, so the abstention threshold reads it). `cosines`: the
+    raw dense cosines where `scores` are hub-corrected; the stage score stays the cosine the threshold was
+    calibrated on."""
+    raw = scores if cosines is None else cosines
+    return [Hit(chunks[key], float(s), stage, {stage: float(c), **({Stage.DENSE: float(s)} if also_dense else {})})
+            for s, c, key in zip(scores.tolist(), raw.tolist(), keys.tolist(), strict=True)
+            if key >= 0 and key in chunks]

@@ -97,7 +97,8 @@ class FaissIndex:
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(keys (n,), vectors (n, dim)) of every entry, read back from the index (exact for flat and HNSW)."""
+        """(keys (n,), vectors (n, dim)) of every entry, read back from the index: exact for flat and HNSW, decoded
+        (approximate) for product-quantised ones."""
         if self._index is None:
             return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
         inner = faiss.downcast_index(self._index.index)

@@ -42,6 +42,18 @@ def test_add_search_remove_by_id(kind: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_the_vectors_read_back_with_their_keys(kind: str) -> None:
+    keys, vectors = _data(300, 16)
+    index = FaissIndex(16, FaissIndexSpec(kind=kind))
+    index.add(keys, vectors)
+    index.remove(keys[:7])  # a rebuilt index: the order of entries is the index's own
+    got_keys, got = index.vectors()
+    by_key = dict(zip(keys.tolist(), vectors, strict=True))
+    assert sorted(got_keys.tolist()) == sorted(keys[7:].tolist())
+    np.testing.assert_allclose(got, np.stack([by_key[k] for k in got_keys.tolist()]), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
 def test_search_restricted_to_allowed_keys(kind: str) -> None:
     keys, vectors = _data(300, 16)
     index = FaissIndex(16, FaissIndexSpec(kind=kind))

@@ -76,6 +76,17 @@ def refusal_sentence(prompts: PromptsConfig) -> str:
     return first.group(0) if first else prompts.abstain
 
 
+EMPTY_REPLY_REASON = "the generator's reply held no statement, only citation markers"
+_NOT_A_STATEMENT = re.compile(r"[\s\W_]+")  # spacing and punctuation, once the markers are gone
+
+
+def empty_reply(generated: str) -> bool:
+    """True when the reply says nothing: markers alone ("[1] [2] [3] [4] [5]", a 0.5B model's degenerate answer to
+    about one finance question in five), punctuation and spacing. Served as such it is neither an answer nor a
+    refusal, and a RAGAS judge scores it 0 or 1 at random; the pipeline abstains with the evidence instead."""
+    return not _NOT_A_STATEMENT.sub("", _MARKERS.sub("", generated))
+
+
 def model_refused(generated: str, prompts: PromptsConfig) -> bool:
     """True when the reply opens with the domain's refusal sentence (markers and spacing ignored)."""
     sentence = refusal_sentence(prompts).rstrip("。！？")

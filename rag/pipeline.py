@@ -14,7 +14,14 @@ from core.protocols import GenerationParams, Generator, Message, Retriever
 from core.records import Answer, Hit, Retrieval
 from domains.config import DomainConfig
 from rag import prompting
-from rag.abstention import MODEL_REFUSAL_REASON, AbstentionDecision, decide, model_refused
+from rag.abstention import (
+    EMPTY_REPLY_REASON,
+    MODEL_REFUSAL_REASON,
+    AbstentionDecision,
+    decide,
+    empty_reply,
+    model_refused,
+)
 from rag.citation_repair import repoint_markers
 from rag.citations import cite
 
@@ -183,6 +190,8 @@ class RagPipeline:
     def _finish(self, prep: _Prepared, generated: str, timer: StageTimer) -> Answer:
         if model_refused(generated, self.cfg.prompts):
             return self._abstained(prep, timer, MODEL_REFUSAL_REASON, generated)
+        if empty_reply(generated):
+            return self._abstained(prep, timer, EMPTY_REPLY_REASON, generated)
         with timer.stage("cite"):
             served, moves = (repoint_markers(generated, prep.evidence) if self.cfg.generation.repoint_markers
                              else (generated, []))

@@ -64,6 +64,25 @@ def test_a_generator_that_declines_is_an_abstention(cfg, reply):
     assert streamed[-1].answer.abstained and streamed[-1].answer.abstain_reason == MODEL_REFUSAL_REASON
 
 
+@pytest.mark.parametrize("reply", ["[1] [2] [3] [4] [5]", "[1]。\n\n【2】", ""])
+def test_a_reply_of_markers_alone_is_an_abstention_with_the_evidence(cfg, reply):
+    """The base 0.5B model answers about one finance question in five with its markers and nothing else: that is
+    no answer, and serving it as one hid it from every metric (coverage counts sentences, and it has none)."""
+    from rag.abstention import EMPTY_REPLY_REASON
+
+    answer = RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator(reply)).answer("故意杀人罪判几年？")
+    assert answer.abstained and answer.abstain_reason == EMPTY_REPLY_REASON
+    assert answer.text == cfg.prompts.abstain and answer.hits and answer.trace["generated"] == reply
+    pipeline = RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator(reply))
+    streamed = list(pipeline.stream("故意杀人罪判几年？"))
+    assert streamed[-1].answer.abstained and streamed[-1].answer.abstain_reason == EMPTY_REPLY_REASON
+
+
+def test_a_short_figure_under_a_marker_is_an_answer(cfg):
+    answer = RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator("[1] 688388")).answer("股票代码是多少？")
+    assert not answer.abstained
+
+
 def test_a_reply_that_only_mentions_missing_evidence_is_an_answer(cfg):
     reply = ("故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑[1]。"
              "现有法律条文库中没有找到足以回答该问题的依据的部分另行咨询。")

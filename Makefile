@@ -166,6 +166,8 @@ $(RAGAS_VENV)/.installed:
 # RAGAS over 100 test answers a domain (the base generator with retrieval over each set's gold-pool eval index): 1-5
 # min of CPU an answer, hours a domain, more than one sitting. The runs keep what resumes them in eval/data/ragas (in
 # git: the reply cache and each run's judge scores), so this target continues where the last machine stopped.
+# Query vectors are pinned to fp32: bf16 (what `auto` picks on some CPUs) ranks near-ties differently and changed 30
+# of 100 finance prompts, which would miss the cache and the judge scores on the next machine.
 # The table so far: python -m eval.ragas_table eval/data/ragas/*/judge/judge-out.jsonl
 RAGAS_SETS ?= finance:fincuge_finqa medical:huatuo26m_test_qa legal:lawbench_consultation:law_id
 ragas-base: install ragas-env judge-server
@@ -176,7 +178,7 @@ ragas-base: install ragas-env judge-server
 	  idx=$$($(DOSSIER) eval index --domain $$1 --evalset $$2 $${3:+--expand-by $$3} | sed -n 's/.*--index-dir //p'); \
 	  [ -n "$$idx" ] || exit 1; \
 	  $(DOSSIER) eval answers --domain $$1 --evalset $$2 --split test --limit 100 --index-dir "$$idx" \
-	    --judge local --judge-timeout 3600 --out eval/data/ragas --json || exit 1; \
+	    --embedding-precision fp32 --judge local --judge-timeout 3600 --out eval/data/ragas --json || exit 1; \
 	done
 
 clean:

@@ -155,3 +155,15 @@ def test_a_dialogue_item_carries_its_earlier_turns_into_the_prompt(legal_cfg, sl
     (row,) = run_items(pipeline, [item], retrieval=False, rows_path=tmp_path / "rows.jsonl")
     assert [m["role"] for m in row["prompt"]] == ["user", "assistant", "user"]
     assert row["prompt"][0]["content"] == "故意杀人罪判几年？" and row["prompt"][-1]["content"] == "情节较轻的呢？"
+
+
+def test_the_embedding_precision_can_be_pinned_for_a_run_resumed_elsewhere() -> None:
+    """bf16 and fp32 query vectors rank near-ties differently, so a run kept in the repository pins one."""
+    import argparse
+
+    from cli.eval_answers_cmd import _config
+
+    args = argparse.Namespace(domain="finance", embedder=None, model="", embedding_precision="fp32")
+    assert _config(args).embedding.precision == "fp32"
+    assert _config(argparse.Namespace(domain="finance", embedder=None, model="",
+                                      embedding_precision=None)).embedding.precision == "auto"

@@ -76,15 +76,17 @@ def _rag_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
         pipeline = RagPipeline(pipeline.cfg, hiding, pipeline.generator)
     answer = pipeline.answer(item.question, _history(item))
     prompt, contexts = None, []
-    if not answer.abstained:
+    generated = answer.trace.get("generated")  # an abstention after generating: the model declined or said nothing
+    if not answer.abstained or generated is not None:
         evidence = select_evidence(answer.hits, pipeline.cfg.generation.context_chars)
         messages = answer_messages(pipeline.cfg.prompts, evidence, answer.trace["query"], _history(item))
         prompt = [asdict(m) for m in messages]
-        contexts = [hit.chunk.text for hit in evidence.hits]  # the passages the model was shown, for a judge
+        if not answer.abstained:
+            contexts = [hit.chunk.text for hit in evidence.hits]  # the passages the model was shown, for a judge
     citations = answer.trace.get("citations") or {}
     return {
         "answer": answer.text, "pipeline_abstained": answer.abstained, "abstain_reason": answer.abstain_reason,
-        "hits": [_hit_row(h) for h in answer.hits], "prompt": prompt, "contexts": contexts,
+        "hits": [_hit_row(h) for h in answer.hits], "prompt": prompt, "contexts": contexts, "generated": generated,
         "citations": [asdict(c) for c in answer.citations],
         "unsupported": citations.get("unsupported_sentences", []),
         "citation_precision": citations.get("precision"), "citation_coverage": citations.get("coverage"),
@@ -174,6 +176,9 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         else None,
         "evidence_recall": _rate(answered, "evidence_recall"),
         "unsupported_per_answer": mean([float(len(r["unsupported"])) for r in answered]),
+        # answerable questions the pipeline did not answer (below the threshold, declined, or markers alone): the
+        # metrics above are over the answered ones only, so this says how many they leave out
+        "false_refusal_rate": mean([float(r["abstained"]) for r in answerable]),
     }
     if any(r["kind"] == "unanswerable" for r in rows):
         metrics |= abstention_scores([r["kind"] == "unanswerable" for r in rows], [r["abstained"] for r in rows])

@@ -62,6 +62,16 @@ def test_scores_of_hand_made_answers(legal_cfg, slice_retriever, tmp_path: Path)
     assert [json.loads(line)["id"] for line in lines] == ["m1", "q1", "u1"]
 
 
+def test_a_reply_of_markers_alone_counts_as_a_refusal_and_keeps_what_was_said(legal_cfg, slice_retriever,
+                                                                               tmp_path: Path) -> None:
+    pipeline = _pipeline(legal_cfg, slice_retriever, tmp_path, "[1] [2] [3] [4] [5]")
+    row, = run_items(pipeline, [QA], retrieval=True, rows_path=tmp_path / "rows.jsonl")
+    assert row["pipeline_abstained"] and row["generated"] == "[1] [2] [3] [4] [5]"
+    assert row["prompt"][-1]["role"] == "user" and row["contexts"] == []  # what the model was asked; not judged
+    metrics = summarise([row])["metrics"]
+    assert metrics["false_refusal_rate"] == 1.0 and metrics["citation_coverage"] is None
+
+
 def test_hidden_gold_is_never_retrieved(legal_cfg, slice_retriever, tmp_path: Path) -> None:
     pipeline = _pipeline(legal_cfg, slice_retriever, tmp_path, "无法回答。", "无法回答。")
     (row,) = run_items(pipeline, [HIDDEN], retrieval=True, rows_path=tmp_path / "rows.jsonl")

@@ -64,7 +64,7 @@ def _config(args: argparse.Namespace) -> Any:
     cfg = load_domain(args.domain)
     if args.embedder:
         cfg = with_embedder(cfg, args.embedder)
-    if getattr(args, "embedding_precision", None):
+    if args.embedding_precision:
         cfg = replace(cfg, embedding=replace(cfg.embedding, precision=args.embedding_precision))
     return with_generator(cfg, args.model)
 

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 ARTICLE_STAGE = "article"  # the stage score of a hit found by the article a question names (score 1.0)
 BANK_STAGE = "bank"  # the stage score of a hit voted for by the nearest bank questions (summed cosine)
 SCOPE_STAGE = "scope"  # the dense cosine of a hit found inside the law the nearest bank questions point to
+HUB_STAGE = "hub"  # a timing only: the dense ranking re-sorted by hub-corrected cosine (retrieval/hubness.py)
 
 class _Timer:
     def __init__(self) -> None:
@@ -140,13 +141,17 @@ class HybridRetriever:
         if Stage.DENSE in self.stages:
             vectors, found[Stage.DENSE] = self._dense(queries, max(self.cfg.dense_k, k), allowed, timer)
             if self._hubs is not None:
+                start = time.perf_counter()
                 scores, ids, cosines = self._hubs.rerank(*found[Stage.DENSE])
                 found[Stage.DENSE] = scores, ids
-            if self.bank is not None and self.cfg.bank_weight > 0:
+                timer.add(HUB_STAGE, start)
+            # the bank's votes feed its own list and the scope stage; a bank that only corrects hubs casts none
+            if self.bank is not None and (self.cfg.bank_weight > 0 or self._scopes is not None):
                 start = time.perf_counter()
                 votes = self.bank.votes(vectors, self.cfg.bank_neighbours, self.cfg.bank_min_cosine)
                 timer.add(BANK_STAGE, start)
-                found[BANK_STAGE] = self._bank(votes, max(self.cfg.dense_k, k), allowed, timer)
+                if self.cfg.bank_weight > 0:
+                    found[BANK_STAGE] = self._bank(votes, max(self.cfg.dense_k, k), allowed, timer)
                 if self._scopes is not None:
                     if self.cfg.scope_min_cosine != self.cfg.bank_min_cosine:
                         votes = self.bank.votes(vectors, self.cfg.bank_neighbours, self.cfg.scope_min_cosine)

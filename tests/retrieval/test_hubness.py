@@ -84,7 +84,7 @@ def hub_cfg(tmp_path_factory: pytest.TempPathFactory, slice_retriever):
     path = bank.save(tmp_path_factory.mktemp("bank") / "bank.npz")
     cfg = minilm_cfg(load_domain("legal"))
     return replace(cfg, retrieval=replace(cfg.retrieval, question_bank=str(path), bank_weight=0.0, hub_weight=0.5,
-                                          hub_neighbours=2, stages=("dense",)))
+                                          hub_neighbours=2, scope_weight=0.0, stages=("dense",)))
 
 
 @needs_minilm
@@ -96,7 +96,9 @@ def test_the_retriever_ranks_by_the_corrected_score_and_abstention_reads_the_cos
     corrected = build_retriever(hub_cfg, index_dir=slice_retriever.index_location)
     plain = build_retriever(replace(hub_cfg, retrieval=replace(hub_cfg.retrieval, hub_weight=0.0)),
                             index_dir=slice_retriever.index_location)
-    hits = corrected.retrieve([question], k=10)[0].hits
+    found = corrected.retrieve([question], k=10)[0]
+    hits = found.hits
+    assert "hub" in found.timings_ms
     cosine = {h.chunk.chunk_id: h.score for h in plain.retrieve([question], k=40)[0].hits}
     assert "bank" not in hits[0].stage_scores  # bank_weight 0: the bank corrects hubs, it casts no votes
     hubs = corrected._hubs

@@ -138,3 +138,6 @@ def test_the_scope_stage_searches_inside_the_chapter_the_neighbours_point_to(ban
     assert not any(SCOPE_STAGE in h.stage_scores for h in unscoped)
     filtered = scoped.retrieve([question], k=5, filters={"article_no": "第二百三十二条"})[0].hits
     assert [h.chunk.doc_id for h in filtered] == [docs["第二百三十二条"]]  # a filter still binds the scope list
+    silent = replace(cfg, retrieval=replace(cfg.retrieval, bank_weight=0.0))  # the votes still lead the scope
+    hits = build_retriever(silent, index_dir=slice_retriever.index_location).retrieve([question], k=10)[0].hits
+    assert any(SCOPE_STAGE in h.stage_scores for h in hits) and not any("bank" in h.stage_scores for h in hits)

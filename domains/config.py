@@ -139,6 +139,8 @@ class GenerationConfig:
     # a marker whose passage does not hold its sentence moves to the given passage that does (rag/citation_repair.py);
     # the trace keeps the moves and the precision as generated
     repoint_markers: bool = True
+    # a sentence that copies the question and no cited passage supports is dropped (rag/question_echo.py)
+    strip_question_echoes: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ def refusal_sentence(prompts: PromptsConfig) -> str:
 
 
 EMPTY_REPLY_REASON = "the generator's reply held no statement, only citation markers"
+ECHO_ONLY_REASON = "the generator's reply only restated the question"
 _NOT_A_STATEMENT = re.compile(r"[\s\W_]+")  # spacing and punctuation, once the markers are gone
 
 

@@ -15,6 +15,7 @@ from core.records import Answer, Hit, Retrieval
 from domains.config import DomainConfig
 from rag import prompting
 from rag.abstention import (
+    ECHO_ONLY_REASON,
     EMPTY_REPLY_REASON,
     MODEL_REFUSAL_REASON,
     AbstentionDecision,
@@ -24,6 +25,7 @@ from rag.abstention import (
 )
 from rag.citation_repair import repoint_markers
 from rag.citations import cite
+from rag.question_echo import strip_question_echoes
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +197,15 @@ class RagPipeline:
         with timer.stage("cite"):
             served, moves = (repoint_markers(generated, prep.evidence) if self.cfg.generation.repoint_markers
                              else (generated, []))
+            echoes: list[str] = []
+            if self.cfg.generation.strip_question_echoes:
+                served, echoes = strip_question_echoes(served, prep.question, prep.evidence)
             report = cite(served, prep.evidence)
-            as_generated = cite(generated, prep.evidence).precision if moves else report.precision
-        citations = {**report.trace(), "repointed": [m.trace() for m in moves], "precision_as_generated": as_generated}
+            as_generated = cite(generated, prep.evidence).precision if moves or echoes else report.precision
+        if echoes and report.claims == 0:
+            return self._abstained(prep, timer, ECHO_ONLY_REASON, generated)
+        citations = {**report.trace(), "repointed": [m.trace() for m in moves], "question_echoes": echoes,
+                     "precision_as_generated": as_generated}
         return Answer(
             question=prep.question,
             text=report.text,

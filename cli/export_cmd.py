@@ -1,5 +1,6 @@
-"""`dossier export edge --domain D [--adapter shipped|none|PATH] [--quant Q] [--faiss-sq8] --out DIR`: the
-domain as one offline folder and its .tar.gz (edge/export/bundle.py), answered from by `python -m edge`."""
+"""`dossier export edge --domain D [--adapter shipped|none|PATH] [--quant Q] [--output-quant Q] [--faiss-sq8]
+--out DIR`: the domain as one offline folder and its .tar.gz (edge/export/bundle.py), answered from by
+`python -m edge`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                       "domain's own), none (the base GGUF, default) or a peft adapter dir")
     edge.add_argument("--quant", help="requantise the GGUF with llama.cpp: q4_k_m, q8_0, q5_k_m, ... (default: as "
                       "shipped; q4_k_m after a merge)")
+    edge.add_argument("--output-quant", help="the output projection's own type: q4_0, q5_0, q8_0, iq4_nl, ... "
+                      "(default: llama.cpp's choice for --quant; the 0.5B's is Q8_0, 138 of its 469 MiB)")
     edge.add_argument("--faiss-sq8", action="store_true", help="8-bit scalar-quantised FAISS vectors (1/4 size)")
     edge.add_argument("--embedder-int8", choices=("matmul", "all"), default="matmul", help="matmul: the product's "
                       "onnx-int8 graph (default); all: its token table int8 too (EmbeddingGemma 981 -> 377 MB)")
@@ -35,7 +38,8 @@ def _edge(args: argparse.Namespace) -> int:
     from edge.export.bundle import ExportRequest, export_edge
 
     result = export_edge(ExportRequest(
-        load_domain(args.domain), args.out, adapter=args.adapter, quant=args.quant, faiss_sq8=args.faiss_sq8,
+        load_domain(args.domain), args.out, adapter=args.adapter, quant=args.quant, output_quant=args.output_quant,
+        faiss_sq8=args.faiss_sq8,
         embedder_int8=args.embedder_int8, embedder_vocab=args.embedder_vocab,
         index_dir=args.index_dir, threads=args.threads, force=args.force,
     ))

@@ -27,7 +27,7 @@ from edge.export.embedder import GRAPHS, export_query_embedder
 from edge.export.generator import chat_template, export_generator, resolve_adapter
 from edge.export.index import export_index, source_version
 from edge.export.modelfile import modelfile_text
-from edge.export.quantize import check_quant
+from edge.export.quantize import check_output_quant, check_quant
 from edge.export.runner import PROJECT, copy_runner
 from edge.layout import (
     DOMAIN_CONFIG,
@@ -60,6 +60,7 @@ class ExportRequest:
     out: Path
     adapter: str = "none"  # shipped | none | a LoRA adapter dir
     quant: str | None = None  # None: the GGUF's own type (no requantisation unless an adapter is merged)
+    output_quant: str | None = None  # the output projection's type (edge.export.quantize.OUTPUT_TYPES)
     faiss_sq8: bool = False
     embedder_int8: str = "matmul"  # edge.export.embedder.GRAPHS: "all" quantises the token table too
     embedder_vocab: str = "domain"  # EMBEDDER_VOCABS: "domain" trims the token table (edge.export.vocab_trim)
@@ -106,6 +107,11 @@ def export_edge(req: ExportRequest) -> ExportResult:
     start = time.perf_counter()
     cfg, out = _edge_config(req.cfg), req.out.resolve()
     quant = None if req.quant is None else check_quant(req.quant)
+    if req.output_quant is not None:
+        check_output_quant(req.output_quant)
+        if quant is None and req.adapter == "none":
+            raise ExportError("--output-quant requantises the GGUF: give --quant too (e.g. --quant q4_0 "
+                              "--output-quant q4_0)")
     if req.embedder_int8 not in GRAPHS:
         raise ExportError(f"--embedder-int8 {req.embedder_int8!r}: choose one of {', '.join(GRAPHS)}")
     if req.embedder_vocab not in EMBEDDER_VOCABS:
@@ -153,7 +159,8 @@ def _edge_config(cfg: DomainConfig) -> DomainConfig:
 
 def _fill(tmp: Path, req: ExportRequest, cfg: DomainConfig, gguf: Path, index: Path, adapter: Any,
           quant: str | None) -> dict[str, Any]:
-    generator = export_generator(gguf, tmp / GENERATOR, adapter, quant, tmp / ".work", req.threads)
+    generator = export_generator(gguf, tmp / GENERATOR, adapter, quant, tmp / ".work", req.threads,
+                                 req.output_quant)
     shutil.rmtree(tmp / ".work", ignore_errors=True)
     texts = _chunk_texts(index) if req.embedder_vocab == "domain" else None
     embedder = export_query_embedder(cfg, tmp / EMBEDDER_DIR, req.threads, req.embedder_int8, texts)

@@ -60,8 +60,11 @@ def chat_template(gguf: Path) -> str:
 
 
 def export_generator(base: Path, dest: Path, adapter: LoraAdapter | None, quant: str | None, work: Path,
-                     threads: int = 1) -> dict[str, Any]:
+                     threads: int = 1, output_quant: str | None = None) -> dict[str, Any]:
     """Write the bundle's GGUF at `dest` (intermediate files in `work`); returns the manifest's record of it."""
+    if output_quant is not None and quant is None and adapter is None:
+        raise ExportError("--output-quant requantises the GGUF: give --quant too (e.g. --quant q4_0 --output-quant "
+                          "q4_0)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     source, merged = base, 0
     if adapter is not None:
@@ -72,12 +75,13 @@ def export_generator(base: Path, dest: Path, adapter: LoraAdapter | None, quant:
     if quant is None:
         shutil.copyfile(source, dest)
     else:
-        quantize_gguf(source, dest, quant, threads)
+        quantize_gguf(source, dest, quant, threads, output_quant)
     if source != base:
         source.unlink()
     template = chat_template(dest)
     return {
         "source": str(base), "source_sha256": sha256_file(base), "quant": quant or "as shipped",
+        "output_quant": output_quant or "llama.cpp's choice",
         "adapter": None if adapter is None else {"path": str(adapter.path), "sha256": adapter.sha256,
                                                  "scale": adapter.scale, "tensors_merged": merged},
         "chat_template_chars": len(template),

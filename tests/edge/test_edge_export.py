@@ -57,6 +57,15 @@ def test_an_unknown_quant_is_refused_naming_the_valid_ones(edge_cfg, slice_retri
     _nothing_left(tmp_path)
 
 
+def test_an_output_quant_is_checked_before_anything_is_written(edge_cfg, slice_retriever, tiny_gguf,
+                                                               tmp_path) -> None:
+    with pytest.raises(ExportError, match="q4_0.*q8_0"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b", quant="q4_0", output_quant="q6_k")
+    with pytest.raises(ExportError, match="give --quant too"):
+        _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b", output_quant="q4_0")
+    _nothing_left(tmp_path)
+
+
 def test_an_unknown_vocabulary_choice_is_refused(edge_cfg, slice_retriever, tiny_gguf, tmp_path) -> None:
     with pytest.raises(ExportError, match="domain, full"):
         _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b", embedder_vocab="all")
@@ -188,6 +197,19 @@ def test_a_lora_merge_adds_scale_times_b_a_and_requantises(tiny_gguf, tmp_path) 
     types = {t.name: t.tensor_type for t in GGUFReader(str(tmp_path / "q8.gguf")).tensors}
     assert types["blk.0.attn_q.weight"] == GGMLQuantizationType.Q8_0
     assert info["adapter"]["tensors_merged"] == 1 and info["quant"] == "q8_0" and info["chat_template_chars"] > 0
+
+
+def test_the_output_projection_takes_its_own_type(tiny_gguf, tmp_path) -> None:
+    from gguf import GGMLQuantizationType, GGUFReader
+
+    from edge.export.generator import export_generator
+
+    pytest.importorskip("llama_cpp", reason="requantising needs the llama.cpp wheel: make llama-cpp-wheel")
+    dest = tmp_path / "small.gguf"
+    info = export_generator(tiny_gguf, dest, None, "q8_0", tmp_path / "work", output_quant="q4_0")
+    types = {t.name: t.tensor_type for t in GGUFReader(str(dest)).tensors}
+    assert types["output.weight"] == GGMLQuantizationType.Q4_0
+    assert types["blk.0.attn_q.weight"] == GGMLQuantizationType.Q8_0 and info["output_quant"] == "q4_0"
 
 
 def test_the_runner_imports_without_torch(edge_bundle) -> None:

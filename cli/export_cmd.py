@@ -22,8 +22,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     edge.add_argument("--output-quant", help="the output projection's own type: q4_0, q5_0, q8_0, iq4_nl, ... "
                       "(default: llama.cpp's choice for --quant; the 0.5B's is Q8_0, 138 of its 469 MiB)")
     edge.add_argument("--faiss-sq8", action="store_true", help="8-bit scalar-quantised FAISS vectors (1/4 size)")
-    edge.add_argument("--embedder-int8", choices=("matmul", "all"), default="matmul", help="matmul: the product's "
-                      "onnx-int8 graph (default); all: its token table int8 too (EmbeddingGemma 981 -> 377 MB)")
+    edge.add_argument("--embedder-int8", choices=("matmul", "all", "all-fp16"), default="matmul", help="matmul: the "
+                      "product's onnx-int8 graph (default); all: its token table int8 too (EmbeddingGemma 981 -> 377 "
+                      "MB); all-fp16: and the fp32 down-projections stored as fp16 (-81 -> 41 MB)")
     edge.add_argument("--embedder-vocab", choices=("domain", "full"), default="domain", help="domain: keep the "
                       "tokens the domain's chunks use, every CJK and single-character token and common English "
                       "pieces (EmbeddingGemma's token table 262k -> ~50k rows; default); full: all of them")

@@ -249,3 +249,19 @@ def test_a_scalar_quantised_index_keeps_the_ranking(edge_bundle, edge_cfg, slice
     threads = Threads(decode=1, prefill=1, embed=1)
     flat, sq8 = (edge_pipeline(open_bundle(folder), threads, n_ctx=512) for folder in (edge_bundle[0], result.folder))
     assert [h.chunk.chunk_id for h in sq8.search(QUESTION)] == [h.chunk.chunk_id for h in flat.search(QUESTION)]
+
+
+def test_the_bundle_index_drops_the_update_tokens_and_still_verifies(slice_retriever, tmp_path) -> None:
+    import sqlite3
+
+    from edge.export.index import export_index
+    from retrieval.store import open_version_dir
+
+    dest = tmp_path / "index"
+    info = export_index(slice_retriever.index_location, dest)
+    db = sqlite3.connect(dest / "docstore.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM chunks WHERE tokens != ''").fetchone() == (0,)
+    assert db.execute("SELECT COUNT(*) FROM chunks").fetchone() == (info["n_chunks"],)
+    db.close()
+    _, manifest = open_version_dir(dest)  # the copied manifest's checksums match the slimmer docstore
+    assert manifest.stats["docstore_update_tokens"] is False and dest.stat().st_mode & 0o777 == 0o755

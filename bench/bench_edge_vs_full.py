@@ -3,8 +3,10 @@
 - retrieval: top-5 overlap (documents both return in their top 5 / 5, per query, mean) and recall@5 / MRR of each,
   over the same queries (eval.retrieval_run: the same code as `dossier eval retrieval`);
 - answers: the task score (MCQ accuracy or character F1) and citation precision / coverage of each, over the same
-  questions (eval.answer_run: the same code as `dossier eval answers`); both pipelines share one reply cache keyed by
-  the prompt, so a question whose evidence is the same at the edge is generated once;
+  questions (eval.answer_run: the same code as `dossier eval answers`), each side with its own generator: the full
+  build's GGUF and the bundle's. A bundle whose GGUF is the source's bytes (quant "as shipped") shares the full
+  build's reply cache, so a question whose evidence is the same at the edge is generated once; a requantised one
+  generates its own replies (cached under its sha256);
 - size: the bundle's files against what the full build loads (the embedder's model dir, the generator GGUF, the
   index version), and the bundle's Python environment against the project's.
 
@@ -110,6 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from domains import load_domain
+    from edge.layout import GENERATOR
     from edge.runtime import Threads, edge_pipeline, open_bundle
     from eval.answer_cache import CachingGenerator
     from rag.build import build_pipeline
@@ -127,10 +130,15 @@ def main() -> None:
         edge = edge_pipeline(bundle, Threads(decode=1, prefill=2))
         retrieval_figures(cfg, full.retriever, edge.retriever, args.queries)
         if args.answers:
-            # the bundle's GGUF is the source's bytes (quant "as shipped"): one cache serves both pipelines
-            cache = CachingGenerator(edge.generator, args.out / "replies.jsonl", generator_identity(cfg, "llama-cpp"))
-            answer_figures(cfg, RagPipeline(cfg, full.retriever, cache), RagPipeline(edge.cfg, edge.retriever, cache),
-                           args.answers, args.out)
+            replies = args.out / "replies.jsonl"
+            full_generator = CachingGenerator(full.generator, replies, generator_identity(cfg, "llama-cpp"))
+            if bundle.manifest["generator"]["quant"] == "as shipped":
+                edge_generator = full_generator  # the same GGUF bytes: a prompt both sides build is generated once
+            else:  # requantised: its own replies, keyed by the bundle GGUF's sha256
+                sha = bundle.manifest["files"][GENERATOR]["sha256"]
+                edge_generator = CachingGenerator(edge.generator, replies, f"edge-llama-cpp:sha256:{sha}")
+            answer_figures(cfg, RagPipeline(cfg, full.retriever, full_generator),
+                           RagPipeline(edge.cfg, edge.retriever, edge_generator), args.answers, args.out)
     if args.edge_venv:
         project = Path(sys.prefix)
         print(f"\nPython environment: edge venv {tree_bytes(args.edge_venv) / 2**20:.0f} MiB vs the project's "

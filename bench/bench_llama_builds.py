@@ -70,15 +70,19 @@ def main() -> int:
           f"{args.threads} thread(s), medians of {args.rounds} interleaved rounds\n")
     print("| GGUF | build | prefill tok/s | decode tok/s | prefill vs portable | decode vs portable |")
     print("|---|---|---|---|---|---|")
-    for gguf in ggufs:
-        samples: dict[str, list[dict]] = {name: [] for name in runnable}
-        for _ in range(args.rounds):
+    # round by round over every (GGUF, build), so a change in the machine's load falls on all of them alike
+    samples: dict[Path, dict[str, list[dict]]] = {gguf: {name: [] for name in runnable} for gguf in ggufs}
+    for _ in range(args.rounds):
+        for gguf in ggufs:
             for name in runnable:
-                samples[name].append(measure(name, gguf, args))
-        base = {k: statistics.median(s[k] for s in samples["portable"]) for k in ("prefill_tps", "decode_tps")}
+                samples[gguf][name].append(measure(name, gguf, args))
+    for gguf in ggufs:
+        base = {k: statistics.median(s[k] for s in samples[gguf]["portable"]) for k in ("prefill_tps", "decode_tps")}
         for name in runnable:
-            med = {k: statistics.median(s[k] for s in samples[name]) for k in ("prefill_tps", "decode_tps")}
-            print(f"| {gguf.parent.name} | {name} | {med['prefill_tps']:.0f} | {med['decode_tps']:.1f} | "
+            med = {k: statistics.median(s[k] for s in samples[gguf][name]) for k in ("prefill_tps", "decode_tps")}
+            label = {"model": gguf.parent.name, "generator": f"{gguf.parents[2].name}/{gguf.parents[1].name}"}.get(
+                gguf.stem, gguf.stem)  # a registry model's dir, a bundle's folder, else the file's name
+            print(f"| {label} | {name} | {med['prefill_tps']:.0f} | {med['decode_tps']:.1f} | "
                   f"{med['prefill_tps'] / base['prefill_tps']:.2f}x | {med['decode_tps'] / base['decode_tps']:.2f}x |")
     print(f"\nload average after {os.getloadavg()[0]:.1f}")
     return 0

@@ -112,6 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from domains import load_domain
+    from edge.export.generator import AS_SHIPPED
     from edge.layout import GENERATOR
     from edge.runtime import Threads, edge_pipeline, open_bundle
     from eval.answer_cache import CachingGenerator
@@ -132,7 +133,7 @@ def main() -> None:
         if args.answers:
             replies = args.out / "replies.jsonl"
             full_generator = CachingGenerator(full.generator, replies, generator_identity(cfg, "llama-cpp"))
-            if bundle.manifest["generator"]["quant"] == "as shipped":
+            if bundle.manifest["generator"]["quant"] == AS_SHIPPED:
                 edge_generator = full_generator  # the same GGUF bytes: a prompt both sides build is generated once
             else:  # requantised: its own replies, keyed by the bundle GGUF's sha256
                 sha = bundle.manifest["files"][GENERATOR]["sha256"]

@@ -27,7 +27,6 @@ from rag.support import compact, judge
 
 ECHO_MIN_VERBATIM = 0.9
 ECHO_MIN_CHARS = 6  # "我应该怎样做?" (6) is an echo; a 3-character fragment is too short to call one
-_OPENING = re.compile(rf"[ \t]*(?:{MARKER.pattern})[ \t]*")
 _LONE_MARKERS = re.compile(rf"^[ \t]*(?:(?:{MARKER.pattern})[ \t]*)+$")
 
 
@@ -51,8 +50,8 @@ def strip_question_echoes(text: str, question: str, evidence: Evidence) -> tuple
             kept.append(piece)
             continue
         echoes.append(claim)
-        opening = _OPENING.match(piece)
-        heading = opening.group(0).strip() if opening and cited_markers(opening.group(0), evidence) else ""
+        opening = MARKER.match(piece.lstrip(" \t"))  # the line-opening marker rag.citations.pieces reads
+        heading = opening.group(0) if opening and cited_markers(opening.group(0), evidence) else ""
         kept.append(heading + ("\n" if piece.endswith("\n") else ""))
     if not echoes:
         return text, echoes
@@ -64,10 +63,8 @@ def _drop_empty_headings(text: str) -> str:
     lines = text.split("\n")
     out: list[str] = []
     for i, line in enumerate(lines):
-        if _LONE_MARKERS.match(line):
-            rest = next((later for later in lines[i + 1:] if later.strip()), "")
-            block_empty = i + 1 >= len(lines) or not lines[i + 1].strip() or bool(MARKER.match(rest.lstrip()))
-            if block_empty:
-                continue
+        following = lines[i + 1].lstrip() if i + 1 < len(lines) else ""
+        if _LONE_MARKERS.match(line) and (not following or MARKER.match(following)):
+            continue  # its block is empty: a blank line, the end, or the next block's marker follows
         out.append(line)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()

@@ -108,10 +108,7 @@ def export_edge(req: ExportRequest) -> ExportResult:
     cfg, out = _edge_config(req.cfg), req.out.resolve()
     quant = None if req.quant is None else check_quant(req.quant)
     if req.output_quant is not None:
-        check_output_quant(req.output_quant)
-        if quant is None and req.adapter == "none":
-            raise ExportError("--output-quant requantises the GGUF: give --quant too (e.g. --quant q4_0 "
-                              "--output-quant q4_0)")
+        check_output_quant(req.output_quant, requantising=quant is not None or req.adapter != "none")
     if req.embedder_int8 not in GRAPHS:
         raise ExportError(f"--embedder-int8 {req.embedder_int8!r}: choose one of {', '.join(GRAPHS)}")
     if req.embedder_vocab not in EMBEDDER_VOCABS:

@@ -16,12 +16,13 @@ from core.hashing import sha256_file
 from domains.config import DomainConfig
 from edge.errors import ExportError
 from edge.export.gguf_merge import merge_lora
-from edge.export.quantize import quantize_gguf
+from edge.export.quantize import check_output_quant, quantize_gguf
 from models.peft_lora import AdapterError, LoraAdapter, read_lora
 
 log = logging.getLogger(__name__)
 
 SHIPPED_ADAPTER = "models/generator-lora"  # relative to the domain folder
+AS_SHIPPED = "as shipped"  # the manifest's quant when the GGUF's bytes are the source's
 ADAPTER_QUANT = "q4_k_m"  # a merge writes F32 tensors: without --quant they go back to the shipped type
 
 
@@ -62,9 +63,8 @@ def chat_template(gguf: Path) -> str:
 def export_generator(base: Path, dest: Path, adapter: LoraAdapter | None, quant: str | None, work: Path,
                      threads: int = 1, output_quant: str | None = None) -> dict[str, Any]:
     """Write the bundle's GGUF at `dest` (intermediate files in `work`); returns the manifest's record of it."""
-    if output_quant is not None and quant is None and adapter is None:
-        raise ExportError("--output-quant requantises the GGUF: give --quant too (e.g. --quant q4_0 --output-quant "
-                          "q4_0)")
+    if output_quant is not None:
+        check_output_quant(output_quant, requantising=quant is not None or adapter is not None)
     dest.parent.mkdir(parents=True, exist_ok=True)
     source, merged = base, 0
     if adapter is not None:
@@ -80,7 +80,7 @@ def export_generator(base: Path, dest: Path, adapter: LoraAdapter | None, quant:
         source.unlink()
     template = chat_template(dest)
     return {
-        "source": str(base), "source_sha256": sha256_file(base), "quant": quant or "as shipped",
+        "source": str(base), "source_sha256": sha256_file(base), "quant": quant or AS_SHIPPED,
         "output_quant": output_quant or "llama.cpp's choice",
         "adapter": None if adapter is None else {"path": str(adapter.path), "sha256": adapter.sha256,
                                                  "scale": adapter.scale, "tensors_merged": merged},

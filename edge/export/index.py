@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
+from contextlib import closing
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,10 @@ def scalar_quantise(path: Path) -> None:
 
 def drop_update_tokens(path: Path) -> None:
     """Empty the docstore's BM25 token column (read only by an index update) and give the space back."""
-    with sqlite3.connect(path) as db:
+    # autocommit (isolation_level=None): sqlite refuses VACUUM inside a transaction
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("UPDATE chunks SET tokens = ''")
-    db = sqlite3.connect(path)
-    try:
-        db.execute("VACUUM")  # outside a transaction: sqlite refuses VACUUM inside one
-    finally:
-        db.close()
+        db.execute("VACUUM")
 
 
 def export_index(location: Path, dest: Path, sq8: bool = False) -> dict[str, Any]:

@@ -30,12 +30,16 @@ OUTPUT_TYPES = {name: f"GGML_TYPE_{name.upper()}"
                 for name in ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl", "f16")}
 
 
-def check_output_quant(name: str) -> str:
-    """The normalised output-tensor type, or an ExportError listing the valid ones."""
+def check_output_quant(name: str, requantising: bool = True) -> str:
+    """The normalised output-tensor type, or an ExportError listing the valid ones (or saying that --quant is
+    needed: only a requantisation writes the output projection anew)."""
     kind = name.lower()
     if kind not in OUTPUT_TYPES:
         raise ExportError(f"--output-quant {name!r} is not a block type the output projection can take; choose one "
                           f"of: {', '.join(OUTPUT_TYPES)}")
+    if not requantising:
+        raise ExportError("--output-quant requantises the GGUF: give --quant too (e.g. --quant q4_0 --output-quant "
+                          "q4_0)")
     return kind
 
 

@@ -4,9 +4,9 @@
   over the same queries (eval.retrieval_run: the same code as `dossier eval retrieval`);
 - answers: the task score (MCQ accuracy or character F1) and citation precision / coverage of each, over the same
   questions (eval.answer_run: the same code as `dossier eval answers`), each side with its own generator: the full
-  build's GGUF and the bundle's. A bundle whose GGUF is the source's bytes (quant "as shipped") shares the full
-  build's reply cache, so a question whose evidence is the same at the edge is generated once; a requantised one
-  generates its own replies (cached under its sha256);
+  build's GGUF and the bundle's. A bundle whose GGUF is the source's bytes (same sha256) shares the full build's
+  reply cache, so a question whose evidence is the same at the edge is generated once; any other (requantised, or
+  without its tied output copy) generates its own replies (cached under its sha256);
 - size: the bundle's files against what the full build loads (the embedder's model dir, the generator GGUF, the
   index version), and the bundle's Python environment against the project's.
 
@@ -112,7 +112,6 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from domains import load_domain
-    from edge.export.generator import AS_SHIPPED
     from edge.layout import GENERATOR
     from edge.runtime import Threads, edge_pipeline, open_bundle
     from eval.answer_cache import CachingGenerator
@@ -133,10 +132,10 @@ def main() -> None:
         if args.answers:
             replies = args.out / "replies.jsonl"
             full_generator = CachingGenerator(full.generator, replies, generator_identity(cfg, "llama-cpp"))
-            if bundle.manifest["generator"]["quant"] == AS_SHIPPED:
+            sha = bundle.manifest["files"][GENERATOR]["sha256"]
+            if sha == bundle.manifest["generator"]["source_sha256"]:
                 edge_generator = full_generator  # the same GGUF bytes: a prompt both sides build is generated once
-            else:  # requantised: its own replies, keyed by the bundle GGUF's sha256
-                sha = bundle.manifest["files"][GENERATOR]["sha256"]
+            else:  # requantised or without its tied copy: its own replies, keyed by the bundle GGUF's sha256
                 edge_generator = CachingGenerator(edge.generator, replies, f"edge-llama-cpp:sha256:{sha}")
             answer_figures(cfg, RagPipeline(cfg, full.retriever, full_generator),
                            RagPipeline(edge.cfg, edge.retriever, edge_generator), args.answers, args.out)

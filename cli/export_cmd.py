@@ -20,7 +20,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     edge.add_argument("--quant", help="requantise the GGUF with llama.cpp: q4_k_m, q8_0, q5_k_m, ... (default: as "
                       "shipped; q4_k_m after a merge)")
     edge.add_argument("--output-quant", help="the output projection's own type: q4_0, q5_0, q8_0, iq4_nl, ... "
-                      "(default: llama.cpp's choice for --quant; the 0.5B's is Q8_0, 138 of its 469 MiB)")
+                      "(default: llama.cpp's choice for --quant; the 0.5B's is Q8_0, 138 of its 469 MiB), or tied: "
+                      "leave it out and project onto the token table (tied models: Qwen2.5 0.5B / 1.5B; no --quant "
+                      "needed, every layer stays as shipped)")
     edge.add_argument("--faiss-sq8", action="store_true", help="8-bit scalar-quantised FAISS vectors (1/4 size)")
     edge.add_argument("--embedder-int8", choices=("matmul", "all", "all-fp16"), default="matmul", help="matmul: the "
                       "product's onnx-int8 graph (default); all: its token table int8 too (EmbeddingGemma 981 -> 377 "

@@ -17,6 +17,7 @@ from domains.config import DomainConfig
 from edge.errors import ExportError
 from edge.export.gguf_merge import merge_lora
 from edge.export.quantize import check_output_quant, quantize_gguf
+from edge.export.tied_output import TIED, drop_tied_output
 from models.peft_lora import AdapterError, LoraAdapter, read_lora
 
 log = logging.getLogger(__name__)
@@ -64,24 +65,30 @@ def export_generator(base: Path, dest: Path, adapter: LoraAdapter | None, quant:
                      threads: int = 1, output_quant: str | None = None) -> dict[str, Any]:
     """Write the bundle's GGUF at `dest` (intermediate files in `work`); returns the manifest's record of it."""
     if output_quant is not None:
-        check_output_quant(output_quant, requantising=quant is not None or adapter is not None)
+        output_quant = check_output_quant(output_quant, requantising=quant is not None or adapter is not None)
+    tied = output_quant == TIED
     dest.parent.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     source, merged = base, 0
     if adapter is not None:
-        work.mkdir(parents=True, exist_ok=True)
         source = work / "merged-f32.gguf"
         merged = merge_lora(base, adapter, source)
         quant = quant or ADAPTER_QUANT
-    if quant is None:
+    written = work / "with-output.gguf" if tied else dest
+    if quant is not None:
+        quantize_gguf(source, written, quant, threads, None if tied else output_quant)
+    elif not tied:
         shutil.copyfile(source, dest)
-    else:
-        quantize_gguf(source, dest, quant, threads, output_quant)
+    untied: dict[str, Any] = {}
+    if tied:
+        untied = drop_tied_output(written if quant is not None else source, dest)
+        written.unlink(missing_ok=True)
     if source != base:
         source.unlink()
     template = chat_template(dest)
     return {
         "source": str(base), "source_sha256": sha256_file(base), "quant": quant or AS_SHIPPED,
-        "output_quant": output_quant or "llama.cpp's choice",
+        "output_quant": output_quant or "llama.cpp's choice", **untied,
         "adapter": None if adapter is None else {"path": str(adapter.path), "sha256": adapter.sha256,
                                                  "scale": adapter.scale, "tensors_merged": merged},
         "chat_template_chars": len(template),

@@ -212,6 +212,57 @@ def test_the_output_projection_takes_its_own_type(tiny_gguf, tmp_path) -> None:
     assert types["blk.0.attn_q.weight"] == GGMLQuantizationType.Q8_0 and info["output_quant"] == "q4_0"
 
 
+def _tied_copy(tiny_gguf: Path, dest: Path) -> Path:
+    """The tiny GGUF as a tied model's file looks: `output.weight` a second copy of the token table."""
+    from gguf import GGUFReader
+
+    from edge.export.gguf_rewrite import rewrite_gguf
+
+    table = next(t for t in GGUFReader(str(tiny_gguf)).tensors if t.name == "token_embd.weight")
+    rewrite_gguf(tiny_gguf, dest, replaced={"output.weight": np.array(table.data, dtype=np.float32)})
+    return dest
+
+
+def _last_logits(gguf: Path, text: str) -> np.ndarray:
+    from llama_cpp import Llama
+
+    model = Llama(str(gguf), n_ctx=64, n_threads=1, verbose=False)
+    model.eval(model.tokenize(text.encode(), add_bos=False))
+    logits = np.array(model.scores[model.n_tokens - 1])
+    model.close()
+    return logits
+
+
+def test_a_tied_output_copy_is_left_out_and_projects_the_same(tiny_gguf, tmp_path) -> None:
+    from gguf import GGUFReader
+
+    from edge.export.generator import export_generator
+
+    pytest.importorskip("llama_cpp", reason="the load check needs the llama.cpp wheel: make llama-cpp-wheel")
+    tied = _tied_copy(tiny_gguf, tmp_path / "tied.gguf")
+    dest = tmp_path / "untied-copy-dropped.gguf"
+    info = export_generator(tied, dest, None, None, tmp_path / "work", output_quant="tied")
+    names = {t.name for t in GGUFReader(str(dest)).tensors}
+    assert "output.weight" not in names and "token_embd.weight" in names
+    assert info["output_quant"] == "tied" and info["quant"] == "as shipped" and info["least_row_cosine"] == 1.0
+    # the file shrinks by the tensor's bytes, give or take its header entry and alignment padding
+    assert abs(tied.stat().st_size - info["dropped_bytes"] - dest.stat().st_size) < 4096
+    assert not list((tmp_path / "work").iterdir())  # the intermediate file is gone
+    # llama.cpp projects onto the token table: the same matrix, so the same logits
+    np.testing.assert_allclose(_last_logits(dest, "故意杀人的，处"), _last_logits(tied, "故意杀人的，处"), atol=1e-4)
+
+
+def test_an_untied_output_projection_is_kept_and_the_export_refused(tiny_gguf, tmp_path) -> None:
+    from edge.export.generator import export_generator
+    from edge.export.quantize import check_output_quant
+
+    assert check_output_quant("TIED", requantising=False) == "tied"  # needs no --quant: nothing is requantised
+    dest = tmp_path / "g.gguf"
+    with pytest.raises(ExportError, match="untied"):  # the scripted model's output matrix is its own
+        export_generator(tiny_gguf, dest, None, None, tmp_path / "work", output_quant="tied")
+    assert not dest.exists()
+
+
 def test_the_runner_imports_without_torch(edge_bundle) -> None:
     """Every copied module imports with torch, transformers and sentence-transformers made unimportable."""
     import subprocess

@@ -23,6 +23,7 @@ import argparse
 import logging
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def retrieval_figures(cfg: Any, full_retriever: Any, edge_retriever: Any, limit:
     return lines
 
 
-def answer_figures(cfg: Any, full: Any, edge: Any, n: int, out: Path) -> None:
+def answer_figures(cfg: Any, full: Any, edge: Any, n: int, out: Path, full_name: str = "full") -> None:
     from eval.answer_items import set_items
     from eval.answer_run import run_items, summarise
 
@@ -79,7 +80,8 @@ def answer_figures(cfg: Any, full: Any, edge: Any, n: int, out: Path) -> None:
     keys = ("mcq_accuracy", "char_f1", "rouge_l", "citation_precision", "citation_coverage", "evidence_recall")
     metrics = {}
     for name, pipeline in (("full", full), ("edge", edge)):
-        metrics[name] = summarise(run_items(pipeline, items, True, out / f"{cfg.name}-{name}.jsonl"))["metrics"]
+        rows = out / f"{cfg.name}-{full_name if name == 'full' else name}.jsonl"
+        metrics[name] = summarise(run_items(pipeline, items, True, rows))["metrics"]
         shown = ", ".join(f"{k} {metrics[name][k]:.3f}" for k in keys if metrics[name].get(k) is not None)
         print(f"  answers {ANSWER_SETS[cfg.name]} ({len(items)} test questions), {name}: {shown}", flush=True)
     relative = ", ".join(f"{k} {metrics['edge'][k] / metrics['full'][k] - 1:+.1%}" for k in keys
@@ -109,6 +111,9 @@ def main() -> None:
     parser.add_argument("--bundles", type=Path, default=Path(".cache/edge"))
     parser.add_argument("--out", type=Path, default=Path("runs/edge-vs-full"))
     parser.add_argument("--edge-venv", type=Path, help="a venv made from the bundle's requirements.txt (its size)")
+    parser.add_argument("--full-precision", choices=("auto", "fp32", "bf16"), default="auto", help="the full "
+                        "build's query embedding precision (auto: bf16 where the CPU has it). Run once with each to "
+                        "see how far the full build moves from itself between CPUs: the yardstick for the bundle")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from domains import load_domain
@@ -121,6 +126,8 @@ def main() -> None:
 
     for domain in args.domains.split(","):
         cfg = load_domain(domain)
+        if args.full_precision != "auto":
+            cfg = replace(cfg, embedding=replace(cfg.embedding, precision=args.full_precision))
         bundle = open_bundle(bundle_for(domain, args.bundles), hashes=False)
         print(f"\n{domain}: bundle {bundle.root} (generator {bundle.manifest['generator']['quant']}, FAISS "
               f"{bundle.manifest['index']['faiss']})", flush=True)
@@ -138,7 +145,8 @@ def main() -> None:
             else:  # requantised or without its tied copy: its own replies, keyed by the bundle GGUF's sha256
                 edge_generator = CachingGenerator(edge.generator, replies, f"edge-llama-cpp:sha256:{sha}")
             answer_figures(cfg, RagPipeline(cfg, full.retriever, full_generator),
-                           RagPipeline(edge.cfg, edge.retriever, edge_generator), args.answers, args.out)
+                           RagPipeline(edge.cfg, edge.retriever, edge_generator), args.answers, args.out,
+                           "full" if args.full_precision == "auto" else f"full-{args.full_precision}")
     if args.edge_venv:
         project = Path(sys.prefix)
         print(f"\nPython environment: edge venv {tree_bytes(args.edge_venv) / 2**20:.0f} MiB vs the project's "

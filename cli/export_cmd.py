@@ -1,5 +1,5 @@
 """`dossier export edge --domain D [--adapter shipped|none|PATH] [--quant Q] [--output-quant Q] [--faiss-sq8]
---out DIR`: the domain as one offline folder and its .tar.gz (edge/export/bundle.py), answered from by
+[--small] --out DIR`: the domain as one offline folder and its .tar.gz (edge/export/bundle.py), answered from by
 `python -m edge`."""
 
 from __future__ import annotations
@@ -23,10 +23,14 @@ def register(commands: argparse._SubParsersAction) -> None:
                       "(default: llama.cpp's choice for --quant; the 0.5B's is Q8_0, 138 of its 469 MiB), or tied: "
                       "leave it out and project onto the token table (tied models: Qwen2.5 0.5B / 1.5B; no --quant "
                       "needed, every layer stays as shipped)")
+    edge.add_argument("--small", action="store_true", help="a third of the full build: --output-quant tied "
+                      "--faiss-sq8 --embedder-int8 all-fp16 (options given explicitly still win); edge/README.md has "
+                      "its figures")
     edge.add_argument("--faiss-sq8", action="store_true", help="8-bit scalar-quantised FAISS vectors (1/4 size)")
-    edge.add_argument("--embedder-int8", choices=("matmul", "all", "all-fp16"), default="matmul", help="matmul: the "
-                      "product's onnx-int8 graph (default); all: its token table int8 too (EmbeddingGemma 981 -> 377 "
-                      "MB); all-fp16: and the fp32 down-projections stored as fp16 (-81 -> 41 MB)")
+    edge.add_argument("--embedder-int8", choices=("matmul", "all", "all-fp16"), help="matmul: the product's "
+                      "onnx-int8 graph (default; all-fp16 with --small); all: its token table int8 too "
+                      "(EmbeddingGemma 981 -> 377 MB); all-fp16: and the fp32 down-projections stored as fp16 (-81 "
+                      "-> 41 MB)")
     edge.add_argument("--embedder-vocab", choices=("domain", "full"), default="domain", help="domain: keep the "
                       "tokens the domain's chunks use, every CJK and single-character token and common English "
                       "pieces (EmbeddingGemma's token table 262k -> ~50k rows; default); full: all of them")
@@ -36,15 +40,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     edge.set_defaults(handler=_edge)
 
 
+# --small: the recipe measured at a third of the full build with the least change to the generator (edge/README.md)
+SMALL = {"output_quant": "tied", "faiss_sq8": True, "embedder_int8": "all-fp16"}
+PLAIN = {"output_quant": None, "faiss_sq8": False, "embedder_int8": "matmul"}
+
+
+def size_options(args: argparse.Namespace) -> dict[str, object]:
+    """The three size options: each as given, else the --small recipe's, else the default."""
+    preset = SMALL if args.small else PLAIN
+    return {name: getattr(args, name) or preset[name] for name in preset}
+
+
 def _edge(args: argparse.Namespace) -> int:
     from domains import load_domain
     from edge.export.bundle import ExportRequest, export_edge
 
     result = export_edge(ExportRequest(
-        load_domain(args.domain), args.out, adapter=args.adapter, quant=args.quant, output_quant=args.output_quant,
-        faiss_sq8=args.faiss_sq8,
-        embedder_int8=args.embedder_int8, embedder_vocab=args.embedder_vocab,
-        index_dir=args.index_dir, threads=args.threads, force=args.force,
+        load_domain(args.domain), args.out, adapter=args.adapter, quant=args.quant, **size_options(args),
+        embedder_vocab=args.embedder_vocab, index_dir=args.index_dir, threads=args.threads, force=args.force,
     ))
     total = sum(f["size"] for f in result.manifest["files"].values())
     print(json.dumps({"folder": str(result.folder), "archive": str(result.archive), "files": len(

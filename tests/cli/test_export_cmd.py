@@ -1,0 +1,23 @@
+"""`dossier export edge --small` is the measured recipe; an option given explicitly still wins over it."""
+
+from __future__ import annotations
+
+from cli import build_parser
+from cli.export_cmd import size_options
+
+
+def _options(*argv: str) -> dict[str, object]:
+    return size_options(build_parser().parse_args(["export", "edge", "--domain", "legal", "--out", "b", *argv]))
+
+
+def test_without_small_the_bundle_keeps_the_plain_parts() -> None:
+    assert _options() == {"output_quant": None, "faiss_sq8": False, "embedder_int8": "matmul"}
+
+
+def test_small_is_the_tied_output_sq8_index_and_fp16_embedder() -> None:
+    assert _options("--small") == {"output_quant": "tied", "faiss_sq8": True, "embedder_int8": "all-fp16"}
+
+
+def test_an_explicit_option_wins_over_small() -> None:
+    assert _options("--small", "--embedder-int8", "matmul", "--output-quant", "q4_0") == {
+        "output_quant": "q4_0", "faiss_sq8": True, "embedder_int8": "matmul"}

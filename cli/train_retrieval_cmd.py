@@ -30,7 +30,8 @@ def register(train_commands: argparse._SubParsersAction) -> None:
     bank = train_commands.add_parser("bank", help="question bank: the train split's questions with their gold "
                                      "documents, embedded by the domain's query embedder ([retrieval] question_bank)")
     bank.add_argument("--domain", required=True)
-    bank.add_argument("--evalsets", default="", help="retrieval sets, comma-separated (default: all of the domain's)")
+    bank.add_argument("--evalsets", default="", help="retrieval or QA sets whose records name their gold "
+                      "documents, comma-separated (default: the domain's retrieval sets)")
     bank.add_argument("--out", type=Path, help="the bank file (default: the one domain.toml names, else "
                       "domains/D/models/question_bank.npz)")
     bank.set_defaults(handler=train_bank)

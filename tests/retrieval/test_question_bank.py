@@ -108,6 +108,17 @@ def test_train_bank_takes_the_train_split_only(bank_cfg, slice_retriever) -> Non
     assert len(bank.vectors) < len(splits["train"]) + len(splits["dev"]) + len(splits["test"])
 
 
+def test_a_bank_takes_qa_sets_that_name_documents_and_refuses_the_others() -> None:
+    from domains import load_domain
+    from training.retriever.question_bank import bank_sets
+
+    cfg = load_domain("legal")
+    assert bank_sets(cfg, []) == [s.name for s in cfg.evalsets if s.kind == "retrieval"]
+    assert bank_sets(cfg, ["lawbench_consultation"]) == ["lawbench_consultation"]  # QA answers cite statutes
+    with pytest.raises(ConfigError, match="jecqa_lawbench_mcq is not a retrieval or QA set"):
+        bank_sets(cfg, ["jecqa_lawbench_mcq"])
+
+
 def test_a_scope_leads_only_with_its_share_of_the_votes() -> None:
     from retrieval.scope import ScopeMap
 

@@ -1,6 +1,7 @@
-"""`dossier train bank --domain D`: the question bank (retrieval/question_bank.py) from the TRAIN split of the
-domain's retrieval sets: each train question, embedded by the domain's own query embedder (its query adapter
-included, as a served question is), with its gold documents. Dev and test questions never enter it."""
+"""`dossier train bank --domain D`: the question bank (retrieval/question_bank.py) from the TRAIN split of the domain's
+retrieval sets (or the named retrieval / QA sets): each train question, embedded by the domain's own query embedder
+(its query adapter included, as a served question is), with its gold documents. Dev and test questions never enter
+it."""
 
 from __future__ import annotations
 
@@ -19,14 +20,19 @@ from training.retriever.retrieval_data import examples
 log = logging.getLogger(__name__)
 
 
+# sets whose records can name the documents that answer them: retrieval sets, and QA sets whose answers cite
+# documents (LawBench consultation: the 法律依据 of each answer, mapped to the statutes)
+BANK_KINDS = ("retrieval", "qa")
+
+
 def bank_sets(cfg: DomainConfig, names: Sequence[str]) -> list[str]:
-    """The named sets, or every retrieval set of the domain; each must be a retrieval set."""
-    retrieval = [s.name for s in cfg.evalsets if s.kind == "retrieval"]
-    chosen = list(names) or retrieval
-    unknown = [n for n in chosen if n not in retrieval]
+    """The named sets (retrieval or QA sets), or every retrieval set of the domain."""
+    usable = [s.name for s in cfg.evalsets if s.kind in BANK_KINDS]
+    chosen = list(names) or [s.name for s in cfg.evalsets if s.kind == "retrieval"]
+    unknown = [n for n in chosen if n not in usable]
     if unknown:
-        raise ConfigError(f"question bank: {', '.join(unknown)} is not a retrieval set of {cfg.name} "
-                          f"(choose from {', '.join(retrieval)})")
+        raise ConfigError(f"question bank: {', '.join(unknown)} is not a retrieval or QA set of {cfg.name} "
+                          f"(choose from {', '.join(usable)})")
     return chosen
 
 

@@ -72,21 +72,24 @@ def retrieval_figures(cfg: Any, full_retriever: Any, edge_retriever: Any, limit:
     return lines
 
 
-def answer_figures(cfg: Any, full: Any, edge: Any, n: int, out: Path, full_name: str = "full") -> None:
+def answer_figures(cfg: Any, sides: dict[str, Any], n: int, out: Path) -> None:
+    """Each side (name -> pipeline; the first is the reference) answers the same test questions; its rows go to
+    out/<domain>-<name>.jsonl and its figures, relative to the first side's, are printed."""
     from eval.answer_items import set_items
     from eval.answer_run import run_items, summarise
 
     items, _ = set_items(cfg, ANSWER_SETS[cfg.name], frozenset({"test"}), limit=n)
     keys = ("mcq_accuracy", "char_f1", "rouge_l", "citation_precision", "citation_coverage", "evidence_recall")
     metrics = {}
-    for name, pipeline in (("full", full), ("edge", edge)):
-        rows = out / f"{cfg.name}-{full_name if name == 'full' else name}.jsonl"
-        metrics[name] = summarise(run_items(pipeline, items, True, rows))["metrics"]
+    for name, pipeline in sides.items():
+        metrics[name] = summarise(run_items(pipeline, items, True, out / f"{cfg.name}-{name}.jsonl"))["metrics"]
         shown = ", ".join(f"{k} {metrics[name][k]:.3f}" for k in keys if metrics[name].get(k) is not None)
         print(f"  answers {ANSWER_SETS[cfg.name]} ({len(items)} test questions), {name}: {shown}", flush=True)
-    relative = ", ".join(f"{k} {metrics['edge'][k] / metrics['full'][k] - 1:+.1%}" for k in keys
-                         if metrics["full"].get(k) and metrics["edge"].get(k) is not None)
-    print(f"  answers, edge vs full (relative): {relative}", flush=True)
+    reference, *others = sides
+    for name in others:
+        relative = ", ".join(f"{k} {metrics[name][k] / metrics[reference][k] - 1:+.1%}" for k in keys
+                             if metrics[reference].get(k) and metrics[name].get(k) is not None)
+        print(f"  answers, {name} vs {reference} (relative): {relative}", flush=True)
 
 
 def size_figures(cfg: Any, bundle: Path) -> None:
@@ -114,6 +117,9 @@ def main() -> None:
     parser.add_argument("--full-precision", choices=("auto", "fp32", "bf16"), default="auto", help="the full "
                         "build's query embedding precision (auto: bf16 where the CPU has it). Run once with each to "
                         "see how far the full build moves from itself between CPUs: the yardstick for the bundle")
+    parser.add_argument("--split-causes", action="store_true", help="also answer with the full build's retrieval "
+                        "and the bundle's generator (rows: <domain>-edge-generator.jsonl): which part moved the "
+                        "answers")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from domains import load_domain
@@ -144,9 +150,13 @@ def main() -> None:
                 edge_generator = full_generator  # the same GGUF bytes: a prompt both sides build is generated once
             else:  # requantised or without its tied copy: its own replies, keyed by the bundle GGUF's sha256
                 edge_generator = CachingGenerator(edge.generator, replies, f"edge-llama-cpp:sha256:{sha}")
-            answer_figures(cfg, RagPipeline(cfg, full.retriever, full_generator),
-                           RagPipeline(edge.cfg, edge.retriever, edge_generator), args.answers, args.out,
-                           "full" if args.full_precision == "auto" else f"full-{args.full_precision}")
+            full_name = "full" if args.full_precision == "auto" else f"full-{args.full_precision}"
+            sides = {full_name: RagPipeline(cfg, full.retriever, full_generator),
+                     "edge": RagPipeline(edge.cfg, edge.retriever, edge_generator)}
+            if args.split_causes and edge_generator is not full_generator:
+                # the full build's retrieval with the bundle's generator: the generator's share of the difference
+                sides["edge-generator"] = RagPipeline(cfg, full.retriever, edge_generator)
+            answer_figures(cfg, sides, args.answers, args.out)
     if args.edge_venv:
         project = Path(sys.prefix)
         print(f"\nPython environment: edge venv {tree_bytes(args.edge_venv) / 2**20:.0f} MiB vs the project's "

@@ -17,7 +17,7 @@ from domains.config import DomainConfig
 from edge.errors import ExportError
 from edge.export.gguf_merge import merge_lora
 from edge.export.quantize import check_output_quant, quantize_gguf
-from edge.export.tied_output import TIED, drop_tied_output
+from edge.export.tied_output import TIED_KINDS, drop_tied_output
 from models.peft_lora import AdapterError, LoraAdapter, read_lora
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def export_generator(base: Path, dest: Path, adapter: LoraAdapter | None, quant:
     """Write the bundle's GGUF at `dest` (intermediate files in `work`); returns the manifest's record of it."""
     if output_quant is not None:
         output_quant = check_output_quant(output_quant, requantising=quant is not None or adapter is not None)
-    tied = output_quant == TIED
+    tied = output_quant in TIED_KINDS
     dest.parent.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     source, merged = base, 0
@@ -81,7 +81,7 @@ def export_generator(base: Path, dest: Path, adapter: LoraAdapter | None, quant:
         shutil.copyfile(source, dest)
     untied: dict[str, Any] = {}
     if tied:
-        untied = drop_tied_output(written if quant is not None else source, dest)
+        untied = drop_tied_output(written if quant is not None else source, dest, output_quant)
         written.unlink(missing_ok=True)
     if source != base:
         source.unlink()

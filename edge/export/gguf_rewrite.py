@@ -10,13 +10,16 @@ import numpy as np
 
 
 def rewrite_gguf(source: Path, dest: Path, replaced: Mapping[str, np.ndarray] | None = None,
-                 dropped: Collection[str] = ()) -> None:
-    """Write `dest` = `source` with `replaced` tensors written as F32 and `dropped` ones left out."""
+                 dropped: Collection[str] = (), copied: Mapping[str, str] | None = None) -> None:
+    """Write `dest` = `source` with `replaced` tensors written as F32 (F16 for a float16 array), `dropped` ones left
+    out and each tensor named in `copied` written with the bytes and type of the tensor it maps to (same shape)."""
     from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter, Keys
 
-    replaced = replaced or {}
+    replaced, copied = replaced or {}, copied or {}
     reader = GGUFReader(str(source))
-    kept = [t for t in reader.tensors if t.name not in dropped]
+    by_name = {t.name: t for t in reader.tensors}
+    kept = [by_name[copied[t.name]] if t.name in copied else t for t in reader.tensors if t.name not in dropped]
+    names = [t.name for t in reader.tensors if t.name not in dropped]
     arch = bytes(reader.fields[Keys.General.ARCHITECTURE].parts[-1]).decode()
     writer = GGUFWriter(str(dest), arch)
     for field in reader.fields.values():
@@ -24,16 +27,17 @@ def rewrite_gguf(source: Path, dest: Path, replaced: Mapping[str, np.ndarray] | 
             continue  # GGUFWriter writes these itself
         sub_type = field.types[-1] if field.types[0] == GGUFValueType.ARRAY else None
         writer.add_key_value(field.name, field.contents(), field.types[0], sub_type=sub_type)
-    for tensor in kept:
-        if tensor.name in replaced:
-            data = replaced[tensor.name]
-            writer.add_tensor_info(tensor.name, data.shape, data.dtype, data.nbytes, GGMLQuantizationType.F32)
+    for name, tensor in zip(names, kept, strict=True):
+        if name in replaced:
+            data = replaced[name]
+            kind = GGMLQuantizationType.F16 if data.dtype == np.float16 else GGMLQuantizationType.F32
+            writer.add_tensor_info(name, data.shape, data.dtype, data.nbytes, kind)
         else:
-            writer.add_tensor_info(tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes,
+            writer.add_tensor_info(name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes,
                                    tensor.tensor_type)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
-    for tensor in kept:
-        writer.write_tensor_data(replaced.get(tensor.name, tensor.data), tensor_endianess=reader.endianess)
+    for name, tensor in zip(names, kept, strict=True):
+        writer.write_tensor_data(replaced.get(name, tensor.data), tensor_endianess=reader.endianess)
     writer.close()

@@ -5,8 +5,8 @@ quantises what a merge wrote in F32; from a Q4_K_M source a q8_0 file is bigger,
 
 The output projection gets its own type (`--output-quant`): llama.cpp gives it Q6_K under every k-quant mix, and a
 matrix whose rows are not a multiple of 256 (Qwen2.5-0.5B: 896) falls back to Q8_0, so in the shipped 0.5B GGUF
-`output.weight` alone is 138 of 469 MiB. The 32-wide block types fit any Qwen width. `tied` leaves the projection
-out where it is a copy of the token table (`edge.export.tied_output`).
+`output.weight` alone is 138 of 469 MiB. The 32-wide block types fit any Qwen width. `tied` / `tied-table` keep one
+copy where the projection is a copy of the token table (`edge.export.tied_output`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.errors import MissingDependency
 from edge.errors import ExportError
-from edge.export.tied_output import TIED
+from edge.export.tied_output import TIED_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,11 @@ def check_output_quant(name: str, requantising: bool = True) -> str:
     """The normalised output-tensor type, or an ExportError listing the valid ones (or saying that --quant is
     needed: only a requantisation writes the output projection anew; `tied` needs none, it leaves it out)."""
     kind = name.lower()
-    if kind == TIED:
+    if kind in TIED_KINDS:
         return kind
     if kind not in OUTPUT_TYPES:
         raise ExportError(f"--output-quant {name!r} is not a block type the output projection can take; choose one "
-                          f"of: {', '.join(OUTPUT_TYPES)}, or {TIED} (project onto the token table)")
+                          f"of: {', '.join(OUTPUT_TYPES)}, or {' / '.join(TIED_KINDS)} (one copy of a tied matrix)")
     if not requantising:
         raise ExportError("--output-quant requantises the GGUF: give --quant too (e.g. --quant q4_0 --output-quant "
                           "q4_0)")

@@ -252,6 +252,30 @@ def test_a_tied_output_copy_is_left_out_and_projects_the_same(tiny_gguf, tmp_pat
     np.testing.assert_allclose(_last_logits(dest, "故意杀人的，处"), _last_logits(tied, "故意杀人的，处"), atol=1e-4)
 
 
+def test_tied_keeps_the_more_precise_copy_and_tied_table_the_token_table(tiny_gguf, tmp_path) -> None:
+    from gguf import GGMLQuantizationType, GGUFReader
+
+    from edge.export.generator import export_generator
+    from edge.export.gguf_rewrite import rewrite_gguf
+
+    pytest.importorskip("llama_cpp", reason="the load check needs the llama.cpp wheel: make llama-cpp-wheel")
+    tied = _tied_copy(tiny_gguf, tmp_path / "both-f32.gguf")
+    table = next(t for t in GGUFReader(str(tied)).tensors if t.name == "token_embd.weight")
+    coarse = tmp_path / "table-f16.gguf"  # the shipped file's shape of things: the token table the coarser copy
+    rewrite_gguf(tied, coarse, replaced={"token_embd.weight": np.array(table.data, dtype=np.float16)})
+    prompt = "故意杀人的，处"
+    for kind, kept, expected in (("tied", "output.weight", GGMLQuantizationType.F32),
+                                 ("tied-table", "token_embd.weight", GGMLQuantizationType.F16)):
+        dest = tmp_path / f"{kind}.gguf"
+        info = export_generator(coarse, dest, None, None, tmp_path / f"work-{kind}", output_quant=kind)
+        types = {t.name: t.tensor_type for t in GGUFReader(str(dest)).tensors}
+        assert "output.weight" not in types and types["token_embd.weight"] == expected and info["kept"] == kept
+    # the F32 output projection kept as the token table: exactly the all-F32 tied file's model
+    np.testing.assert_allclose(_last_logits(tmp_path / "tied.gguf", prompt), _last_logits(tied, prompt), atol=1e-4)
+    np.testing.assert_allclose(_last_logits(tmp_path / "tied-table.gguf", prompt), _last_logits(tied, prompt),
+                               atol=0.05)
+
+
 def test_an_untied_output_projection_is_kept_and_the_export_refused(tiny_gguf, tmp_path) -> None:
     from edge.export.generator import export_generator
     from edge.export.quantize import check_output_quant

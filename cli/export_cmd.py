@@ -22,8 +22,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     edge.add_argument("--output-quant", help="the output projection's own type: q4_0, q5_0, q8_0, iq4_nl, ... "
                       "(default: llama.cpp's choice for --quant; the 0.5B's is Q8_0, 138 of its 469 MiB); for a tied "
                       "model (Qwen2.5 0.5B / 1.5B), tied: one copy of its token table / output matrix, the more "
-                      "precise (469 -> 379 MiB, logits as shipped), or tied-table: the token table's (-> 331 MiB, "
-                      "the projection in Q5_0); no --quant needed, every layer stays as shipped")
+                      "precise (469 -> 379 MiB, the projection as shipped), or tied-table: the token table's (-> "
+                      "331 MiB, the projection in Q5_0); no --quant needed, every layer stays as shipped")
     edge.add_argument("--small", action="store_true", help="a third of the full build: --output-quant tied "
                       "--faiss-sq8 --embedder-int8 all-fp16 (options given explicitly still win); edge/README.md has "
                       "its figures")

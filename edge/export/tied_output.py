@@ -4,8 +4,8 @@ twice: the shipped 0.5B has `token_embd.weight` in Q5_0 (89 MiB) and `output.wei
 up to quantisation noise. One copy is enough: llama.cpp's loader projects onto `token_embd` when `output.weight` is
 absent.
 
-- `tied` keeps the more precise copy (here the Q8_0 output projection, written as the token table): the logits are
-  the shipped file's; only the input embeddings move, from Q5_0 to Q8_0 (469 -> 379 MiB).
+- `tied` keeps the more precise copy (here the Q8_0 output projection, written as the token table): the output
+  projection is the shipped file's; only the input embeddings move, from Q5_0 to Q8_0 (469 -> 379 MiB).
 - `tied-table` keeps the token table as it is and drops the projection (469 -> 331 MiB): the projection falls to
   Q5_0. Measured on the medical test questions with the full build's retrieval, it turned 6 of 57 answers into a
   reply of citation markers alone (an abstention), `tied` none (edge/README.md).

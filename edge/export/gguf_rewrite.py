@@ -18,8 +18,8 @@ def rewrite_gguf(source: Path, dest: Path, replaced: Mapping[str, np.ndarray] | 
     replaced, copied = replaced or {}, copied or {}
     reader = GGUFReader(str(source))
     by_name = {t.name: t for t in reader.tensors}
-    kept = [by_name[copied[t.name]] if t.name in copied else t for t in reader.tensors if t.name not in dropped]
-    names = [t.name for t in reader.tensors if t.name not in dropped]
+    # (the name written, the tensor whose bytes and type it gets)
+    kept = [(t.name, by_name[copied.get(t.name, t.name)]) for t in reader.tensors if t.name not in dropped]
     arch = bytes(reader.fields[Keys.General.ARCHITECTURE].parts[-1]).decode()
     writer = GGUFWriter(str(dest), arch)
     for field in reader.fields.values():
@@ -27,7 +27,7 @@ def rewrite_gguf(source: Path, dest: Path, replaced: Mapping[str, np.ndarray] | 
             continue  # GGUFWriter writes these itself
         sub_type = field.types[-1] if field.types[0] == GGUFValueType.ARRAY else None
         writer.add_key_value(field.name, field.contents(), field.types[0], sub_type=sub_type)
-    for name, tensor in zip(names, kept, strict=True):
+    for name, tensor in kept:
         if name in replaced:
             data = replaced[name]
             kind = GGMLQuantizationType.F16 if data.dtype == np.float16 else GGMLQuantizationType.F32
@@ -38,6 +38,6 @@ def rewrite_gguf(source: Path, dest: Path, replaced: Mapping[str, np.ndarray] | 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
-    for name, tensor in zip(names, kept, strict=True):
+    for name, tensor in kept:
         writer.write_tensor_data(replaced.get(name, tensor.data), tensor_endianess=reader.endianess)
     writer.close()

@@ -28,10 +28,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                       "--faiss-sq8 --embedder-int8 all-fp16 (options given explicitly still win); edge/README.md has "
                       "its figures")
     edge.add_argument("--faiss-sq8", action="store_true", help="8-bit scalar-quantised FAISS vectors (1/4 size)")
-    edge.add_argument("--embedder-int8", choices=("matmul", "all", "all-fp16"), help="matmul: the product's "
-                      "onnx-int8 graph (default; all-fp16 with --small); all: its token table int8 too "
-                      "(EmbeddingGemma 981 -> 377 MB); all-fp16: and the fp32 down-projections stored as fp16 (-81 "
-                      "-> 41 MB)")
+    edge.add_argument("--embedder-int8", choices=("matmul", "all", "all-fp16", "weights"), help="matmul: the "
+                      "product's onnx-int8 graph (default); all: its token table int8 too (EmbeddingGemma 981 -> "
+                      "377 MB); all-fp16: and the fp32 down-projections stored as fp16 (-81 -> 41 MB); weights: "
+                      "every weight stored int8 and computed in fp32, no activation quantisation: the fp32 "
+                      "graph's query vectors within weight rounding, the smallest graph")
     edge.add_argument("--embedder-vocab", choices=("domain", "full"), default="domain", help="domain: keep the "
                       "tokens the domain's chunks use, every CJK and single-character token and common English "
                       "pieces (EmbeddingGemma's token table 262k -> ~50k rows; default); full: all of them")

@@ -63,9 +63,6 @@ class EdgeQueryEmbedder:
     """`embed(texts, role) -> (n, dim)` float32, L2-normalised; `name` / `dim` / `precision` / `backend` are what
     the index manifest is checked against (retrieval.store.check_embedder)."""
 
-    precision = "int8"
-    backend = "onnx-int8"
-
     def __init__(self, directory: Path, threads: int = 1, batch_size: int = 32) -> None:
         self.directory = directory
         self.threads = threads
@@ -73,6 +70,10 @@ class EdgeQueryEmbedder:
         self.config: dict[str, Any] = json.loads((directory / EMBEDDER_CONFIG).read_text(encoding="utf-8"))
         self.name: str = self.config["name"]
         self.dim: int = int(self.config["dim"])
+        # weight-only int8 computes in fp32 (edge.export.int8_weights); the other graphs quantise activations too
+        weights_only = self.config.get("int8") == "weights"
+        self.precision = "fp32" if weights_only else "int8"
+        self.backend = "onnx" if weights_only else "onnx-int8"
         self._encoder: OnnxSentenceEncoder | None = None
         self._route: dict[str, np.ndarray] = {}
 
@@ -87,7 +88,8 @@ class EdgeQueryEmbedder:
         if cfg["query_route"]:
             with np.load(self.directory / QUERY_ROUTE) as route:
                 self._route = {key: route[key].astype(np.float32) for key in route.files}
-        log.info("edge embedder %s: onnx int8, dim %d, query route %s", self.name, self.dim, cfg["query_route"])
+        log.info("edge embedder %s: %s, dim %d, query route %s", self.name, cfg.get("graph", "onnx int8"), self.dim,
+                 cfg["query_route"])
         return self
 
     def embed(self, texts: Sequence[str], role: EmbedRole = "query") -> np.ndarray:

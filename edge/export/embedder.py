@@ -3,8 +3,9 @@ and quantised once, cached: retrieval/onnx_embedding.py), the model's fast token
 prompts, and the query route (the domain's query adapter: Dense + Normalize) as numpy weights.
 
 Documents keep the vectors already in the index; only queries are embedded at the edge. The export then embeds a
-few queries both ways, with the bundle's `EdgeQueryEmbedder` and with the product's `onnx-int8` embedder, and
-refuses a bundle whose vectors differ (cosine under the graph's bound in `GRAPHS`).
+few queries both ways, with the bundle's `EdgeQueryEmbedder` and with the product's `onnx-int8` embedder (`onnx`, the
+fp32 graph, for `--embedder-int8 weights`, whose int8 is storage only: edge/export/int8_weights.py), and refuses a
+bundle whose vectors differ (cosine under the graph's bound in `GRAPHS`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from domains.config import DomainConfig
 from edge.errors import ExportError
 from edge.export.fp16_weights import store_fp16
+from edge.export.int8_weights import store_int8
 from edge.export.vocab_trim import check_same_tokens, seen_token_ids, trim_token_table, trim_vocabulary
 from edge.layout import EMBEDDER_CONFIG, EMBEDDER_GRAPH, EMBEDDER_TOKENIZER, QUERY_ROUTE
 from edge.query_embedder import EdgeQueryEmbedder
@@ -32,15 +34,28 @@ from retrieval.onnx_embedding import chain_and_router, down_projections, exporte
 
 log = logging.getLogger(__name__)
 
-# which weights are int8 -> the least cosine with the product's onnx-int8 vectors the export accepts
+# which weights are int8 -> (the product backend whose query vectors the bundle's are checked against, the least
+# cosine the export accepts)
 GRAPHS = {
-    "matmul": 0.999,  # the product's own graph (token table fp32): only float summation order may differ
+    "matmul": ("onnx-int8", 0.999),  # the product's own graph (token table fp32): only float summation order differs
     # the 262k x 768 token table int8 too: 981 MB -> 377 MB for EmbeddingGemma; measured cosine with the product's
     # graph 0.994 (queries) / 0.991 (statutes), recall: bench/bench_edge_vs_full.py
-    "all": 0.98,
+    "all": ("onnx-int8", 0.98),
     # "all", and the fp32 weights it keeps (the MLP down-projections) stored as fp16: 215 -> ~175 MB with the
     # domain's vocabulary (edge.export.fp16_weights)
-    "all-fp16": 0.98,
+    "all-fp16": ("onnx-int8", 0.98),
+    # int8 storage only, fp32 compute (edge.export.int8_weights): no activation quantisation, so the vectors are
+    # the fp32 graph's within weight rounding (least cosine 0.9996 on 40 legal questions; the dynamic-int8 graphs
+    # 0.996); ~150 MB with the domain's vocabulary, about twice the int8 graphs' query time
+    "weights": ("onnx", 0.999),
+}
+GRAPH_NOTES = {
+    "matmul": "onnx int8 weights (MatMul per channel; MLP down-projections fp32), activations int8 per batch",
+    "all": "onnx int8 weights (MatMul per channel, token table; MLP down-projections fp32), "
+           "activations int8 per batch",
+    "all-fp16": "onnx int8 weights (MatMul per channel, token table; MLP down-projections stored fp16, run fp32), "
+                "activations int8 per batch",
+    "weights": "onnx int8-stored weights (MatMul / Gemm per output, token table per row), run fp32",
 }
 ALL_INT8_FILE = "model.int8-matmul-gather-keepdown.onnx"
 CHECK_QUERIES = ("盗窃罪怎么处罚？", "How is theft punished?", "医疗纠纷如何处理", "公司债券发行条件")
@@ -98,20 +113,28 @@ def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1, int8:
     # CPU on purpose: the graph is traced for onnxruntime's CPU provider, the bundle's only runtime
     st = SentenceTransformer(path, device="cpu", local_files_only=True)
     fp32 = exported_graph(st, path, "onnx-int8")
-    graph = quantised_graph(fp32) if int8 == "matmul" else all_int8_graph(fp32)  # "all-fp16": all's, then halved
+    if int8 == "matmul":
+        graph = quantised_graph(fp32)
+    elif int8 == "weights":
+        graph = fp32  # cut to the domain's vocabulary first, then its weights are stored as int8 (below)
+    else:
+        graph = all_int8_graph(fp32)  # "all-fp16": then its fp32 down-projections halved (below)
     dest.mkdir(parents=True, exist_ok=True)
     prompts = getattr(st, "prompts", None) or {}
     tokenizer = st.tokenizer.backend_tokenizer
     pad_id = int(st.tokenizer.pad_token_id or 0)
     vocab: dict[str, Any] = {"tokens": tokenizer.get_vocab_size(), "trimmed": False}
     if domain_texts is None:
-        shutil.copyfile(graph, dest / EMBEDDER_GRAPH)
+        if int8 != "weights":  # that one is written from the fp32 graph below
+            shutil.copyfile(graph, dest / EMBEDDER_GRAPH)
         (dest / EMBEDDER_TOKENIZER).write_text(tokenizer.to_str(), encoding="utf-8")
     else:
         document, query = str(prompts.get("document", "")), str(prompts.get("query", ""))
         texts = [document + t for t in domain_texts] + [query + q for q in CHECK_QUERIES]
         pad_id, vocab = _write_trimmed(tokenizer, graph, dest, texts, pad_id)
     fp16_saved = store_fp16(dest / EMBEDDER_GRAPH) if int8 == "all-fp16" else 0
+    if int8 == "weights":  # the fp32 graph (trimmed) was written: store its weights as int8
+        store_int8(dest / EMBEDDER_GRAPH if domain_texts is not None else fp32, dest / EMBEDDER_GRAPH)
     steps, weights = route_steps(chain_and_router(st)[1])
     if weights:
         np.savez(dest / QUERY_ROUTE, **weights)
@@ -123,14 +146,14 @@ def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1, int8:
         "prompts": {role: str(prompts.get(role, "")) for role in ("query", "document")},
         "pad_id": pad_id, "pad_token": str(st.tokenizer.pad_token or ""),
         "padding_side": str(st.tokenizer.padding_side), "query_route": steps,
-        "graph": "onnx int8 weights (MatMul per channel" + (", token table" if int8 != "matmul" else "")
-                 + "; MLP down-projections " + ("stored fp16, run fp32)" if int8 == "all-fp16" else "fp32)"),
+        "graph": GRAPH_NOTES[int8],
+        "int8": int8,
         "vocabulary": vocab,
         "fp16_bytes_saved": fp16_saved,
     }
     (dest / EMBEDDER_CONFIG).write_text(json.dumps(info, ensure_ascii=False, indent=1), encoding="utf-8")
     del st
-    info["check_cosine_min"] = check_against_product(cfg, dest, threads, GRAPHS[int8])
+    info["check_cosine_min"] = check_against_product(cfg, dest, threads, *GRAPHS[int8])
     return info
 
 
@@ -148,16 +171,16 @@ def _write_trimmed(tokenizer: Any, graph: Path, dest: Path, texts: list[str], pa
                                     "checked_texts": len(texts)}
 
 
-def check_against_product(cfg: DomainConfig, dest: Path, threads: int, least: float) -> float:
-    """The least cosine between the bundle's query vectors and the product's onnx-int8 ones on CHECK_QUERIES;
+def check_against_product(cfg: DomainConfig, dest: Path, threads: int, backend: str, least: float) -> float:
+    """The least cosine between the bundle's query vectors and the product's `backend` ones on CHECK_QUERIES;
     under `least` the export stops."""
-    product = SentenceTransformerEmbedder(cfg.models.embedder, replace(cfg.embedding, backend="onnx-int8",
+    product = SentenceTransformerEmbedder(cfg.models.embedder, replace(cfg.embedding, backend=backend,
                                                                        threads=threads), show_progress=False)
     expected = product.load().embed(list(CHECK_QUERIES), role="query")
     got = EdgeQueryEmbedder(dest, threads=threads).load().embed(list(CHECK_QUERIES), role="query")
     cosine = float(np.min(np.sum(expected * got, axis=1)))
     if cosine < least:
-        raise ExportError(f"the bundle's query embedder disagrees with the product's onnx-int8 embedder (least "
+        raise ExportError(f"the bundle's query embedder disagrees with the product's {backend} embedder (least "
                           f"cosine {cosine:.4f} < {least}); the export stopped rather than ship it")
-    log.info("edge query embedder matches the product's onnx-int8 one: least cosine %.6f", cosine)
+    log.info("edge query embedder matches the product's %s one: least cosine %.6f", backend, cosine)
     return round(cosine, 6)

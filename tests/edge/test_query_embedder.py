@@ -82,3 +82,36 @@ def test_an_all_int8_graph_is_smaller_and_still_close(adapted_minilm, tmp_path, 
         sizes[graph] = (tmp_path / graph / EMBEDDER_GRAPH).stat().st_size
         assert info["check_cosine_min"] >= (0.999 if graph == "matmul" else 0.98)
     assert sizes["all"] < 0.75 * sizes["matmul"]  # MiniLM's token table is half its weights
+
+
+def test_a_weight_only_int8_graph_gives_the_fp32_vectors_in_the_least_space(adapted_minilm, tmp_path,
+                                                                            monkeypatch) -> None:
+    from slice_index import minilm_cfg
+
+    from domains import load_domain
+    from edge.export.embedder import export_query_embedder
+    from edge.layout import EMBEDDER_GRAPH
+    from edge.query_embedder import EdgeQueryEmbedder
+    from retrieval.embedders import SentenceTransformerEmbedder
+
+    monkeypatch.setenv("DOSSIER_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = minilm_cfg(load_domain("legal"))
+    cfg = replace(cfg, models=replace(cfg.models, embedder=str(adapted_minilm)))
+    texts = ["盗窃公私财物，数额较大的，处三年以下有期徒刑。", "故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑。"]
+    sizes = {}
+    for graph in ("all", "weights"):
+        info = export_query_embedder(cfg, tmp_path / graph, int8=graph, domain_texts=texts)
+        sizes[graph] = (tmp_path / graph / EMBEDDER_GRAPH).stat().st_size
+    assert info["check_cosine_min"] >= 0.999 and info["int8"] == "weights" and info["vocabulary"]["trimmed"]
+    assert sizes["weights"] < sizes["all"]  # its kept fp32 down-projections are int8 too
+
+    queries = ["盗窃罪怎么判", "公司拖欠工资怎么办", "How is theft punished?"]
+    fp32 = SentenceTransformerEmbedder(cfg.models.embedder, replace(cfg.embedding, backend="onnx", threads=1),
+                                       show_progress=False).load().embed(queries, role="query")
+    cosines = {}
+    for graph in ("all", "weights"):
+        edge = EdgeQueryEmbedder(tmp_path / graph).load()
+        cosines[graph] = float(np.min(np.sum(edge.embed(queries, role="query") * fp32, axis=1)))
+    assert (edge.backend, edge.precision) == ("onnx", "fp32")
+    # no activation quantisation: the error left is the weights' rounding, well under the dynamic int8 graph's
+    assert 1 - cosines["weights"] < 0.5 * (1 - cosines["all"])

@@ -1,0 +1,96 @@
+"""Weight-only int8: the large weights are stored as int8 with one scale per MatMul column / token-table row, the
+graph rebuilds fp32 weights from them when onnxruntime loads it (the rebuild folds away) and computes in fp32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+
+def _graph(path, table: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> None:
+    """ids -> Gather(table) -> MatMul(weight) -> Add(bias) -> Gemm(projection, transB), as an embedder's steps are
+    (EmbeddingGemma's Dense projections are Gemms with a transposed weight)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["e"]), helper.make_node("MatMul", ["e", "w"], ["h"]),
+             helper.make_node("Add", ["h", "b"], ["a"]), helper.make_node("Gemm", ["a", "p"], ["y"], transB=1)]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, PROJECTION.shape[0]])],
+        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(weight, "w"),
+         numpy_helper.from_array(bias, "b"), numpy_helper.from_array(PROJECTION, "p")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+# (out, in) = (300, 320), read transposed by the Gemm; one row far smaller than the others
+PROJECTION = (np.random.default_rng(1).standard_normal((300, 320)) * 0.05).astype(np.float32)
+PROJECTION[5] *= 1e-3
+
+
+def _session(path, optimised=None):
+    options = ort.SessionOptions()
+    if optimised is not None:
+        options.optimized_model_filepath = str(optimised)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture
+def parts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((600, 256)).astype(np.float32)
+    table[7] *= 1e-3  # a row far smaller than the others: per-row scales keep its precision
+    weight = (rng.standard_normal((256, 320)) * 0.05).astype(np.float32)
+    weight[:, 3] *= 1e-3  # and a small column
+    return table, weight, rng.standard_normal(320).astype(np.float32)
+
+
+def test_weights_are_stored_int8_and_the_graph_computes_the_dequantised_product(parts, tmp_path) -> None:
+    from edge.export.int8_weights import store_int8
+
+    table, weight, bias = parts
+    _graph(tmp_path / "fp32.onnx", table, weight, bias)
+    report = store_int8(tmp_path / "fp32.onnx", tmp_path / "w8.onnx")
+    assert report["tensors"] == 3
+    assert (tmp_path / "w8.onnx").stat().st_size < (tmp_path / "fp32.onnx").stat().st_size * 0.3
+    stored = {init.name: init for init in onnx.load(str(tmp_path / "w8.onnx")).graph.initializer}
+    assert stored["table__int8"].data_type == onnx.TensorProto.INT8
+    assert stored["w__int8"].data_type == onnx.TensorProto.INT8
+    assert list(stored["p__scale"].dims) == [300, 1]  # transB: (out, in), one scale per output row
+    assert stored["b"].data_type == onnx.TensorProto.FLOAT  # small tensors stay as they were
+
+    ids = np.array([1, 7, 599], dtype=np.int64)
+    fp32 = _session(tmp_path / "fp32.onnx").run(None, {"ids": ids})[0]
+    got = _session(tmp_path / "w8.onnx").run(None, {"ids": ids})[0]
+    assert got.dtype == np.float32
+    # exactly the product of the dequantised weights, in fp32
+    dequantised = {name: onnx.numpy_helper.to_array(stored[f"{name}__int8"]).astype(np.float32)
+                   * onnx.numpy_helper.to_array(stored[f"{name}__scale"]) for name in ("table", "w", "p")}
+    expected = (dequantised["table"][ids] @ dequantised["w"] + bias) @ dequantised["p"].T
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    # and close to the fp32 graph: the rounding is the weights' alone
+    cosine = np.sum(got * fp32, axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert cosine.min() > 0.9999 and not np.array_equal(got, fp32)
+
+
+def test_small_rows_and_columns_keep_their_own_precision(parts) -> None:
+    from edge.export.int8_weights import quantise_columns
+
+    table, weight, _ = parts
+    for values, axis, small in ((table, 1, np.s_[7, :]), (weight, 0, np.s_[:, 3]), (PROJECTION, 1, np.s_[5, :])):
+        quantised, scales = quantise_columns(values, axis)
+        rebuilt = quantised.astype(np.float32) * scales
+        relative = np.abs(rebuilt[small] - values[small]).max() / np.abs(values[small]).max()
+        assert relative <= 0.5 / 127 + 1e-6  # half a step of its own scale, not of the tensor's largest value
+
+
+def test_onnxruntime_folds_the_rebuild_at_load(parts, tmp_path) -> None:
+    from edge.export.int8_weights import store_int8
+
+    _graph(tmp_path / "fp32.onnx", *parts)
+    store_int8(tmp_path / "fp32.onnx", tmp_path / "w8.onnx")
+    _session(tmp_path / "w8.onnx", optimised=tmp_path / "optimised.onnx")
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "optimised.onnx")).graph.node}
+    assert "Cast" not in ops and "Mul" not in ops, "the int8 -> fp32 rebuild must run once, at load, not per query"

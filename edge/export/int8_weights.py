@@ -35,9 +35,9 @@ def quantise_columns(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndar
 
 def store_int8(graph_in: Path, graph_out: Path, min_elements: int = MIN_ELEMENTS) -> dict[str, int]:
     """Write `graph_in` (fp32, external data allowed) to `graph_out` as one file with each fp32 MatMul / Gemm weight
-    and Gather table of at least `min_elements` stored as int8 behind Cast + Mul; returns what was rewritten."""
+    and Gather table of at least `min_elements` stored as int8; returns what was rewritten."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, numpy_helper
 
     model = onnx.load(str(graph_in))
     graph = model.graph
@@ -48,7 +48,11 @@ def store_int8(graph_in: Path, graph_out: Path, min_elements: int = MIN_ELEMENTS
     targets = {node.input[1]: 0 for node in graph.node if node.op_type == "MatMul" and len(node.input) == 2}
     targets |= {node.input[1]: 1 if _attribute(node, "transB") else 0 for node in graph.node if node.op_type == "Gemm"}
     targets |= {node.input[0]: 1 for node in graph.node if node.op_type == "Gather"}
-    rebuild = []
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    folded, nodes = [], list(graph.node)
     stored_bytes = fp32_bytes = 0
     for name, axis in sorted(targets.items()):
         init = initialisers.get(name)
@@ -59,26 +63,50 @@ def store_int8(graph_in: Path, graph_out: Path, min_elements: int = MIN_ELEMENTS
         quantised, scales = quantise_columns(values, axis)
         init.CopyFrom(numpy_helper.from_array(quantised, f"{name}__int8"))
         graph.initializer.append(numpy_helper.from_array(scales, f"{name}__scale"))
-        rebuild += [helper.make_node("Cast", [f"{name}__int8"], [f"{name}__fp32"], to=TensorProto.FLOAT,
-                                     name=f"{name}__to_fp32"),
-                    helper.make_node("Mul", [f"{name}__fp32", f"{name}__scale"], [name], name=f"{name}__rescale")]
         stored_bytes += quantised.nbytes + scales.nbytes
         fp32_bytes += values.nbytes
-    # a rewritten weight is now a node's output: shapes recorded for it earlier (the exporter's, or the token
-    # table's before the vocabulary cut) would only conflict with what onnxruntime infers
-    rewritten = {node.output[0] for node in rebuild if node.op_type == "Mul"}
-    kept_info = [info for info in graph.value_info if info.name not in rewritten]
+        if all(_is_row_lookup(node, name) for node in readers[name]):
+            # a token table stays int8 in memory too: only the rows a query reads are rebuilt, on every run
+            nodes = [new for node in nodes for new in (_row_lookup(node) if node in readers[name] else [node])]
+        else:
+            folded.append(name)
+    # the folded weights are node outputs now: shapes recorded for them earlier (the exporter's) would only conflict
+    # with what onnxruntime infers
+    kept_info = [info for info in graph.value_info if info.name not in set(folded)]
     del graph.value_info[:]
     graph.value_info.extend(kept_info)
-    # the rebuild reads initialisers only, so putting it first keeps the node list topologically sorted
-    nodes = rebuild + list(graph.node)
+    # each folded rebuild reads initialisers only, so putting them first keeps the node list topologically sorted
     del graph.node[:]
-    graph.node.extend(nodes)
+    graph.node.extend([new for name in folded for new in _rebuild(name, name)] + nodes)
     onnx.save(model, str(graph_out))
-    log.info("%s: %d weight(s) stored as int8, computed in fp32 (%.1f -> %.1f MiB)", graph_out.name, len(rebuild) // 2,
+    tensors = len([t for t in targets if f"{t}__int8" in {i.name for i in graph.initializer}])
+    log.info("%s: %d weight(s) stored as int8, computed in fp32 (%.1f -> %.1f MiB)", graph_out.name, tensors,
              fp32_bytes / 2**20, stored_bytes / 2**20)
-    return {"tensors": len(rebuild) // 2, "fp32_bytes": fp32_bytes, "stored_bytes": stored_bytes}
+    return {"tensors": tensors, "folded_at_load": len(folded), "fp32_bytes": fp32_bytes, "stored_bytes": stored_bytes}
 
+
+def _rebuild(name: str, output: str, int8: str | None = None, scale: str | None = None) -> list[Any]:
+    """Cast(int8) * scale -> `output`, fp32."""
+    from onnx import TensorProto, helper
+
+    int8, scale = int8 or f"{name}__int8", scale or f"{name}__scale"
+    return [helper.make_node("Cast", [int8], [f"{output}__fp32"], to=TensorProto.FLOAT, name=f"{output}__to_fp32"),
+            helper.make_node("Mul", [f"{output}__fp32", scale], [output], name=f"{output}__rescale")]
+
+
+def _is_row_lookup(node: Any, table: str) -> bool:
+    return node.op_type == "Gather" and node.input[0] == table and _attribute(node, "axis") == 0
+
+
+def _row_lookup(node: Any) -> list[Any]:
+    """A Gather of fp32 rows as a Gather of int8 rows and of their scales, rebuilt to fp32 after the lookup."""
+    from onnx import helper
+
+    table, ids = node.input
+    out = node.output[0]
+    return [helper.make_node("Gather", [f"{table}__int8", ids], [f"{out}__rows"], name=f"{node.name}__int8"),
+            helper.make_node("Gather", [f"{table}__scale", ids], [f"{out}__row_scales"], name=f"{node.name}__scales"),
+            *_rebuild(table, out, f"{out}__rows", f"{out}__row_scales")]
 
 
 def _attribute(node: Any, name: str) -> int:

@@ -10,8 +10,9 @@
 - size: the bundle's files against what the full build loads (the embedder's model dir, the generator GGUF, the
   index version), and the bundle's Python environment against the project's.
 
-The full build embeds queries with torch (the domain's [embedding]); the bundle with the ONNX int8 graph and the
-query adapter in numpy. A bundle that is missing is exported first (`dossier export edge`).
+The full build embeds queries with torch (the domain's [embedding]); the bundle with its ONNX graph (int8 weights;
+activations int8 too unless it was exported with `--embedder-int8 weights`, as `--small` is) and the query adapter
+in numpy. A bundle that is missing is exported first (`dossier export edge`).
 
 Run: DOSSIER_CACHE_DIR=.cache OMP_NUM_THREADS=1 .venv/bin/python bench/bench_edge_vs_full.py
      [--domains legal,medical,finance] [--queries 300] [--answers 12] [--bundles .cache/edge]
@@ -135,8 +136,9 @@ def main() -> None:
         if args.full_precision != "auto":
             cfg = replace(cfg, embedding=replace(cfg.embedding, precision=args.full_precision))
         bundle = open_bundle(bundle_for(domain, args.bundles), hashes=False)
-        print(f"\n{domain}: bundle {bundle.root} (generator {bundle.manifest['generator']['quant']}, FAISS "
-              f"{bundle.manifest['index']['faiss']})", flush=True)
+        generator, embedder = bundle.manifest["generator"], bundle.manifest.get("embedder", {})
+        print(f"\n{domain}: bundle {bundle.root} (generator {generator['quant']}, output {generator['output_quant']}; "
+              f"FAISS {bundle.manifest['index']['faiss']}; embedder {embedder.get('graph', 'onnx int8')})", flush=True)
         size_figures(cfg, bundle.root)
         full = build_pipeline(cfg, generator=build_generator(cfg), load=False)
         full.retriever.load()

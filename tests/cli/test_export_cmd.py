@@ -15,7 +15,7 @@ def test_without_small_the_bundle_keeps_the_plain_parts() -> None:
 
 
 def test_small_is_the_tied_output_sq8_index_and_fp16_embedder() -> None:
-    assert _options("--small") == {"output_quant": "tied", "faiss_sq8": True, "embedder_int8": "all-fp16"}
+    assert _options("--small") == {"output_quant": "tied", "faiss_sq8": True, "embedder_int8": "weights"}
 
 
 def test_an_explicit_option_wins_over_small() -> None:

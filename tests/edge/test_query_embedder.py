@@ -104,6 +104,8 @@ def test_a_weight_only_int8_graph_gives_the_fp32_vectors_in_the_least_space(adap
         sizes[graph] = (tmp_path / graph / EMBEDDER_GRAPH).stat().st_size
     assert info["check_cosine_min"] >= 0.999 and info["int8"] == "weights" and info["vocabulary"]["trimmed"]
     assert sizes["weights"] < sizes["all"]  # its kept fp32 down-projections are int8 too
+    whole = export_query_embedder(cfg, tmp_path / "whole", int8="weights")  # --embedder-vocab full
+    assert whole["check_cosine_min"] >= 0.999 and not whole["vocabulary"]["trimmed"]
 
     queries = ["盗窃罪怎么判", "公司拖欠工资怎么办", "How is theft punished?"]
     fp32 = SentenceTransformerEmbedder(cfg.models.embedder, replace(cfg.embedding, backend="onnx", threads=1),

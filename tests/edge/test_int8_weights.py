@@ -59,7 +59,10 @@ def test_weights_are_stored_int8_and_the_graph_computes_the_dequantised_product(
     stored = {init.name: init for init in onnx.load(str(tmp_path / "w8.onnx")).graph.initializer}
     assert stored["table__int8"].data_type == onnx.TensorProto.INT8
     assert stored["w__int8"].data_type == onnx.TensorProto.INT8
-    assert list(stored["p__scale"].dims) == [300, 1]  # transB: (out, in), one scale per output row
+    # 32 inputs to a scale, along K: (K, N) -> (K / 32, 32, N) for the MatMul, (N, K) -> (N, K / 32, 32) for the
+    # transposed Gemm; fp16 scales times one fp32 unit, the tensor's largest
+    assert list(stored["w__scale"].dims) == [8, 1, 320] and list(stored["p__scale"].dims) == [300, 10, 1]
+    assert stored["w__scale"].data_type == onnx.TensorProto.FLOAT16 and "table__unit" not in stored
     assert stored["b"].data_type == onnx.TensorProto.FLOAT  # small tensors stay as they were
 
     ids = np.array([1, 7, 599], dtype=np.int64)
@@ -67,9 +70,15 @@ def test_weights_are_stored_int8_and_the_graph_computes_the_dequantised_product(
     got = _session(tmp_path / "w8.onnx").run(None, {"ids": ids})[0]
     assert got.dtype == np.float32
     # exactly the product of the dequantised weights, in fp32
-    dequantised = {name: onnx.numpy_helper.to_array(stored[f"{name}__int8"]).astype(np.float32)
-                   * onnx.numpy_helper.to_array(stored[f"{name}__scale"]) for name in ("table", "w", "p")}
-    expected = (dequantised["table"][ids] @ dequantised["w"] + bias) @ dequantised["p"].T
+    def dequantised(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        scale = onnx.numpy_helper.to_array(stored[f"{name}__scale"]).astype(np.float32)
+        if f"{name}__unit" in stored:
+            scale = scale * onnx.numpy_helper.to_array(stored[f"{name}__unit"])
+        return (onnx.numpy_helper.to_array(stored[f"{name}__int8"]).astype(np.float32) * scale).reshape(shape)
+
+    rebuilt = {"table": dequantised("table", table.shape), "w": dequantised("w", weight.shape),
+               "p": dequantised("p", PROJECTION.shape)}
+    expected = (rebuilt["table"][ids] @ rebuilt["w"] + bias) @ rebuilt["p"].T
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
     # and close to the fp32 graph: the rounding is the weights' alone
     cosine = np.sum(got * fp32, axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(fp32, axis=1)
@@ -85,6 +94,17 @@ def test_small_rows_and_columns_keep_their_own_precision(parts) -> None:
         rebuilt = quantised.astype(np.float32) * scales
         relative = np.abs(rebuilt[small] - values[small]).max() / np.abs(values[small]).max()
         assert relative <= 0.5 / 127 + 1e-6  # half a step of its own scale, not of the tensor's largest value
+
+
+def test_blocks_are_finer_than_one_scale_per_output_and_a_shape_they_do_not_divide_gets_one_per_output() -> None:
+    from edge.export.int8_weights import quantise_blocks
+
+    assert quantise_blocks(np.ones((100, 8), np.float32), 0, 32) is None  # 32 does not divide 100
+    # blocks are finer than one scale per output: a block of small weights keeps its own precision
+    column = np.concatenate([np.full(32, 1.0), np.full(32, 1e-3)]).astype(np.float32)[:, None]
+    quantised, scales = quantise_blocks(column, 0, 32)
+    rebuilt = (quantised.astype(np.float32) * scales).reshape(column.shape)
+    np.testing.assert_allclose(rebuilt[32:], column[32:], rtol=1e-6)
 
 
 def test_onnxruntime_folds_the_weights_at_load_and_the_token_table_stays_int8(parts, tmp_path) -> None:

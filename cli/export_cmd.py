@@ -8,6 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
+from edge.layout import EMBEDDER_GRAPHS, WEIGHTS_ONLY
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="package a domain for somewhere else")
@@ -28,7 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                       "--faiss-sq8 --embedder-int8 weights (options given explicitly still win); edge/README.md has "
                       "its figures")
     edge.add_argument("--faiss-sq8", action="store_true", help="8-bit scalar-quantised FAISS vectors (1/4 size)")
-    edge.add_argument("--embedder-int8", choices=("matmul", "all", "all-fp16", "weights"), help="matmul: the "
+    edge.add_argument("--embedder-int8", choices=EMBEDDER_GRAPHS, help="matmul: the "
                       "product's onnx-int8 graph (default); all: its token table int8 too (EmbeddingGemma 981 -> "
                       "377 MB); all-fp16: and the fp32 down-projections stored as fp16 (-81 -> 41 MB); weights: "
                       "every weight stored int8 and computed in fp32, no activation quantisation: the fp32 "
@@ -44,7 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 # --small: the recipe measured at a third of the full build with the least change to the generator and the query
 # vectors (edge/README.md)
-SMALL = {"output_quant": "tied", "faiss_sq8": True, "embedder_int8": "weights"}
+SMALL = {"output_quant": "tied", "faiss_sq8": True, "embedder_int8": WEIGHTS_ONLY}
 PLAIN = {"output_quant": None, "faiss_sq8": False, "embedder_int8": "matmul"}
 
 

@@ -9,6 +9,10 @@ EMBEDDER_GRAPH = "model.int8.onnx"  # (input_ids, attention_mask) -> sentence_em
 EMBEDDER_TOKENIZER = "tokenizer.json"  # the `tokenizers` file of the model's fast tokenizer
 EMBEDDER_CONFIG = "embedder.json"  # name, dim, max length, prompts, padding, the query route's steps
 QUERY_ROUTE = "query_route.npz"  # the query adapter's weights (Dense steps), when the model has one
+# the embedder graphs an export can write (`--embedder-int8`, edge.export.embedder.GRAPHS); "weights" quantises the
+# stored weights only and computes in fp32, the others quantise activations too
+EMBEDDER_GRAPHS = ("matmul", "all", "all-fp16", "weights")
+WEIGHTS_ONLY = "weights"
 INDEX_DIR = "index"  # one index version as retrieval/store.py writes it (its own manifest.json inside)
 DOMAIN_DIR = "domain"
 DOMAIN_CONFIG = "domain.json"  # the DomainConfig (prompts, threshold, disclaimer, retrieval weights) as JSON

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.protocols import EmbedRole
 from edge.errors import BundleError
-from edge.layout import EMBEDDER_CONFIG, EMBEDDER_GRAPH, EMBEDDER_TOKENIZER, QUERY_ROUTE
+from edge.layout import EMBEDDER_CONFIG, EMBEDDER_GRAPH, EMBEDDER_TOKENIZER, QUERY_ROUTE, WEIGHTS_ONLY
 from retrieval.embedders import l2_normalise, truncate_matryoshka
 from retrieval.onnx_embedding import OnnxSentenceEncoder, ort_run
 
@@ -71,7 +71,7 @@ class EdgeQueryEmbedder:
         self.name: str = self.config["name"]
         self.dim: int = int(self.config["dim"])
         # weight-only int8 computes in fp32 (edge.export.int8_weights); the other graphs quantise activations too
-        weights_only = self.config.get("int8") == "weights"
+        weights_only = self.config.get("int8") == WEIGHTS_ONLY
         self.precision = "fp32" if weights_only else "int8"
         self.backend = "onnx" if weights_only else "onnx-int8"
         self._encoder: OnnxSentenceEncoder | None = None

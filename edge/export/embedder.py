@@ -26,7 +26,7 @@ from edge.errors import ExportError
 from edge.export.fp16_weights import store_fp16
 from edge.export.int8_weights import store_int8
 from edge.export.vocab_trim import check_same_tokens, seen_token_ids, trim_token_table, trim_vocabulary
-from edge.layout import EMBEDDER_CONFIG, EMBEDDER_GRAPH, EMBEDDER_TOKENIZER, QUERY_ROUTE
+from edge.layout import EMBEDDER_CONFIG, EMBEDDER_GRAPH, EMBEDDER_TOKENIZER, QUERY_ROUTE, WEIGHTS_ONLY
 from edge.query_embedder import EdgeQueryEmbedder
 from models.registry import resolve_model
 from retrieval.embedders import SentenceTransformerEmbedder
@@ -34,8 +34,8 @@ from retrieval.onnx_embedding import chain_and_router, down_projections, exporte
 
 log = logging.getLogger(__name__)
 
-# which weights are int8 -> (the product backend whose query vectors the bundle's are checked against, the least
-# cosine the export accepts)
+# which weights are int8 (edge.layout.EMBEDDER_GRAPHS, the CLI's choices) -> (the product backend whose query
+# vectors the bundle's are checked against, the least cosine the export accepts)
 GRAPHS = {
     "matmul": ("onnx-int8", 0.999),  # the product's own graph (token table fp32): only float summation order differs
     # the 262k x 768 token table int8 too: 981 MB -> 377 MB for EmbeddingGemma; measured cosine with the product's
@@ -47,7 +47,7 @@ GRAPHS = {
     # int8 storage only, fp32 compute (edge.export.int8_weights): no activation quantisation, so the vectors are
     # the fp32 graph's within weight rounding (1 - cosine 0.00015 median on 81 legal questions, one scale per 32
     # weights; the dynamic-int8 graphs 0.0047); ~150 MB with the domain's vocabulary, about twice their query time
-    "weights": ("onnx", 0.999),
+    WEIGHTS_ONLY: ("onnx", 0.999),
 }
 GRAPH_NOTES = {
     "matmul": "onnx int8 weights (MatMul per channel; MLP down-projections fp32), activations int8 per batch",
@@ -55,7 +55,7 @@ GRAPH_NOTES = {
            "activations int8 per batch",
     "all-fp16": "onnx int8 weights (MatMul per channel, token table; MLP down-projections stored fp16, run fp32), "
                 "activations int8 per batch",
-    "weights": "onnx int8-stored weights (MatMul / Gemm per 32 inputs, token table per row), run fp32",
+    WEIGHTS_ONLY: "onnx int8-stored weights (MatMul / Gemm per 32 inputs, token table per row), run fp32",
 }
 ALL_INT8_FILE = "model.int8-matmul-gather-keepdown.onnx"
 CHECK_QUERIES = ("盗窃罪怎么处罚？", "How is theft punished?", "医疗纠纷如何处理", "公司债券发行条件")
@@ -115,7 +115,7 @@ def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1, int8:
     fp32 = exported_graph(st, path, "onnx-int8")
     if int8 == "matmul":
         graph = quantised_graph(fp32)
-    elif int8 == "weights":
+    elif int8 == WEIGHTS_ONLY:
         graph = fp32  # cut to the domain's vocabulary first, then its weights are stored as int8 (below)
     else:
         graph = all_int8_graph(fp32)  # "all-fp16": then its fp32 down-projections halved (below)
@@ -125,7 +125,7 @@ def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1, int8:
     pad_id = int(st.tokenizer.pad_token_id or 0)
     vocab: dict[str, Any] = {"tokens": tokenizer.get_vocab_size(), "trimmed": False}
     if domain_texts is None:
-        if int8 != "weights":  # that one is written from the fp32 graph below
+        if int8 != WEIGHTS_ONLY:  # that one is written from the fp32 graph below
             shutil.copyfile(graph, dest / EMBEDDER_GRAPH)
         (dest / EMBEDDER_TOKENIZER).write_text(tokenizer.to_str(), encoding="utf-8")
     else:
@@ -133,7 +133,7 @@ def export_query_embedder(cfg: DomainConfig, dest: Path, threads: int = 1, int8:
         texts = [document + t for t in domain_texts] + [query + q for q in CHECK_QUERIES]
         pad_id, vocab = _write_trimmed(tokenizer, graph, dest, texts, pad_id)
     fp16_saved = store_fp16(dest / EMBEDDER_GRAPH) if int8 == "all-fp16" else 0
-    if int8 == "weights":  # the fp32 graph (trimmed) was written: store its weights as int8
+    if int8 == WEIGHTS_ONLY:  # the fp32 graph (trimmed) was written: store its weights as int8
         store_int8(dest / EMBEDDER_GRAPH if domain_texts is not None else fp32, dest / EMBEDDER_GRAPH)
     steps, weights = route_steps(chain_and_router(st)[1])
     if weights:

@@ -21,3 +21,10 @@ def test_small_is_the_tied_output_sq8_index_and_fp16_embedder() -> None:
 def test_an_explicit_option_wins_over_small() -> None:
     assert _options("--small", "--embedder-int8", "matmul", "--output-quant", "q4_0") == {
         "output_quant": "q4_0", "faiss_sq8": True, "embedder_int8": "matmul"}
+
+
+def test_the_cli_offers_every_embedder_graph_the_export_knows() -> None:
+    from edge.export.embedder import GRAPH_NOTES, GRAPHS
+    from edge.layout import EMBEDDER_GRAPHS
+
+    assert tuple(GRAPHS) == tuple(GRAPH_NOTES) == EMBEDDER_GRAPHS

@@ -1,5 +1,6 @@
-"""`dossier eval retrieval | index | calibrate` (and `answers | compare`, cli/eval_answers_cmd.py): measured recall
-per retrieval configuration, gold-pool indexes, and the abstention threshold.
+"""`dossier eval retrieval | index | calibrate | adjudicate` (and `answers | compare`, cli/eval_answers_cmd.py):
+measured recall per retrieval configuration, gold-pool indexes, the abstention threshold, and hit@k with judged
+misses.
 
     dossier eval retrieval --domain legal --evalset cail2018_lawbench_fact2article -k 1,5,10,20 [--json]
     dossier eval calibrate --domain legal [--write]
@@ -60,6 +61,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--json", action="store_true", help="print only the result JSON on stdout")
     _common(calibrate)
     calibrate.set_defaults(handler=eval_calibrate)
+
+    adjudicate = sub.add_parser("adjudicate", help="hit@k of a retrieval run with its misses judged by a reader "
+                                                   "(eval/adjudication.py)")
+    adjudicate.add_argument("run", type=Path, help="a run's per-query JSONL (e.g. RUN_DIR/hybrid.jsonl)")
+    adjudicate.add_argument("--judgments", type=Path, required=True, help="the judged misses (JSONL)")
+    adjudicate.add_argument("-k", type=int, default=5, help="cut-off (default 5)")
+    adjudicate.add_argument("--json", action="store_true", help="print only the result JSON on stdout")
+    adjudicate.set_defaults(handler=eval_adjudicate)
 
     eval_answers_cmd.register(sub)
 
@@ -171,6 +180,27 @@ def eval_retrieval(args: argparse.Namespace) -> int:
               f"filtered {data['filtered']}); * = the configured pipeline")
         print(format_table(run))
         print(f"run written to {run_dir}", file=sys.stderr)
+    return 0
+
+
+def eval_adjudicate(args: argparse.Namespace) -> int:
+    from core.errors import ConfigError
+    from eval.adjudication import adjudicated_hits, read_judgments
+    from eval.evalsets import read_jsonl
+
+    if args.k < 1:
+        raise ConfigError(f"-k must be >= 1, got {args.k}")
+    if not args.run.is_file():
+        raise ConfigError(f"{args.run}: no such run file (a retrieval run's <config>.jsonl)")
+    result = adjudicated_hits(read_jsonl(args.run), read_judgments(args.judgments), args.k)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        k = args.k
+        print(f"{args.run}: n={result['n']}, hit@{k} {result[f'hit@{k}']:.3f} as labelled, "
+              f"{result[f'adjudicated_hit@{k}']:.3f} with the judged misses")
+        print(f"misses {result['misses']}: judged {result['judged']}, unjudged {result['unjudged_misses']}, "
+              f"judged basis no longer in the top {k}: {result['basis_no_longer_in_top_k']}")
     return 0
 
 

@@ -25,7 +25,7 @@ inflates another run's figure silently.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,9 +72,11 @@ def adjudicated_hits(rows: Iterable[Mapping[str, Any]], judgments: Mapping[str, 
         raise ConfigError("no rows to adjudicate")
     labelled = adjudicated = unjudged = stale = 0
     counts: Counter[str] = Counter()
-    for row in rows:
-        top = set(_ranked(row)[:k])
-        if set(row["gold"]) & top:
+    for number, row in enumerate(rows, start=1):
+        if not {"id", "gold", "ranked"} <= row.keys():
+            raise ConfigError(f"run row {number} lacks id / gold / ranked: not a retrieval run's per-query row")
+        top = {str(doc) for doc in row["ranked"][:k]}
+        if {str(doc) for doc in row["gold"]} & top:
             labelled += 1
             adjudicated += 1
             continue
@@ -100,7 +102,3 @@ def adjudicated_hits(rows: Iterable[Mapping[str, Any]], judgments: Mapping[str, 
         "unjudged_misses": unjudged,
         "basis_no_longer_in_top_k": stale,
     }
-
-
-def _ranked(row: Mapping[str, Any]) -> Sequence[str]:
-    return [str(doc) for doc in row["ranked"]]

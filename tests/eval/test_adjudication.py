@@ -64,6 +64,11 @@ def test_a_malformed_judgment_is_an_error_naming_it(tmp_path: Path, line: dict, 
         read_judgments(_jsonl(tmp_path / "j.jsonl", [line]))
 
 
+def test_rows_that_are_not_a_retrieval_run_are_an_error() -> None:
+    with pytest.raises(ConfigError, match="not a retrieval run"):
+        adjudicated_hits([{"id": "q", "answer": "..."}], JUDGED, k=5)
+
+
 def test_a_query_judged_twice_is_an_error(tmp_path: Path) -> None:
     rows = [{"id": "q", "judgment": "partial"}, {"id": "q", "judgment": "retrieval-miss"}]
     with pytest.raises(ConfigError, match="judged twice"):

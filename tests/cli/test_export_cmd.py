@@ -14,7 +14,7 @@ def test_without_small_the_bundle_keeps_the_plain_parts() -> None:
     assert _options() == {"output_quant": None, "faiss_sq8": False, "embedder_int8": "matmul"}
 
 
-def test_small_is_the_tied_output_sq8_index_and_fp16_embedder() -> None:
+def test_small_is_the_tied_output_sq8_index_and_weight_only_embedder() -> None:
     assert _options("--small") == {"output_quant": "tied", "faiss_sq8": True, "embedder_int8": "weights"}
 
 

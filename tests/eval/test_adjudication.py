@@ -10,7 +10,7 @@ import pytest
 from cli import main
 from core.errors import ConfigError
 from domains import load_domain
-from eval.adjudication import JUDGMENTS, Judgment, adjudicated_hits, read_judgments
+from eval.adjudication import Judgment, adjudicated_hits, read_judgments
 from eval.evalsets import load_evalset, read_jsonl
 
 SHIPPED = Path(__file__).resolve().parents[2] / "eval" / "data" / "lawyer_llama_consult_test_misses_judged.jsonl"
@@ -90,7 +90,7 @@ def test_the_shipped_judgments_name_test_questions_and_corpus_articles_the_gold_
     cfg = load_domain("legal")
     records = {r.record_id: r for r in load_evalset(cfg, "lawyer_llama_consult_article_retrieval").records}
     corpus = {row["doc_id"] for source in cfg.corpus for row in read_jsonl(cfg.path(source.path))}
-    assert set(j.judgment for j in judged.values()) <= set(JUDGMENTS)
+    assert judged  # read_judgments already refused any unknown judgment
     for judgment in judged.values():
         record = records[judgment.query_id]
         assert record.split == "test", judgment.query_id  # judged on the split the figures are reported on

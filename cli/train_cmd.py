@@ -151,45 +151,78 @@ def run_merge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register_preferences(steps: argparse._SubParsersAction) -> None:
-    parser = steps.add_parser("preferences", help="DPO pairs on the product's prompt: a RAG-SFT recipe's targets "
-                              "against the replies of the model being improved, scored by the citation check")
+def _reply_arguments(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """What `preferences` and `distill` share: the prompts (a RAG-SFT recipe's) and the model whose replies count."""
     parser.add_argument("--domain", required=True)
     parser.add_argument("--recipe", required=True, type=Path, help="the domain's RAG-SFT recipe (its examples)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    parser.add_argument("--model", default="base", help="whose replies are rejected: base (default), tuned, or a "
+    parser.add_argument("--model", default="base", help="whose replies are judged: base (default), tuned, or a "
                         "LoRA adapter dir")
     parser.add_argument("--limit", type=int, default=0, help="only the first N prompts (after the seeded shuffle)")
-    parser.add_argument("--out", required=True, type=Path, help="the preference JSONL to write")
-    parser.add_argument("--cache", type=Path, help="reply cache (default OUT.replies.jsonl): a rerun resumes")
+    parser.add_argument("--out", required=True, type=Path, help=out_help)
+    parser.add_argument("--cache", type=Path, help="reply cache (default OUT.replies.jsonl): a rerun resumes; the "
+                        "two steps can share one")
+
+
+def _register_preferences(steps: argparse._SubParsersAction) -> None:
+    parser = steps.add_parser("preferences", help="DPO pairs on the product's prompt: a RAG-SFT recipe's targets "
+                              "against the replies of the model being improved, scored by the citation check")
+    _reply_arguments(parser, "the preference JSONL to write")
     parser.add_argument("--chosen", choices=("target", "corrected"), default="target",
                         help="the better side of a reply faulted for its citations: the recipe's target, or the "
                         "reply itself with the faulted claims fixed or left out (on-policy)")
     parser.set_defaults(handler=run_preferences)
+    parser = steps.add_parser("distill", help="SFT examples on the product's prompt from the model's own replies, "
+                              "with what the citation check faults taken out (rejection-sampling fine-tuning)")
+    _reply_arguments(parser, "the messages JSONL to write (an SFT recipe reads it with data.source = \"file\")")
+    parser.set_defaults(handler=run_distill)
 
 
-def run_preferences(args: argparse.Namespace) -> int:
-    from collections import Counter
-
+def _judged_replies(args: argparse.Namespace):
+    """(domain, recipe, tokenizer, retriever, the cached generator, its parameters) for a reply-judging step."""
     from eval.answer_cache import CachingGenerator
     from rag.build_generation import build_generator, generator_identity
     from rag.generator_choice import with_generator
     from rag.pipeline import generation_params
-    from training.generator.rag_preferences import preference_rows, write_preferences
     from training.model_io import load_tokenizer
     from training.run_steps import base_model_ref
 
-    # --model here names whose replies are rejected, not the recipe's base model: only --set overrides the recipe
+    # --model here names whose replies are judged, not the recipe's base model: only --set overrides the recipe
     cfg, recipe = _domain_recipe(args.domain, args.recipe, list(args.overrides))
     answering = with_generator(cfg, args.model)
     generator = build_generator(answering)
     cache = CachingGenerator(generator, args.cache or args.out.with_suffix(".replies.jsonl"),
                              generator_identity(answering))
+    return (cfg, recipe, load_tokenizer(base_model_ref(cfg, recipe)), indexed_retriever(cfg), cache.load(),
+            generation_params(answering), generator.name)
+
+
+def run_preferences(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from training.generator.rag_preferences import preference_rows, write_jsonl_rows
+
+    cfg, recipe, tokenizer, retriever, generator, params, name = _judged_replies(args)
     counts: Counter[str] = Counter()
-    rows = preference_rows(cfg, recipe, load_tokenizer(base_model_ref(cfg, recipe)), indexed_retriever(cfg),
-                           cache.load(), generation_params(answering), args.limit, counts, chosen=args.chosen)
-    n = write_preferences(rows, args.out)
-    print(json.dumps({"pairs": n, "out": str(args.out), "counts": dict(counts), "generator": generator.name},
+    rows = preference_rows(cfg, recipe, tokenizer, retriever, generator, params, args.limit, counts,
+                           chosen=args.chosen)
+    n = write_jsonl_rows(rows, args.out)
+    print(json.dumps({"pairs": n, "out": str(args.out), "counts": dict(counts), "generator": name},
+                     ensure_ascii=False))
+    return 0
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from training.generator.rag_preferences import write_jsonl_rows
+    from training.generator.self_distill import distilled_rows
+
+    cfg, recipe, tokenizer, retriever, generator, params, name = _judged_replies(args)
+    counts: Counter[str] = Counter()
+    n = write_jsonl_rows(distilled_rows(cfg, recipe, tokenizer, retriever, generator, params, args.limit, counts),
+                          args.out)
+    print(json.dumps({"examples": n, "out": str(args.out), "counts": dict(counts), "generator": name},
                      ensure_ascii=False))
     return 0
 

@@ -82,7 +82,7 @@ def preference_rows(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever
                "chosen": better, "rejected": reply, "why": why, "chosen_from": source, **scores}
 
 
-def write_preferences(rows: Iterator[dict[str, Any]], out: Path) -> int:
+def write_jsonl_rows(rows: Iterator[dict[str, Any]], out: Path) -> int:
     """Write to a temporary file renamed into place: a stopped build leaves no half file (the reply cache keeps
     the generated replies, so running it again is quick)."""
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from models.lora_compose import write_composed
 from models.peft_lora import read_lora
 from rag.abstention import refusal_sentence
 from training.args import load_recipe
-from training.generator.rag_preferences import preference_rows, rejection, write_preferences
+from training.generator.rag_preferences import preference_rows, rejection, write_jsonl_rows
 from training.generator.rag_sft import corpus_chunks, rag_example
 from training.launch import CONFIGS_DIR
 
@@ -68,7 +68,7 @@ def test_pairs_are_written_in_the_preference_format_dpo_reads(legal, tokenizer, 
     counts: Counter[str] = Counter()
     generator = ScriptedGenerator(*["我认为可以。"] * 40)  # uncited on answerable prompts, an answer on the others
     rows = preference_rows(legal, recipe, tokenizer, retriever, generator, GenerationParams(), counts=counts)
-    n = write_preferences(rows, tmp_path / "pairs.jsonl")
+    n = write_jsonl_rows(rows, tmp_path / "pairs.jsonl")
     assert set(counts) <= {"cites_nothing", "answered_unanswerable", "chosen_target"}
     assert n == counts["chosen_target"] == counts["cites_nothing"] + counts["answered_unanswerable"] > 0
     row = json.loads((tmp_path / "pairs.jsonl").read_text(encoding="utf-8").splitlines()[0])

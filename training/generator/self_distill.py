@@ -1,0 +1,63 @@
+"""RAG-SFT examples from the model's own replies, corrected by the citation check (rejection-sampling fine-tuning).
+
+The RAG-SFT targets are reference answers in a register the base model does not write; adapters trained toward them
+changed the style and lost citation precision, and DPO on the base model's corrected replies moved the text both
+sides share (eval/README.md, issue 13). Here the target of every prompt is the model's own reply, with what the
+product's checks fault taken out, so what the loss teaches is only the difference:
+
+    an answerable prompt, answered     the reply corrected (`corrected_reply`: a sentence stays where its passage
+                                       holds it, is re-cited where another given passage does, goes where none
+                                       does); no checkable claim left -> no example
+    an answerable prompt, declined     no example (the recipe's target is the other register; counted)
+    an unanswerable prompt, declined   the reply as it is
+    an unanswerable prompt, answered   the domain's refusal sentence (the recipe's target)
+
+Rows are OpenAI `messages` records (the prompt's turns, then the target), which `data.source = "file"` reads.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from tqdm import tqdm
+
+from core.protocols import GenerationParams, Generator, Retriever
+from domains.config import DomainConfig
+from eval.answer_metrics import is_refusal
+from rag.abstention import model_refused
+from training.args import Recipe
+from training.formatting import FormatReport
+from training.generator.corrected_replies import corrected_reply
+from training.generator.rag_sft import rag_targets
+
+
+def distilled_target(target: str, reply: str, evidence: Any, cfg: DomainConfig) -> tuple[str | None, str]:
+    """(the text to train on or None, how it was obtained) for one prompt whose recipe target is `target`."""
+    refused = model_refused(reply, cfg.prompts) or is_refusal(reply)
+    if model_refused(target, cfg.prompts):
+        return (reply, "reply_declined_unanswerable") if refused else (target, "refusal_for_answered_unanswerable")
+    if refused:
+        return None, "declined_answerable"
+    fixed = corrected_reply(reply, evidence)
+    if fixed is None:
+        return None, "nothing_checkable_left"
+    return fixed, "reply_as_written" if fixed == reply else "reply_corrected"
+
+
+def distilled_rows(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever: Retriever | None,
+                   generator: Generator, params: GenerationParams, limit: int = 0,
+                   counts: Counter[str] | None = None) -> Iterator[dict[str, Any]]:
+    """One `messages` row per prompt the checks leave a target for; `counts` says where every prompt went."""
+    counts = counts if counts is not None else Counter()
+    targets = rag_targets(cfg, recipe, tokenizer, retriever, FormatReport())
+    for example, target in tqdm(targets[: limit or None], desc="self-distilled examples", unit="prompt"):
+        reply = generator.generate(example.messages, params).strip()
+        text, source = distilled_target(target, reply, example.evidence, cfg)
+        counts[source] += 1
+        if text is None:
+            continue
+        turns = [{"role": m.role, "content": m.content} for m in example.messages]
+        yield {"id": example.record.record_id, "domain": cfg.name, "source": source,
+               "messages": [*turns, {"role": "assistant", "content": text}]}

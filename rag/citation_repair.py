@@ -7,7 +7,7 @@ checks a claim against the passage its marker names, so the marker must name the
 
 A sentence's own markers (after its text) are checked with the product's support check (`rag.support.judge`);
 a marker whose passage does not support the sentence moves to the given passage that supports it and holds it
-word for word: one unbroken run of the passage covers at least `REPOINT_MIN_VERBATIM` of the sentence (letters and
+word for word: one unbroken run of the passage covers at least `rag.support.VERBATIM_MIN` of the sentence (letters and
 digits, punctuation aside). The check alone (15 % bigram overlap, the facts present) would let a move launder an
 invented claim onto a passage that merely shares its penalty: "故意杀人的，处五年以下有期徒刑" shares 77 % of its
 bigrams with an injury article ending "致人重伤的，处五年以下有期徒刑", but its longest run there is 64 % of it. The
@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 
-from rag.citations import MARKER, MIN_CLAIM_CHARS, SENTENCE, marker_numbers
+from rag.citations import MARKER, MIN_CLAIM_CHARS, SENTENCE, marker_numbers, pair_verdict
 from rag.prompting import Evidence
-from rag.support import compact, judge
-
-REPOINT_MIN_VERBATIM = 0.8
+from rag.support import VERBATIM_MIN, judge, verbatim_share
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,24 +40,15 @@ class Repair:
         return {"sentence": self.sentence, "cited": self.cited, "moved_to": self.moved_to}
 
 
-def verbatim_share(claim: str, passage: str) -> float:
-    """Share of `claim`'s letters and digits covered by its longest unbroken run in `passage`."""
-    a, b = compact(claim), compact(passage)
-    if not a:
-        return 0.0
-    run = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
-    return run.size / len(a)
-
-
 def supporting_passage(claim: str, evidence: Evidence, exclude: set[int]) -> int | None:
     """The given passage (not in `exclude`) that supports `claim` and holds it word for word
-    (`REPOINT_MIN_VERBATIM`), the longest run first; None when none does."""
+    (`rag.support.VERBATIM_MIN`), the longest run first; None when none does."""
     best: tuple[float, int] | None = None
     for n, hit in enumerate(evidence.hits, start=1):
         if n in exclude:
             continue
         share = verbatim_share(claim, f"{hit.chunk.title}{hit.chunk.text}")  # a quote may open with its heading
-        if share < REPOINT_MIN_VERBATIM or (best is not None and share <= best[0]):
+        if share < VERBATIM_MIN or (best is not None and share <= best[0]):
             continue
         if judge(claim, hit.chunk.title, hit.chunk.text).supported:
             best = (share, n)
@@ -77,7 +65,7 @@ def _repaired_piece(piece: str, evidence: Evidence, repairs: list[Repair]) -> st
     moves: dict[int, int] = {}
     for n in dict.fromkeys(cited):
         hit = evidence.passage(n)
-        if hit is None or judge(claim, hit.chunk.title, hit.chunk.text).supported:
+        if hit is None or pair_verdict(claim, n, evidence).supported:
             continue
         target = supporting_passage(claim, evidence, exclude=set(cited) | set(moves.values()))
         if target is not None:

@@ -4,7 +4,10 @@ A marker naming a passage the model was not given is removed and counted. The te
 sentence that makes a claim without any citation is flagged, and a citation whose passage does not support its
 sentence (`rag.support.judge`: the sentence's own content, title cut out, must overlap the passage text and every
 penalty, quantity, article number and quotation it states must be there) counts as unsupported and is listed with
-the reason; a line that only names the cited article is a heading, not a claim. A marker that opens a line
+the reason; a line that only names the cited article is a heading, not a claim. The one rule that needs the other
+passages (`pair_verdict`): a sentence another given passage holds word for word, while the cited one holds under
+half of it, is that passage's copy miscited, however many words the cited one shares with it (two articles of one
+law share enough for the overlap rule). A marker that opens a line
 ("[1] 刑法 第二十条" then the text) cites the block it heads: small models answer that way as often as with a
 marker after each sentence. Citation precision = supported (sentence, passage) pairs / all cited pairs including
 the removed ones (None when the answer cites nothing).
@@ -17,9 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from core.records import Chunk, Citation
+from core.records import Chunk, Citation, Hit
 from rag.prompting import Evidence
-from rag.support import char_bigrams, judge, names_only_the_title
+from rag.support import VERBATIM_MIN, SupportVerdict, char_bigrams, judge, names_only_the_title, verbatim_share
 
 _NUMS = r"\s*\d{1,3}(?:\s*[,\uff0c\u3001;\uff1b]\s*\d{1,3})*\s*"  # 1 | 1,2 | 1、2 (full-width separators too)
 MARKER = re.compile(rf"\[({_NUMS})\]|\u3010({_NUMS})\u3011")  # [1,2] or 【1,2】
@@ -27,6 +30,11 @@ MARKER = re.compile(rf"\[({_NUMS})\]|\u3010({_NUMS})\u3011")  # [1,2] or 【1,2�
 # belong to it (a marker on the next line opens the next block)
 SENTENCE = re.compile(r".*?(?:(?:[\u3002\uff01\uff1f\uff1b!?;]|\.(?=\s)|$)(?:[ \t]*\[[\d,]+\])*|\n)", re.S)
 MIN_CLAIM_CHARS = 4  # shorter pieces ("[1]", "1.", a heading word) are not claims
+# a cited passage holding less than this share of a sentence in one run, while another given passage holds it word
+# for word, did not give the sentence: base-model answers paste an article's text under its neighbour's marker
+# (30 of 1,109 pairs the overlap rule passed, legal test run, 2026-12-02), and a genuine paraphrase is not held word
+# for word anywhere
+HELD_ELSEWHERE_MAX_OWN = 0.5
 QUOTE_WHOLE_MAX = 160  # passages up to this long are quoted whole; longer ones by their best sentence
 
 
@@ -148,6 +156,25 @@ def citation(marker: int, chunk: Chunk, claim: str) -> Citation:
     )
 
 
+def _with_title(hit: Hit) -> str:
+    return f"{hit.chunk.title}{hit.chunk.text}"  # a pasted quote may open with its heading
+
+
+def pair_verdict(claim: str, n: int, evidence: Evidence) -> SupportVerdict:
+    """Whether passage `n` of `evidence` supports `claim`: `rag.support.judge`, then the held-elsewhere rule (module
+    doc)."""
+    hit = evidence.passage(n)
+    assert hit is not None  # callers pass given passages only
+    verdict = judge(claim, hit.chunk.title, hit.chunk.text)
+    if not verdict.supported or verbatim_share(claim, _with_title(hit)) >= HELD_ELSEWHERE_MAX_OWN:
+        return verdict
+    for m, other in enumerate(evidence.hits, start=1):
+        if m != n and verbatim_share(claim, _with_title(other)) >= VERBATIM_MIN \
+                and judge(claim, other.chunk.title, other.chunk.text).supported:
+            return SupportVerdict(False, verdict.overlap, f"word for word in passage [{m}], not in this one")
+    return verdict
+
+
 def cite(generated: str, evidence: Evidence) -> CitationReport:
     """Resolve and check the citations of one generated answer against the passages it was given."""
     text, removed = strip_invalid(generated, evidence)
@@ -169,7 +196,7 @@ def cite(generated: str, evidence: Evidence) -> CitationReport:
             if n in headings:
                 continue
             pairs += 1
-            verdict = judge(claim, hit.chunk.title, hit.chunk.text)
+            verdict = pair_verdict(claim, n, evidence)
             if not verdict.supported:
                 unsupported.append((claim, n, verdict.reason))
     citations = tuple(citation(n, evidence.hits[n - 1].chunk, " ".join(c)) for n, c in claims.items())

@@ -7,7 +7,7 @@ passage says. In the base 0.5B model's answers over the RAGAS test questions, su
 A copied question tells the reader nothing and its citation is false, so it is removed rather than flagged.
 
 A sentence is an echo when one unbroken run of the question covers at least `ECHO_MIN_VERBATIM` of its letters and
-digits (`rag.citation_repair.verbatim_share`), it has at least `ECHO_MIN_CHARS` of them, and no passage it cites
+digits (`rag.support.verbatim_share`), it has at least `ECHO_MIN_CHARS` of them, and no passage it cites
 supports it (`rag.support.judge`). The last condition keeps a short answer that happens to repeat the question's
 words ("醉酒驾驶机动车的，处拘役。[1]" for "醉酒驾驶机动车的，处什么刑罚？" is supported, so it stays). A finance
 answer that names its entity ("赵天才高管变动事件对应的高管姓名是赵天才。") covers 85 % and stays too.
@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import re
 
-from rag.citation_repair import verbatim_share
 from rag.citations import MARKER, cited_markers, pieces
 from rag.prompting import Evidence
-from rag.support import compact, judge
+from rag.support import compact, judge, verbatim_share
 
 ECHO_MIN_VERBATIM = 0.9
 ECHO_MIN_CHARS = 6  # "我应该怎样做?" (6) is an echo; a 3-character fragment is too short to call one

@@ -17,12 +17,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from core.numerals import chinese_numeral
 
 SUPPORT_MIN = 0.15  # share of the sentence's content bigrams found in the passage text
 MIN_CONTENT_CHARS = 4  # fewer letters / digits left after the title is cut: the sentence only names the article
 MIN_QUOTE_CHARS = 4  # shorter quoted text is a term, not a quotation of the wording
+# a passage holds a sentence word for word when one unbroken run of it covers this share of the sentence: the miscited
+# copies small models write are whole (73 of 87 in a medical base run have 80 % or more, rag/citation_repair.py)
+VERBATIM_MIN = 0.8
 
 PENALTIES = ("死刑", "无期徒刑", "有期徒刑", "拘役", "管制", "罚金", "没收财产", "剥夺政治权利", "罚款", "拘留",
              "吊销", "缓刑", "驱逐出境")
@@ -94,6 +98,15 @@ def _article_key(article: str) -> str:
 
 def compact(text: str) -> str:
     return "".join(c for c in text if c.isalnum())
+
+
+def verbatim_share(claim: str, passage: str) -> float:
+    """Share of `claim`'s letters and digits covered by its longest unbroken run in `passage`."""
+    a, b = compact(claim), compact(passage)
+    if not a:
+        return 0.0
+    run = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+    return run.size / len(a)
 
 
 def judge(sentence: str, title: str, passage: str) -> SupportVerdict:

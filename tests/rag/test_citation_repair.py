@@ -79,3 +79,11 @@ def test_a_quote_that_opens_with_its_heading_moves_to_the_passage_it_names() -> 
     served, moves = repoint_markers(generated, _evidence())
     assert served.endswith("三年[2]。") and [(m.cited, m.moved_to) for m in moves] == [(1, 2)]
     assert cite(served, _evidence()).precision == 1.0
+
+
+def test_a_copy_the_overlap_rule_passes_under_the_wrong_number_still_moves() -> None:
+    from test_citations import _divorce
+
+    generated = "离婚后，子女由一方直接抚养的，另一方应当负担部分或者全部抚养费[1]。"
+    served, moves = repoint_markers(generated, _divorce())
+    assert served == generated.replace("[1]", "[2]") and [(m.cited, m.moved_to) for m in moves] == [(1, 2)]

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 
 from rag.citation_repair import repoint_markers, supporting_passage
-from rag.citations import MARKER, cite, is_claim, marker_numbers, own_numbers, pieces, strip_invalid
+from rag.citations import MARKER, cite, is_claim, marker_numbers, own_numbers, pair_verdict, pieces, strip_invalid
 from rag.prompting import Evidence
-from rag.support import judge, names_only_the_title
+from rag.support import names_only_the_title
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _STOPS = "。！？；!?;."
@@ -31,7 +31,7 @@ def _supports(n: int, claim: str, evidence: Evidence) -> bool:
     hit = evidence.passage(n)
     if hit is None:
         return False
-    return names_only_the_title(claim, hit.chunk.title) or judge(claim, hit.chunk.title, hit.chunk.text).supported
+    return names_only_the_title(claim, hit.chunk.title) or pair_verdict(claim, n, evidence).supported
 
 
 def _keep_markers(piece: str, keep: set[int]) -> str:

@@ -105,7 +105,8 @@ def test_an_opening_marker_does_not_reach_past_a_blank_line():
 
 
 # two articles of one law that share their words: 1076 (divorce by agreement) and 1085 (child support after divorce)
-AGREEMENT = Chunk("民法典#1076", "民法典#1076", "夫妻双方自愿离婚的，应当签订书面离婚协议，并亲自到婚姻登记机关申请离婚登记。"
+AGREEMENT = Chunk("民法典#1076", "民法典#1076",
+                  "夫妻双方自愿离婚的，应当签订书面离婚协议，并亲自到婚姻登记机关申请离婚登记。"
                   "离婚协议应当载明双方自愿离婚的意思表示和对子女抚养、财产以及债务处理等事项协商一致的意见。", 0, 90,
                   title="中华人民共和国民法典 第一千零七十六条")
 SUPPORT = Chunk("民法典#1085", "民法典#1085", "离婚后，子女由一方直接抚养的，另一方应当负担部分或者全部抚养费。"
@@ -120,12 +121,12 @@ def _divorce():
 def test_a_copy_of_another_given_article_under_this_one_s_heading_is_unsupported():
     # a base-model reply (legal test run, 2026-12-02): 1085's sentence pasted under 1076's heading; the two share
     # enough words (离婚, 子女, 抚养, 双方) for the overlap rule alone to pass it
-    pasted = "[1] 中华人民共和国民法典 第一千零七十六条\n离婚后，子女由一方直接抚养的，另一方应当负担部分或者全部抚养费。"
+    heading, moved = "[1] 中华人民共和国民法典 第一千零七十六条", "[2] 中华人民共和国民法典 第一千零八十五条"
+    pasted = f"{heading}\n离婚后，子女由一方直接抚养的，另一方应当负担部分或者全部抚养费。"
     report = cite(pasted, _divorce())
     assert report.precision == 0.0
     assert report.unsupported_sentences[0][1:] == (1, "word for word in passage [2], not in this one")
-    assert cite(pasted.replace("[1] 中华人民共和国民法典 第一千零七十六条", "[2] 中华人民共和国民法典 第一千零八十五条"),
-                _divorce()).precision == 1.0
+    assert cite(pasted.replace(heading, moved), _divorce()).precision == 1.0
 
 
 def test_a_paraphrase_no_passage_holds_word_for_word_is_judged_as_before():

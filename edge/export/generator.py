@@ -1,8 +1,8 @@
 """The bundle's generator GGUF: the domain's GGUF as shipped, or with a tuned LoRA adapter merged, optionally
 requantised by llama.cpp; its chat template must still be inside afterwards.
 
-`--adapter shipped` reads the domain's own adapter from `domains/<d>/models/generator-lora/` (none ships yet);
-`none` is the base GGUF; anything else is the path of a peft LoRA adapter dir (a training run's `adapter/`).
+`--adapter shipped` reads the adapter the domain's `domain.toml` names (`domains/<d>/models/generator-lora/`; legal
+ships one); `none` is the base GGUF; anything else is a peft LoRA adapter dir (a training run's `adapter/`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from models.peft_lora import AdapterError, LoraAdapter, read_lora
 
 log = logging.getLogger(__name__)
 
-SHIPPED_ADAPTER = "models/generator-lora"  # relative to the domain folder
 AS_SHIPPED = "as shipped"  # the manifest's quant when the GGUF's bytes are the source's
 ADAPTER_QUANT = "q4_k_m"  # a merge writes F32 tensors: without --quant they go back to the shipped type
 
@@ -32,15 +31,19 @@ def resolve_adapter(cfg: DomainConfig, choice: str) -> LoraAdapter | None:
     if choice == "none":
         return None
     if choice == "shipped":
-        shipped = cfg.root / (cfg.models.generator_adapter or SHIPPED_ADAPTER)
+        recipe = f"training/configs/sft_{cfg.name}_rag.toml"
+        if not (Path(__file__).resolve().parents[2] / recipe).is_file():
+            recipe = "a RAG-SFT recipe like training/configs/sft_legal_rag.toml"
+        train = (f"Train one with `dossier train sft --domain {cfg.name} --recipe {recipe}` and ship it with "
+                 f"`dossier train ship --domain {cfg.name} --run RUN`, or export with --adapter RUN/adapter, or "
+                 "--adapter none for the base model")
+        if not cfg.models.generator_adapter:  # what domain.toml names is what the domain ships, as when serving
+            raise ExportError(f"domain {cfg.name} ships no tuned generator adapter (its domain.toml names none). "
+                              + train)
+        shipped = cfg.root / cfg.models.generator_adapter
         if not shipped.is_dir():
-            recipe = f"training/configs/sft_{cfg.name}_rag.toml"
-            if not (Path(__file__).resolve().parents[2] / recipe).is_file():
-                recipe = "a RAG-SFT recipe like training/configs/sft_legal_rag.toml"
-            raise ExportError(
-                f"domain {cfg.name} ships no tuned generator adapter ({shipped} does not exist). Train one with "
-                f"`dossier train sft --domain {cfg.name} --recipe {recipe}` and copy the run's adapter/ to "
-                f"{shipped}, or export with --adapter RUN/adapter, or --adapter none for the base model")
+            raise ExportError(f"domain {cfg.name} ships no tuned generator adapter ({shipped} does not exist). "
+                              + train)
         return _read(shipped)
     return _read(Path(choice).expanduser())
 

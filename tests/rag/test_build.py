@@ -23,7 +23,9 @@ def tiny_cfg(name: str, tiny_lm_dir, backend: str = "transformers"):
     cfg = load_domain(name)
     gguf = tiny_lm_dir / "model.gguf"  # a path that exists is enough: nothing is loaded here
     gguf.touch()
-    models = replace(cfg.models, generator=str(tiny_lm_dir), generator_gguf=str(gguf))
+    # the domain's shipped adapter was trained on the real 0.5B model and cannot apply to the tiny one
+    models = replace(cfg.models, generator=str(tiny_lm_dir), generator_gguf=str(gguf), generator_adapter="",
+                     generator_adapter_sha256="")
     return replace(cfg, models=models, generation=replace(cfg.generation, backend=backend))
 
 

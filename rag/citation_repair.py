@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.citations import MARKER, MIN_CLAIM_CHARS, SENTENCE, marker_numbers, pair_verdict
+from rag.citations import MARKER, MIN_CLAIM_CHARS, SENTENCE, marker_numbers, pair_verdict, with_title
 from rag.prompting import Evidence
 from rag.support import VERBATIM_MIN, judge, verbatim_share
 
@@ -47,7 +47,7 @@ def supporting_passage(claim: str, evidence: Evidence, exclude: set[int]) -> int
     for n, hit in enumerate(evidence.hits, start=1):
         if n in exclude:
             continue
-        share = verbatim_share(claim, f"{hit.chunk.title}{hit.chunk.text}")  # a quote may open with its heading
+        share = verbatim_share(claim, with_title(hit))
         if share < VERBATIM_MIN or (best is not None and share <= best[0]):
             continue
         if judge(claim, hit.chunk.title, hit.chunk.text).supported:

@@ -156,8 +156,9 @@ def citation(marker: int, chunk: Chunk, claim: str) -> Citation:
     )
 
 
-def _with_title(hit: Hit) -> str:
-    return f"{hit.chunk.title}{hit.chunk.text}"  # a pasted quote may open with its heading
+def with_title(hit: Hit) -> str:
+    """The passage as a verbatim copy is looked for in it: a pasted quote may open with its heading."""
+    return f"{hit.chunk.title}{hit.chunk.text}"
 
 
 def pair_verdict(claim: str, n: int, evidence: Evidence) -> SupportVerdict:
@@ -166,10 +167,10 @@ def pair_verdict(claim: str, n: int, evidence: Evidence) -> SupportVerdict:
     hit = evidence.passage(n)
     assert hit is not None  # callers pass given passages only
     verdict = judge(claim, hit.chunk.title, hit.chunk.text)
-    if not verdict.supported or verbatim_share(claim, _with_title(hit)) >= HELD_ELSEWHERE_MAX_OWN:
+    if not verdict.supported or verbatim_share(claim, with_title(hit)) >= HELD_ELSEWHERE_MAX_OWN:
         return verdict
     for m, other in enumerate(evidence.hits, start=1):
-        if m != n and verbatim_share(claim, _with_title(other)) >= VERBATIM_MIN \
+        if m != n and verbatim_share(claim, with_title(other)) >= VERBATIM_MIN \
                 and judge(claim, other.chunk.title, other.chunk.text).supported:
             return SupportVerdict(False, verdict.overlap, f"word for word in passage [{m}], not in this one")
     return verdict

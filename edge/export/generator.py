@@ -31,21 +31,23 @@ def resolve_adapter(cfg: DomainConfig, choice: str) -> LoraAdapter | None:
     if choice == "none":
         return None
     if choice == "shipped":
-        recipe = f"training/configs/sft_{cfg.name}_rag.toml"
-        if not (Path(__file__).resolve().parents[2] / recipe).is_file():
-            recipe = "a RAG-SFT recipe like training/configs/sft_legal_rag.toml"
-        train = (f"Train one with `dossier train sft --domain {cfg.name} --recipe {recipe}` and ship it with "
-                 f"`dossier train ship --domain {cfg.name} --run RUN`, or export with --adapter RUN/adapter, or "
-                 "--adapter none for the base model")
         if not cfg.models.generator_adapter:  # what domain.toml names is what the domain ships, as when serving
-            raise ExportError(f"domain {cfg.name} ships no tuned generator adapter (its domain.toml names none). "
-                              + train)
+            raise _no_shipped_adapter(cfg, "its domain.toml names none")
         shipped = cfg.root / cfg.models.generator_adapter
         if not shipped.is_dir():
-            raise ExportError(f"domain {cfg.name} ships no tuned generator adapter ({shipped} does not exist). "
-                              + train)
+            raise _no_shipped_adapter(cfg, f"{shipped} does not exist")
         return _read(shipped)
     return _read(Path(choice).expanduser())
+
+
+def _no_shipped_adapter(cfg: DomainConfig, why: str) -> ExportError:
+    recipe = f"training/configs/sft_{cfg.name}_rag.toml"
+    if not (Path(__file__).resolve().parents[2] / recipe).is_file():
+        recipe = "a RAG-SFT recipe like training/configs/sft_legal_rag.toml"
+    return ExportError(f"domain {cfg.name} ships no tuned generator adapter ({why}). Train one with `dossier train "
+                       f"sft --domain {cfg.name} --recipe {recipe}` and ship it with `dossier train ship --domain "
+                       f"{cfg.name} --run RUN`, or export with --adapter RUN/adapter, or --adapter none for the base "
+                       "model")
 
 
 def _read(path: Path) -> LoraAdapter:

@@ -38,11 +38,25 @@ from training.generator.rag_sft import RagExample, rag_targets
 log = logging.getLogger(__name__)
 
 
+def reply_refused(reply: str, cfg: DomainConfig) -> bool:
+    """The reply declines: the domain's refusal sentence or any refusal wording."""
+    return model_refused(reply, cfg.prompts) or is_refusal(reply)
+
+
+def recipe_replies(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever: Retriever | None,
+                   generator: Generator, params: GenerationParams, limit: int,
+                   desc: str) -> Iterator[tuple[RagExample, str, str]]:
+    """(example, the recipe's target, the model's reply to the example's prompt) for the recipe's first `limit`
+    prompts (all when 0), after its seeded shuffle."""
+    targets = rag_targets(cfg, recipe, tokenizer, retriever, FormatReport())
+    for example, target in tqdm(targets[: limit or None], desc=desc, unit="prompt"):
+        yield example, target, generator.generate(example.messages, params).strip()
+
+
 def rejection(example: RagExample, target: str, reply: str, cfg: DomainConfig) -> tuple[str, dict[str, Any]] | None:
     """(why the reply loses to the target, its scores), or None when the checks find nothing wrong with it."""
-    refusing_target = model_refused(target, cfg.prompts)
-    refused = model_refused(reply, cfg.prompts) or is_refusal(reply)
-    if refusing_target:
+    refused = reply_refused(reply, cfg)
+    if model_refused(target, cfg.prompts):
         return None if refused else ("answered_unanswerable", {})
     if refused:
         return "declined_answerable", {}
@@ -62,9 +76,8 @@ def preference_rows(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever
                     generator: Generator, params: GenerationParams, limit: int = 0,
                     counts: Counter[str] | None = None, chosen: str = "target") -> Iterator[dict[str, Any]]:
     counts = counts if counts is not None else Counter()
-    targets = rag_targets(cfg, recipe, tokenizer, retriever, FormatReport())
-    for example, target in tqdm(targets[: limit or None], desc="preference pairs", unit="prompt"):
-        reply = generator.generate(example.messages, params).strip()
+    for example, target, reply in recipe_replies(cfg, recipe, tokenizer, retriever, generator, params, limit,
+                                                 "preference pairs"):
         lost = rejection(example, target, reply, cfg)
         if lost is None:
             counts["reply_already_good"] += 1

@@ -21,21 +21,18 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from tqdm import tqdm
-
 from core.protocols import GenerationParams, Generator, Retriever
 from domains.config import DomainConfig
-from eval.answer_metrics import is_refusal
 from rag.abstention import model_refused
+from rag.prompting import Evidence
 from training.args import Recipe
-from training.formatting import FormatReport
 from training.generator.corrected_replies import corrected_reply
-from training.generator.rag_sft import rag_targets
+from training.generator.rag_preferences import recipe_replies, reply_refused
 
 
-def distilled_target(target: str, reply: str, evidence: Any, cfg: DomainConfig) -> tuple[str | None, str]:
+def distilled_target(target: str, reply: str, evidence: Evidence, cfg: DomainConfig) -> tuple[str | None, str]:
     """(the text to train on or None, how it was obtained) for one prompt whose recipe target is `target`."""
-    refused = model_refused(reply, cfg.prompts) or is_refusal(reply)
+    refused = reply_refused(reply, cfg)
     if model_refused(target, cfg.prompts):
         return (reply, "reply_declined_unanswerable") if refused else (target, "refusal_for_answered_unanswerable")
     if refused:
@@ -51,9 +48,8 @@ def distilled_rows(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever:
                    counts: Counter[str] | None = None) -> Iterator[dict[str, Any]]:
     """One `messages` row per prompt the checks leave a target for; `counts` says where every prompt went."""
     counts = counts if counts is not None else Counter()
-    targets = rag_targets(cfg, recipe, tokenizer, retriever, FormatReport())
-    for example, target in tqdm(targets[: limit or None], desc="self-distilled examples", unit="prompt"):
-        reply = generator.generate(example.messages, params).strip()
+    for example, target, reply in recipe_replies(cfg, recipe, tokenizer, retriever, generator, params, limit,
+                                                 "self-distilled examples"):
         text, source = distilled_target(target, reply, example.evidence, cfg)
         counts[source] += 1
         if text is None:

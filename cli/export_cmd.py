@@ -1,4 +1,4 @@
-"""`dossier export edge --domain D [--adapter shipped|none|PATH] [--quant Q] [--output-quant Q] [--faiss-sq8]
+"""`dossier export edge --domain D [--adapter served|shipped|none|PATH] [--quant Q] [--output-quant Q] [--faiss-sq8]
 [--small] --out DIR`: the domain as one offline folder and its .tar.gz (edge/export/bundle.py), answered from by
 `python -m edge`."""
 
@@ -17,8 +17,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     edge = kinds.add_parser("edge", help="an offline bundle: GGUF generator, ONNX int8 embedder, index, runner")
     edge.add_argument("--domain", required=True)
     edge.add_argument("--out", required=True, type=Path, help="the bundle folder; DIR.tar.gz is written beside it")
-    edge.add_argument("--adapter", default="none", help="the generator's tuned LoRA to merge: shipped (the "
-                      "domain's own), none (the base GGUF, default) or a peft adapter dir")
+    edge.add_argument("--adapter", default="served", help="the generator's tuned LoRA to merge: served (what the "
+                      "service answers with: the domain's shipped adapter where domain.toml names one, else the base "
+                      "GGUF; default), shipped (the domain's own, an error where it has none), none (the base GGUF) "
+                      "or a peft adapter dir")
     edge.add_argument("--quant", help="requantise the GGUF with llama.cpp: q4_k_m, q8_0, q5_k_m, ... (default: as "
                       "shipped; q4_k_m after a merge)")
     edge.add_argument("--output-quant", help="the output projection's own type: q4_0, q5_0, q8_0, iq4_nl, ... "

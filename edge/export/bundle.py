@@ -58,7 +58,7 @@ ARCHIVE_LEVEL = 1  # GGUF and int8 graphs barely compress: level 1 is as small a
 class ExportRequest:
     cfg: DomainConfig
     out: Path
-    adapter: str = "none"  # shipped | none | a LoRA adapter dir
+    adapter: str = "served"  # served (what the domain answers with) | shipped | none | a LoRA adapter dir
     quant: str | None = None  # None: the GGUF's own type (no requantisation unless an adapter is merged)
     output_quant: str | None = None  # the output projection's type (edge.export.quantize.OUTPUT_TYPES)
     faiss_sq8: bool = False
@@ -107,13 +107,13 @@ def export_edge(req: ExportRequest) -> ExportResult:
     start = time.perf_counter()
     cfg, out = _edge_config(req.cfg), req.out.resolve()
     quant = None if req.quant is None else check_quant(req.quant)
+    adapter = resolve_adapter(cfg, req.adapter)
     if req.output_quant is not None:
-        check_output_quant(req.output_quant, requantising=quant is not None or req.adapter != "none")
+        check_output_quant(req.output_quant, requantising=quant is not None or adapter is not None)
     if req.embedder_int8 not in GRAPHS:
         raise ExportError(f"--embedder-int8 {req.embedder_int8!r}: choose one of {', '.join(GRAPHS)}")
     if req.embedder_vocab not in EMBEDDER_VOCABS:
         raise ExportError(f"--embedder-vocab {req.embedder_vocab!r}: choose one of {', '.join(EMBEDDER_VOCABS)}")
-    adapter = resolve_adapter(cfg, req.adapter)
     gguf = req.gguf or Path(gguf_file(cfg.models.generator_gguf))
     index, _ = source_version(req.index_dir or _default_index(cfg))
     if out.exists() and not req.force:

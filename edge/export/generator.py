@@ -1,8 +1,9 @@
 """The bundle's generator GGUF: the domain's GGUF as shipped, or with a tuned LoRA adapter merged, optionally
 requantised by llama.cpp; its chat template must still be inside afterwards.
 
-`--adapter shipped` reads the adapter the domain's `domain.toml` names (`domains/<d>/models/generator-lora/`; legal
-ships one); `none` is the base GGUF; anything else is a peft LoRA adapter dir (a training run's `adapter/`).
+`--adapter served` (the default) bundles what the service answers with: the domain's shipped adapter where its
+`domain.toml` names one, else the base GGUF. `shipped` insists on that adapter (an error where the domain has none);
+`none` is the base GGUF; anything else is a peft LoRA adapter dir (a training run's `adapter/`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ ADAPTER_QUANT = "q4_k_m"  # a merge writes F32 tensors: without --quant they go 
 
 
 def resolve_adapter(cfg: DomainConfig, choice: str) -> LoraAdapter | None:
-    """`shipped` | `none` | a path -> the adapter, read and checked now (before anything is written)."""
+    """`served` | `shipped` | `none` | a path -> the adapter, read and checked now (before anything is written)."""
+    if choice == "served":
+        choice = "shipped" if cfg.models.generator_adapter else "none"
     if choice == "none":
         return None
     if choice == "shipped":

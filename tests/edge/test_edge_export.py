@@ -101,6 +101,17 @@ def test_a_shipped_adapter_the_domain_lacks_names_the_fix(edge_cfg, slice_retrie
     _nothing_left(tmp_path)
 
 
+def test_the_default_adapter_is_what_the_domain_serves(edge_cfg, tmp_path) -> None:
+    from edge.export.generator import resolve_adapter
+
+    assert resolve_adapter(edge_cfg, "served") is None  # names no adapter: the base GGUF, as the service answers
+    adapter = _q_proj_lora(tmp_path / "domain" / "models" / "generator-lora")
+    naming = replace(edge_cfg, root=tmp_path / "domain", models=replace(
+        edge_cfg.models, generator_adapter="models/generator-lora"))
+    served = resolve_adapter(naming, "served")
+    assert served is not None and served.path == adapter and resolve_adapter(naming, "none") is None
+
+
 @pytest.mark.parametrize("damage", ["garbage weights", "no config", "missing adapter"])
 def test_a_missing_or_corrupt_adapter_is_refused(edge_cfg, slice_retriever, tiny_gguf, tmp_path, damage) -> None:
     adapter = _q_proj_lora(tmp_path / "adapter")

@@ -1,4 +1,4 @@
-"""`dossier train reranker | embedder | bank --domain D`: the retrieval recipes (training/retriever/).
+"""`dossier train reranker | embedder | bank | gate --domain D`: the retrieval recipes (training/retriever/).
 
 `cli/train_cmd.py` owns `dossier train` and calls `register(train_commands)` with its sub-command action.
 A kept model is installed as `<cache>/models/<output>` (name it in domain.toml: [models] embedder / reranker).
@@ -35,6 +35,16 @@ def register(train_commands: argparse._SubParsersAction) -> None:
     bank.add_argument("--out", type=Path, help="the bank file (default: the one domain.toml names, else "
                       "domains/D/models/question_bank.npz)")
     bank.set_defaults(handler=train_bank)
+    gate = train_commands.add_parser("gate", help="domain gate: tells this domain's questions from the other "
+                                     "domains' by the domain's query vectors ([retrieval] domain_gate)")
+    gate.add_argument("--domain", required=True)
+    gate.add_argument("--per-set", type=int, default=600, help="questions per set and split at most (train; dev "
+                      "a quarter of it)")
+    gate.add_argument("--keep", type=float, default=0.99, help="the share of this domain's dev questions the "
+                      "threshold keeps (default 0.99)")
+    gate.add_argument("--out", type=Path, help="the gate file (default: the one domain.toml names, else "
+                      "domains/D/models/domain_gate.npz)")
+    gate.set_defaults(handler=train_gate)
 
 
 def _finish(args: argparse.Namespace, report: dict, run_dir: Path, key: str) -> int:
@@ -74,4 +84,13 @@ def train_bank(args: argparse.Namespace) -> int:
     sets = [name for name in args.evalsets.split(",") if name]
     path, counts = write_bank(load_domain(args.domain), sets, args.out)
     print(json.dumps({"bank": str(path), "questions": counts, "bytes": path.stat().st_size}, ensure_ascii=False))
+    return 0
+
+
+def train_gate(args: argparse.Namespace) -> int:
+    from domains import load_domain
+    from training.retriever.domain_gate import write_gate
+
+    path, gate = write_gate(load_domain(args.domain), args.out, args.per_set, args.keep)
+    print(json.dumps({"gate": str(path), "threshold": round(gate.threshold, 4), **gate.report}, ensure_ascii=False))
     return 0

@@ -113,6 +113,10 @@ class RetrievalConfig:
     scope_weight: float = 0.0
     scope_min_share: float = 0.6
     scope_min_cosine: float = 0.5  # its own floor: a case description is far from every question, yet near enough
+    # the domain gate (retrieval/domain_gate.py): a linear classifier over the dense stage's query vector, fitted by
+    # `dossier train gate` on this domain's train questions against the other domains'; a question it places in
+    # another domain is abstained on (rag/abstention.py). A path relative to the domain folder; empty: no gate
+    domain_gate: str = ""
 
     def __post_init__(self) -> None:
         if self.hub_weight < 0:
@@ -203,12 +207,12 @@ class DomainConfig:
 
 def with_embedder(cfg: DomainConfig, name: str) -> DomainConfig:
     """`cfg` with another query embedder (an evaluation's `--embedder`). The question bank holds the domain
-    embedder's vectors, so it goes too, and the hub correction it feeds: votes or hub scores from another
-    embedding space would be noise."""
+    embedder's vectors, so it goes too, and the hub correction it feeds, and the domain gate fitted on them: votes,
+    hub scores or margins from another embedding space would be noise."""
     if name == cfg.models.embedder:
         return cfg
     return replace(cfg, models=replace(cfg.models, embedder=name),
-                   retrieval=replace(cfg.retrieval, question_bank="", hub_weight=0.0))
+                   retrieval=replace(cfg.retrieval, question_bank="", hub_weight=0.0, domain_gate=""))
 
 
 def domain_from_mapping(data: Mapping[str, Any], root: Path) -> DomainConfig:

@@ -3,6 +3,9 @@ cover the question, showing the nearest passages instead. A generator that reads
 answer (its reply opens with the domain's refusal sentence, as the tuned adapters are trained to) abstains the
 same way (`model_refused`).
 
+A question the domain gate (retrieval/domain_gate.py, where the domain has one) places in another domain is
+abstained on too, whatever its score: the passages found for it are this domain's nearest, not an answer.
+
 The score is the best hit's score from the stage the domain names (`[abstention] score`: the dense cosine by
 default, the reranker's, or "fused": the score of whichever fusion the retriever runs, RRF or z-score), compared
 with the domain's calibrated threshold. `eval.calibrate` chooses that threshold with the same `best_score`.
@@ -19,6 +22,7 @@ from typing import Any
 from core.records import Hit
 from core.stages import AbstentionScore, Fusion
 from domains.config import AbstentionConfig, PromptsConfig
+from retrieval.domain_gate import GATE_STAGE
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +34,12 @@ class AbstentionDecision:
     threshold: float
     stage: str  # the `Hit.stage_scores` key that was read
     reason: str
+    gate_margin: float | None = None  # the domain gate's (retrieval/domain_gate.py); None without one
 
     def trace(self) -> dict[str, Any]:
-        return {"abstained": self.abstain, "score": self.score, "threshold": self.threshold, "stage": self.stage}
+        gate = {} if self.gate_margin is None else {"gate_margin": round(self.gate_margin, 3)}
+        return {"abstained": self.abstain, "score": self.score, "threshold": self.threshold, "stage": self.stage,
+                **gate}
 
 
 def stage_score(hit: Hit, key: str) -> float | None:
@@ -62,7 +69,11 @@ def decide(hits: Sequence[Hit], config: AbstentionConfig, fusion: Fusion) -> Abs
     if score < config.threshold:
         reason = f"best {key} score {score:.3f} is under the domain threshold {config.threshold:.3f}"
         return AbstentionDecision(True, score, config.threshold, key, reason)
-    return AbstentionDecision(False, score, config.threshold, key, "")
+    margin = best_score(hits, GATE_STAGE)  # the same on every hit of the query; None without a gate
+    if margin is not None and margin < 0:
+        reason = f"the domain gate places the question outside this domain (margin {margin:.2f})"
+        return AbstentionDecision(True, score, config.threshold, key, reason, margin)
+    return AbstentionDecision(False, score, config.threshold, key, "", margin)
 
 
 MODEL_REFUSAL_REASON = "the generator read the evidence and said it does not answer the question"

@@ -13,6 +13,7 @@ from core.errors import ConfigError
 from core.paths import index_root, vector_cache_dir
 from core.stages import Stage
 from domains.config import DomainConfig, EmbeddingConfig
+from retrieval.domain_gate import gate_for
 from retrieval.embedders import GRAPH_BACKENDS, SentenceTransformerEmbedder
 from retrieval.faiss_index import FaissIndexSpec
 from retrieval.hybrid import HybridRetriever
@@ -106,6 +107,7 @@ def build_retriever(
         reranker=build_reranker(cfg) if Stage.RERANK in stages else None,
         stages=stages,
         bank=bank_for(cfg),
+        gate=gate_for(cfg),
     )
     return retriever.load() if load else retriever
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from core.records import Chunk, Hit, Retrieval
 from core.stages import FIRST_STAGES, Fusion, Stage
 from domains.config import RetrievalConfig
 from retrieval.article_lookup import ArticleCatalogue
+from retrieval.domain_gate import GATE_STAGE, DomainGate
 from retrieval.faiss_index import FaissIndexSpec, chunk_keys
 from retrieval.filters import MetadataFilter
 from retrieval.fusion import reciprocal_rank_fusion, zscore_fusion
@@ -58,7 +60,7 @@ class HybridRetriever:
     def __init__(self, cfg: RetrievalConfig, *, index_location: Path, embedder: LoadableEmbedder,
                  tokenizer: JiebaTokenizer, faiss_spec: FaissIndexSpec,
                  reranker: CrossEncoderReranker | None = None, stages: Sequence[str] | None = None,
-                 bank: QuestionBank | None = None) -> None:
+                 bank: QuestionBank | None = None, gate: DomainGate | None = None) -> None:
         self.cfg = cfg
         self.stages = _stages(stages or cfg.stages)
         if Stage.RERANK in self.stages and reranker is None:
@@ -69,6 +71,7 @@ class HybridRetriever:
         self.faiss_spec = faiss_spec
         self.reranker = reranker
         self.bank = bank if Stage.DENSE in self.stages else None  # it votes with the dense stage's query vectors
+        self.gate = gate if Stage.DENSE in self.stages else None  # and the gate reads them
         self._keys_of_doc: dict[str, list[int]] = {}
         self._scopes: ScopeMap | None = None
         self._hubs: HubCorrection | None = None
@@ -98,6 +101,9 @@ class HybridRetriever:
             self._articles = ArticleCatalogue(self._index.docstore.metadata_by_key())
             log.info("article lookup: %d articles of %d law names (%.1f s)", len(self._articles),
                      len(self._articles.laws), time.perf_counter() - start)
+        if self.gate is not None and self.gate.embedder != e.name:
+            raise ConfigError(f"the domain gate was fitted on {self.gate.embedder} vectors, the retriever embeds "
+                              f"with {e.name}: fit it again with `dossier train gate`")
         if self.bank is not None:
             if self.bank.embedder != e.name:
                 raise ConfigError(f"the question bank was embedded with {self.bank.embedder}, the retriever embeds "
@@ -174,8 +180,13 @@ class HybridRetriever:
             start = time.perf_counter()
             self._with_dense_scores(rankings, vectors)
             timer.add(BANK_STAGE, start)
-        return [_named_first(self._finish(q, r, k, timer), [chunks[key] for key in n if key in chunks], k)
-                for q, r, n in zip(queries, rankings, named, strict=True)]
+        found_hits = [_named_first(self._finish(q, r, k, timer), [chunks[key] for key in n if key in chunks], k)
+                      for q, r, n in zip(queries, rankings, named, strict=True)]
+        if self.gate is None:
+            return found_hits
+        margins = self.gate.margins(vectors)  # every hit of a query carries its question's margin
+        return [[replace(h, stage_scores={**h.stage_scores, GATE_STAGE: float(m)}) for h in hits]
+                for hits, m in zip(found_hits, margins, strict=True)]
 
     def _named_articles(self, queries: list[str], allowed: tuple[np.ndarray, np.ndarray] | None,
                         timer: _Timer) -> list[list[int]]:

@@ -13,7 +13,6 @@ retriever with another embedder refuses it rather than compare vectors of two sp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from domains.config import DomainConfig
+from retrieval.array_file import read_arrays, write_arrays
 
 FORMAT = 1
 
@@ -64,30 +64,22 @@ class QuestionBank:
 
     def save(self, path: Path) -> Path:
         """float16 vectors (cosines move by < 1e-3) and the ids as JSON, in one compressed .npz."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "embedder": self.embedder, "doc_ids": self.doc_ids, "sources": self.sources}
-        tmp = path.with_name(f".tmp-{path.name}")
-        with tmp.open("wb") as handle:
-            np.savez_compressed(handle, vectors=self.vectors.astype(np.float16),
-                                meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), dtype=np.uint8))
-        tmp.replace(path)
-        return path
+        return write_arrays(path, meta, vectors=self.vectors.astype(np.float16))
 
     @staticmethod
     def load(path: Path) -> QuestionBank:
         if not path.is_file():
             raise ConfigError(f"the question bank {path} is missing: build it with `dossier train bank`")
         try:
-            with np.load(path) as data:
-                vectors = data["vectors"].astype(np.float32)
-                meta = json.loads(data["meta"].tobytes().decode())
+            arrays, meta = read_arrays(path, ("vectors",))
         except (OSError, ValueError, KeyError) as err:
             raise ConfigError(f"the question bank {path} cannot be read ({err}): build it again with "
                               "`dossier train bank`") from err
         if meta.get("format") != FORMAT:
             raise ConfigError(f"the question bank {path} has format {meta.get('format')}, this Dossier reads "
                               f"{FORMAT}: build it again with `dossier train bank`")
-        return QuestionBank(meta["embedder"], vectors, tuple(tuple(d) for d in meta["doc_ids"]),
+        return QuestionBank(meta["embedder"], arrays["vectors"], tuple(tuple(d) for d in meta["doc_ids"]),
                             tuple(meta.get("sources", ())))
 
 

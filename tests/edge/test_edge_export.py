@@ -95,6 +95,20 @@ def test_the_bundle_carries_the_question_bank_its_retriever_reads(edge_cfg, tmp_
     assert carried is not None and carried.doc_ids == (("a",), ("b",))
 
 
+def test_the_bundle_carries_the_domain_gate_its_retriever_reads(edge_cfg, tmp_path) -> None:
+    from domains.config import domain_from_mapping
+    from edge.export.bundle import _write_domain
+    from retrieval.domain_gate import DomainGate, gate_for
+
+    gate = DomainGate("all-minilm-l6-v2", np.ones(4, np.float32), 0.5, 0.25).save(tmp_path / "g.npz")
+    cfg = replace(edge_cfg, retrieval=replace(edge_cfg.retrieval, domain_gate=str(gate)))
+    _write_domain(cfg, tmp_path / "domain")
+    data = json.loads((tmp_path / "domain" / "domain.json").read_text(encoding="utf-8"))
+    assert data["retrieval"]["domain_gate"] == "models/g.npz"
+    carried = gate_for(domain_from_mapping(data, root=tmp_path / "domain"))
+    assert carried is not None and carried.threshold == 0.25
+
+
 def test_a_shipped_adapter_the_domain_lacks_names_the_fix(edge_cfg, slice_retriever, tiny_gguf, tmp_path) -> None:
     with pytest.raises(ExportError, match=r"ships no tuned generator adapter.*dossier train sft.*--adapter none"):
         _export(edge_cfg, slice_retriever, tiny_gguf, tmp_path / "b", adapter="shipped")

@@ -64,3 +64,16 @@ def test_no_hits_abstain_and_a_missing_stage_does_not():
     assert decide([], AbstentionConfig(threshold=-1.0), Fusion.ZSCORE).abstain
     decision = decide([hit("bm25", 7.0, bm25=7.0)], AbstentionConfig(threshold=0.5, score="dense"), Fusion.ZSCORE)
     assert not decision.abstain and decision.score is None
+
+
+def test_a_question_the_domain_gate_places_elsewhere_is_abstained_on_whatever_its_score():
+    from retrieval.domain_gate import GATE_STAGE
+
+    config = AbstentionConfig(threshold=0.3)
+    outside = decide([hit(dense=0.8, **{GATE_STAGE: -0.7})], config, Fusion.RRF)
+    assert outside.abstain and "domain gate" in outside.reason and outside.trace()["gate_margin"] == -0.7
+    inside = decide([hit(dense=0.8, **{GATE_STAGE: 0.2})], config, Fusion.RRF)
+    assert not inside.abstain and inside.trace()["gate_margin"] == 0.2
+    weak = decide([hit(dense=0.1, **{GATE_STAGE: 0.2})], config, Fusion.RRF)
+    assert weak.abstain and "threshold" in weak.reason  # the threshold still reads first
+    assert "gate_margin" not in decide([hit(dense=0.8)], config, Fusion.RRF).trace()  # no gate, no margin

@@ -1,0 +1,84 @@
+"""The domain gate: a class-balanced logistic regression over the domain's query vectors, its threshold chosen to keep
+a share of the domain's dev questions, saved and refused like the question bank, and read on every hit of the real
+HybridRetriever."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.errors import ConfigError
+from retrieval.domain_gate import GATE_STAGE, DomainGate, gate_for
+from training.retriever.domain_gate import build_gate, fit_logistic, keeping_threshold
+
+
+def _clusters(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centre = np.zeros(16)
+    centre[0] = 1.5
+    x = np.vstack([rng.normal(centre, 1.0, (n, 16)), rng.normal(-centre, 1.0, (3 * n, 16))])  # unbalanced
+    return x.astype(np.float32), np.r_[np.ones(n), np.zeros(3 * n)]
+
+
+def test_the_fit_separates_two_clusters_and_balances_their_sizes() -> None:
+    x, y = _clusters(200)
+    weights, bias = fit_logistic(x, y)
+    assert weights[0] > 5 * np.abs(weights[1:]).max()  # the one direction that separates them
+    test_x, test_y = _clusters(200, seed=1)
+    predicted = test_x @ weights + bias >= 0
+    assert (predicted[test_y > 0]).mean() > 0.9 and (~predicted[test_y == 0]).mean() > 0.9  # neither side favoured
+
+
+def test_the_threshold_keeps_the_asked_share() -> None:
+    logits = np.arange(100, dtype=np.float32)
+    assert (logits >= keeping_threshold(logits, 0.99)).mean() == 0.99
+    assert keeping_threshold(logits, 1.0) == 0.0
+    with pytest.raises(ConfigError, match="--keep"):
+        keeping_threshold(logits, 0.0)
+
+
+def test_a_gate_round_trips_and_a_broken_file_names_the_command(tmp_path) -> None:
+    gate = DomainGate("all-minilm-l6-v2", np.ones(4, np.float32), -1.0, 0.5, {"keep": 0.99})
+    loaded = DomainGate.load(gate.save(tmp_path / "gate.npz"), "legal")
+    assert loaded.embedder == gate.embedder and loaded.threshold == 0.5 and loaded.report == {"keep": 0.99}
+    np.testing.assert_allclose(loaded.margins(np.eye(4, dtype=np.float32)), [-0.5] * 4)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ConfigError, match="dossier train gate --domain legal"):
+        DomainGate.load(tmp_path / "bad.npz", "legal")
+    with pytest.raises(ConfigError, match="missing"):
+        DomainGate.load(tmp_path / "none.npz", "legal")
+
+
+def test_a_gate_fitted_on_the_domains_questions_keeps_its_dev_share(slice_retriever, legal_cfg) -> None:
+    gate = build_gate(legal_cfg, slice_retriever.embedder, per_set=24, keep=0.9)
+    report = gate.report
+    assert gate.embedder == "all-minilm-l6-v2" and gate.weights.shape == (slice_retriever.embedder.dim,)
+    assert report["dev_kept_in_domain"] >= 0.9
+    assert any(k.startswith("legal/") for k in report["train"]) and any(k.startswith("finance/") for k in
+                                                                         report["train"])
+    assert all(not k.endswith("cail2018_charges") for k in report["train"])  # a label set, not questions
+
+
+def _with_gate(retriever, gate: DomainGate):
+    """The slice's retriever again, over the same index and embedder, with `gate`."""
+    return retriever.__class__(retriever.cfg, index_location=retriever.index_location, embedder=retriever.embedder,
+                               tokenizer=retriever.tokenizer, faiss_spec=retriever.faiss_spec, gate=gate).load()
+
+
+def test_every_hit_carries_the_gate_margin_and_a_foreign_embedder_is_refused(slice_retriever) -> None:
+    refusing = DomainGate("all-minilm-l6-v2", np.zeros(slice_retriever.embedder.dim, np.float32), -3.0, 0.0)
+    hits = _with_gate(slice_retriever, refusing).retrieve(["盗窃数额较大怎么处罚"])[0].hits
+    assert hits and all(h.stage_scores[GATE_STAGE] == pytest.approx(-3.0) for h in hits)
+    assert GATE_STAGE not in slice_retriever.retrieve(["盗窃数额较大怎么处罚"])[0].hits[0].stage_scores
+    with pytest.raises(ConfigError, match="dossier train gate"):
+        _with_gate(slice_retriever, replace(refusing, embedder="embeddinggemma-300m"))
+
+
+def test_the_domain_names_its_gate_by_path(legal_cfg, tmp_path) -> None:
+    assert gate_for(replace(legal_cfg, retrieval=replace(legal_cfg.retrieval, domain_gate=""))) is None
+    path = DomainGate("all-minilm-l6-v2", np.ones(4, np.float32), 0.0, 0.0).save(tmp_path / "models" / "g.npz")
+    named = replace(legal_cfg, root=tmp_path, retrieval=replace(legal_cfg.retrieval, domain_gate="models/g.npz"))
+    gate = gate_for(named)
+    assert gate is not None and gate.weights.shape == (4,) and path.is_file()

@@ -1,0 +1,128 @@
+"""`dossier train gate --domain D`: the domain gate (retrieval/domain_gate.py), a logistic regression over the
+domain's own query vectors (its query adapter included, as a served question is embedded): this domain's questions
+against the other domains'.
+
+Questions come from every retrieval, QA and multiple-choice set of each domain (dialogues and the charge labels of
+the CAIL facts add nothing the retrieval sets lack), the TRAIN split for the fit and the DEV split for the threshold:
+the highest logit that keeps `keep` of this domain's dev questions, so a wrong refusal stays rare by construction and
+what the gate refuses of the other domains is read off the same dev questions. Test questions never enter. Each set
+gives at most `per_set` questions per split (a seeded draw), so one large set does not decide what the domain is.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import ConfigError
+from domains import available_domains, load_domain
+from domains.config import DomainConfig
+from eval.evalsets import load_evalset
+from eval.splits import Split
+from retrieval.domain_gate import DomainGate
+
+log = logging.getLogger(__name__)
+
+GATE_KINDS = ("retrieval", "qa", "mcq")
+L2 = 1.0  # ridge on the weights (not the bias), in units of one balanced example
+NEWTON_STEPS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Questions:
+    texts: list[str]
+    counts: dict[str, int]  # "<domain>/<set>" -> questions taken
+
+
+def domain_questions(cfg: DomainConfig, split: Split, per_set: int, seed: int = 0) -> Questions:
+    texts: list[str] = []
+    counts: dict[str, int] = {}
+    for spec in cfg.evalsets:
+        if spec.kind not in GATE_KINDS:
+            continue
+        records = load_evalset(cfg, spec.name, splits=frozenset({split}), require_gold=False).records
+        queries = sorted({r.query.strip() for r in records if r.query.strip()})
+        random.Random(f"{seed}:{cfg.name}:{spec.name}:{split}").shuffle(queries)
+        counts[f"{cfg.name}/{spec.name}"] = len(queries[:per_set])
+        texts += queries[:per_set]
+    return Questions(texts, counts)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
+    """(weights, bias) of a class-balanced L2 logistic regression, by Newton's method (a few hundred dims)."""
+    n, dim = x.shape
+    positives = max(int(y.sum()), 1)
+    sample_weight = np.where(y > 0, n / (2 * positives), n / (2 * max(n - positives, 1)))
+    xb = np.hstack([x.astype(np.float64), np.ones((n, 1))])
+    ridge = np.full(dim + 1, l2)
+    ridge[-1] = 0.0  # the bias is not shrunk
+    w = np.zeros(dim + 1)
+    for _ in range(NEWTON_STEPS):
+        p = 1.0 / (1.0 + np.exp(-(xb @ w)))
+        gradient = xb.T @ (sample_weight * (p - y)) + ridge * w
+        hessian = (xb * (sample_weight * p * (1 - p))[:, None]).T @ xb + np.diag(ridge)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return w[:-1].astype(np.float32), float(w[-1])
+
+
+def keeping_threshold(logits: np.ndarray, keep: float) -> float:
+    """The highest threshold at which a share `keep` of these (in-domain) logits is at or above it."""
+    if not 0 < keep <= 1:
+        raise ConfigError(f"--keep must be in (0, 1], got {keep}")
+    ordered = np.sort(logits)
+    return float(ordered[int(np.floor((1 - keep) * len(ordered)))])
+
+
+def build_gate(cfg: DomainConfig, embedder: Any, per_set: int = 600, keep: float = 0.99) -> DomainGate:
+    """Fit on the train split, choose the threshold on dev; `embedder`: the domain's loaded query embedder."""
+    others = [load_domain(name) for name in available_domains() if name != cfg.name]
+    if not others:
+        raise ConfigError("the domain gate needs another domain's questions to tell this one's from")
+
+    def vectors(texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(embedder.embed(list(texts), role="query"), dtype=np.float32)
+
+    data: dict[str, tuple[np.ndarray, np.ndarray, dict[str, int]]] = {}
+    for split, cap in (("train", per_set), ("dev", max(per_set // 4, 1))):
+        own = domain_questions(cfg, split, cap)
+        foreign = [domain_questions(other, split, cap) for other in others]
+        if not own.texts or not any(q.texts for q in foreign):
+            raise ConfigError(f"domain gate: no {split} questions for {cfg.name} or the other domains")
+        texts = own.texts + [t for q in foreign for t in q.texts]
+        log.info("domain gate %s: embedding %d %s questions", cfg.name, len(texts), split)
+        labels = np.r_[np.ones(len(own.texts)), np.zeros(len(texts) - len(own.texts))]
+        data[split] = vectors(texts), labels, own.counts | {k: v for q in foreign for k, v in q.counts.items()}
+    x, y, _ = data["train"]
+    weights, bias = fit_logistic(x, y)
+    dev_x, dev_y, _ = data["dev"]
+    logits = dev_x @ weights + bias
+    threshold = keeping_threshold(logits[dev_y > 0], keep)
+    report = {
+        "train": data["train"][2], "dev": data["dev"][2], "keep": keep,
+        "dev_kept_in_domain": round(float((logits[dev_y > 0] >= threshold).mean()), 4),
+        "dev_refused_other_domains": round(float((logits[dev_y == 0] < threshold).mean()), 4),
+        "train_accuracy": round(float(((x @ weights + bias >= 0) == (y > 0)).mean()), 4),
+    }
+    log.info("domain gate %s: threshold %.3f keeps %.3f of the dev questions and refuses %.3f of the others'",
+             cfg.name, threshold, report["dev_kept_in_domain"], report["dev_refused_other_domains"])
+    return DomainGate(cfg.models.embedder, weights, bias, threshold, report)
+
+
+def write_gate(cfg: DomainConfig, out: Path | None = None, per_set: int = 600, keep: float = 0.99) -> tuple[Path,
+                                                                                                           DomainGate]:
+    """Build the gate with the domain's embedder and write it to `out` (default: the file domain.toml names, or
+    models/domain_gate.npz in the domain folder)."""
+    from rag.build_retrieval import build_embedder
+
+    path = out or cfg.path(cfg.retrieval.domain_gate or "models/domain_gate.npz")
+    gate = build_gate(cfg, build_embedder(cfg).load(), per_set, keep)
+    return gate.save(path), gate

@@ -38,3 +38,6 @@ class AbstentionScore(StrEnum):
 
 
 FIRST_STAGES = (Stage.DENSE, Stage.BM25)
+# not a ranking: the domain gate's margin for the query (retrieval/domain_gate.py), carried on each of its hits and
+# read by the abstention stage
+GATE_STAGE = "domain_gate"

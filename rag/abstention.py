@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.records import Hit
-from core.stages import AbstentionScore, Fusion
+from core.stages import GATE_STAGE, AbstentionScore, Fusion
 from domains.config import AbstentionConfig, PromptsConfig
-from retrieval.domain_gate import GATE_STAGE
 
 log = logging.getLogger(__name__)
 

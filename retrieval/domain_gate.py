@@ -8,8 +8,8 @@ gate reads the query vector the dense stage computes anyway, so it costs one dot
 train gate` on the TRAIN split of this domain's sets against the other domains' (the dev split chooses its
 threshold), and records the embedder it was fitted with; a retriever with another embedder refuses it.
 
-Each hit of a query carries the gate's margin (logit minus threshold) as the stage score `GATE_STAGE`; a negative
-margin means the question reads as another domain's (`rag.abstention.decide`).
+Each hit of a query carries the gate's margin (logit minus threshold) as the stage score `core.stages.GATE_STAGE`;
+a negative margin means the question reads as another domain's (`rag.abstention.decide`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from domains.config import DomainConfig
 from retrieval.array_file import read_arrays, write_arrays
 
 FORMAT = 1
-GATE_STAGE = "domain_gate"  # the Hit.stage_scores key of the gate's margin
 _FIX = "build it again with `dossier train gate --domain {domain}`"
 
 

@@ -22,10 +22,10 @@ import numpy as np
 
 from core.errors import ConfigError, IndexError_
 from core.records import Chunk, Hit, Retrieval
-from core.stages import FIRST_STAGES, Fusion, Stage
+from core.stages import FIRST_STAGES, GATE_STAGE, Fusion, Stage
 from domains.config import RetrievalConfig
 from retrieval.article_lookup import ArticleCatalogue
-from retrieval.domain_gate import GATE_STAGE, DomainGate
+from retrieval.domain_gate import DomainGate
 from retrieval.faiss_index import FaissIndexSpec, chunk_keys
 from retrieval.filters import MetadataFilter
 from retrieval.fusion import reciprocal_rank_fusion, zscore_fusion

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.records import Chunk, Hit
-from core.stages import AbstentionScore, Fusion, Stage
+from core.stages import GATE_STAGE, AbstentionScore, Fusion, Stage
 from domains.config import AbstentionConfig
 from rag.abstention import best_score, decide
 from retrieval.fusion import reciprocal_rank_fusion, zscore_fusion
@@ -67,8 +67,6 @@ def test_no_hits_abstain_and_a_missing_stage_does_not():
 
 
 def test_a_question_the_domain_gate_places_elsewhere_is_abstained_on_whatever_its_score():
-    from retrieval.domain_gate import GATE_STAGE
-
     config = AbstentionConfig(threshold=0.3)
     outside = decide([hit(dense=0.8, **{GATE_STAGE: -0.7})], config, Fusion.RRF)
     assert outside.abstain and "domain gate" in outside.reason and outside.trace()["gate_margin"] == -0.7

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from core.errors import ConfigError
-from retrieval.domain_gate import GATE_STAGE, DomainGate, gate_for
+from core.stages import GATE_STAGE
+from retrieval.domain_gate import DomainGate, gate_for
 from training.retriever.domain_gate import build_gate, fit_logistic, keeping_threshold
 
 

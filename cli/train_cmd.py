@@ -1,4 +1,4 @@
-"""`dossier train sft|reward|dpo|kto|ppo|merge|evaluate|memory|launch` (and `reranker|embedder`, registered by
+"""`dossier train sft|reward|dpo|kto|ppo|merge|evaluate|memory|plan|launch` (and `reranker|embedder`, registered by
 train_retrieval_cmd). Each recipe step takes --domain and a recipe TOML, plus overrides; handlers import the
 training stack only when they run."""
 
@@ -37,6 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _register_ship(steps)
     _register_evaluate(steps)
     _register_memory(steps)
+    _register_plan(steps)
     _register_launch(steps)
     train_retrieval_cmd.register(steps)
 
@@ -308,6 +309,27 @@ def run_memory(args: argparse.Namespace) -> int:
     rows = memory_report(cfg.name, recipe, args.output, methods, args.steps)
     print(format_table(rows))
     print(f"plot: {args.output / 'memory.png'}", file=sys.stderr)
+    return 0
+
+
+def _register_plan(steps: argparse._SubParsersAction) -> None:
+    parser = steps.add_parser("plan", help="check a recipe without training: model shape, data in tokens, steps and "
+                              "the estimated peak memory on the device it is meant for")
+    _recipe_arguments(parser)
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="the device the run is planned for")
+    parser.add_argument("--processes", type=int, default=1, help="data-parallel processes (GPUs)")
+    parser.add_argument("--budget-mib", type=float, default=0, help="warn when the estimated peak is above this")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.set_defaults(handler=run_plan)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from training.plan import format_plan, plan_recipe
+
+    cfg, recipe = _load(args)
+    retriever = None if args.no_retrieval or recipe.data.source != "rag" else indexed_retriever(cfg)
+    plan = plan_recipe(cfg, recipe, args.device, args.processes, args.budget_mib, retriever)
+    print(json.dumps(plan.as_dict(), ensure_ascii=False, indent=2) if args.json else format_plan(plan))
     return 0
 
 

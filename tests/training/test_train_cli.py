@@ -1,5 +1,5 @@
 """The `dossier train` commands end to end on the tiny model: a charges SFT run, `evaluate --json` (only the JSON
-on stdout), `merge`, and `launch --dry-run` handing accelerate the right arguments."""
+on stdout), `merge`, `launch --dry-run` handing accelerate the right arguments, and `plan` checking the GPU recipes."""
 
 from __future__ import annotations
 
@@ -114,3 +114,16 @@ def test_launch_rejects_unknown_config_and_step(capsys) -> None:
     assert main(["train", "launch", "--accelerate-config", "mpi", "--dry-run", "--", "sft"]) == 2
     assert "deepspeed_zero3" in capsys.readouterr().err
     assert main(["train", "launch", "--accelerate-config", "ddp", "--dry-run", "--", "pretrain"]) == 2
+
+
+@pytest.mark.parametrize("recipe", ["sft_distill_gpu.toml", "dpo_rag_gpu.toml"])
+def test_plan_checks_a_gpu_recipe_without_training(recipe, tiny_lm_dir, sft_file, preference_file, capsys) -> None:
+    """The GPU recipes' dry-run check, on the tiny model in place of the 1.5B (CI has no 1.5B GGUF)."""
+    data = sft_file if recipe.startswith("sft") else preference_file
+    code = main(["train", "plan", "--domain", "medical", "--recipe", str(CONFIGS_DIR / recipe), "--model",
+                 str(tiny_lm_dir), "--set", f"data.path={json.dumps(str(data))}", "--processes", "2", "--json"])
+    assert code == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["device"] == "cuda" and plan["precision"] == "bf16" and plan["processes"] == 2
+    assert plan["data"]["examples"] > 0 and plan["optimizer_steps"] > 0 and plan["memory_mib"]["peak_mib"] > 0
+    assert plan["model"]["lowest_trained_layer"] == 0  # every layer: the GPU recipes adapt them all

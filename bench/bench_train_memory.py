@@ -1,7 +1,9 @@
 """Peak memory of full fine-tuning vs LoRA vs QLoRA on the same model, batch and data (a few SFT steps each, each
-in its own process), with trainable-parameter counts; writes memory_report.json and memory.png.
+in its own process), with trainable-parameter counts and `dossier train plan`'s estimate beside each measured peak;
+writes memory_report.json and memory.png.
 
-    .venv/bin/python bench/bench_train_memory.py [--model qwen2.5-coder-0.5b-instruct] [--steps 2] [--out DIR]
+    .venv/bin/python bench/bench_train_memory.py [--model qwen2.5-coder-0.5b-instruct] [--steps 2] [--out DIR] \
+        [--gradient-checkpointing]
 
 QLoRA needs a CUDA GPU (bitsandbytes 4-bit): on a CPU machine its row says skipped.
 """
@@ -28,6 +30,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--methods", default="full,lora,qlora")
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="recompute activations in the backward pass (every method): the lever for LoRA's peak")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "dossier-bench-train-memory")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -35,9 +39,11 @@ def main() -> int:
     # the charge-prediction recipe (same data, sequence length and LoRA shape as the measured gain), all layers
     recipe = load_recipe(CONFIGS_DIR / "sft_legal_charges.toml", [
         f'train.model="{args.model}"', f"train.batch_size={args.batch_size}", "data.limit=16", "lora.layers=[]",
+        f"train.gradient_checkpointing={str(args.gradient_checkpointing).lower()}",
     ])
     rows = memory_report("legal", recipe, args.out, args.methods.split(","), args.steps)
-    print(f"model {args.model}, batch {args.batch_size}, max_length {recipe.train.max_length}, {args.steps} steps")
+    print(f"model {args.model}, batch {args.batch_size}, max_length {recipe.train.max_length}, {args.steps} steps, "
+          f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}")
     print(format_table(rows))
     measured = {r["label"]: r for r in rows if r.get("peak_rss_mib")}
     if "full" in measured and "lora" in measured:

@@ -1,7 +1,8 @@
 """Peak memory of full fine-tuning vs LoRA vs QLoRA on the same model, batch and data, with parameter counts.
 
 Each method runs a few SFT steps in a fresh process (spawned), so one method's freed memory cannot hide
-another's peak. QLoRA (4-bit bitsandbytes) needs a CUDA GPU: without one it is reported as skipped. Writes
+another's peak. QLoRA (4-bit bitsandbytes) needs a CUDA GPU: without one it is reported as skipped. Each row also
+carries `dossier train plan`'s estimate for the same run, so a GPU run checks the estimate too. Writes
 memory_report.json and memory.png (a bar per method) into the output directory.
 """
 
@@ -66,9 +67,10 @@ def memory_report(domain: str, recipe: Recipe, out: Path, methods: Sequence[str]
     if unknown:
         raise DossierError(f"unknown method(s) {sorted(unknown)}; choose from {', '.join(METHODS)}")
     out.mkdir(parents=True, exist_ok=True)
-    rows = [measure_method(domain, recipe, method, steps, out) for method in methods]
+    rows = [{**measure_method(domain, recipe, method, steps, out), "estimated_peak_mib": estimated_peak(
+        domain, recipe, method)} for method in methods]
     keys = ("label", "ok", "skipped", "error", "peak_rss_mib", "start_rss_mib", "delta_rss_mib", "cuda_peak_mib",
-            "trainable_params", "total_params", "train_runtime", "steps")
+            "estimated_peak_mib", "trainable_params", "total_params", "train_runtime", "steps")
     table = [{k: row.get(k) for k in keys} for row in rows]
     write_json(out / "memory_report.json", {"domain": domain, "model": recipe.train.model, "steps": steps,
                                             "batch_size": recipe.train.batch_size, "rows": table})
@@ -76,15 +78,26 @@ def memory_report(domain: str, recipe: Recipe, out: Path, methods: Sequence[str]
     return table
 
 
+def estimated_peak(domain: str, recipe: Recipe, method: str) -> float:
+    """`dossier train plan`'s estimate for the same recipe and method on this machine's device, so every report
+    puts the estimate beside the measured peak (training/memory_estimate.py)."""
+    from dataclasses import replace
+
+    from training.plan import plan_recipe
+
+    planned = replace(recipe, train=replace(recipe.train, method=method))
+    return plan_recipe(load_domain(domain), planned, "cuda" if _cuda() else "cpu").memory.peak_mib
+
+
 def _mib(value: Any) -> str:
     return f"{value:.0f}" if isinstance(value, int | float) else "-"
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| method | peak RSS MiB | RSS growth in training MiB | CUDA peak MiB | trainable params | note |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | peak RSS MiB | RSS growth in training MiB | CUDA peak MiB | estimated peak MiB | "
+             "trainable params | note |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        mib = [_mib(r.get(key)) for key in ("peak_rss_mib", "delta_rss_mib", "cuda_peak_mib")]
+        mib = [_mib(r.get(key)) for key in ("peak_rss_mib", "delta_rss_mib", "cuda_peak_mib", "estimated_peak_mib")]
         params = f"{r['trainable_params']:,} / {r['total_params']:,}" if r.get("trainable_params") else "-"
         note = r.get("skipped") or r.get("error") or ""
         lines.append(f"| {r['label']} | {' | '.join(mib)} | {params} | {note} |")

@@ -35,6 +35,7 @@ def test_qlora_without_gpu_is_reported_skipped_and_plotted(tiny_lm_dir, sft_file
     recipe = smoke_recipe("sft", tiny_lm_dir, {"source": "file", "path": str(sft_file)})
     rows = memory_report("medical", recipe, tmp_path, methods=["qlora"])
     assert rows[0]["ok"] is False and "CUDA GPU" in rows[0]["skipped"]
+    assert rows[0]["estimated_peak_mib"] > 0  # the plan's estimate stands even where the run cannot
     assert (tmp_path / "memory.png").is_file() and (tmp_path / "memory_report.json").is_file()
 
 
@@ -53,6 +54,8 @@ def test_full_vs_lora_vs_qlora(tiny_lm_dir, sft_file, tmp_path) -> None:
     saved = json.loads((tmp_path / "memory_report.json").read_text())
     assert [r["label"] for r in saved["rows"]] == ["full", "lora", "qlora"]
     assert "| qlora |" in format_table(saved["rows"])
+    estimated = [rows[m]["estimated_peak_mib"] for m in ("qlora", "lora", "full")]
+    assert estimated == sorted(estimated) and len(set(estimated)) == 3
     assert not list(tmp_path.rglob("checkpoint-*"))  # a measurement writes no checkpoint, not even at its last step
 
 

@@ -87,3 +87,24 @@ def test_kto_two_steps_from_pairs(medical, tiny_lm_dir, preference_file, tmp_pat
     assert metrics["steps"] == 2
     _finite_losses(run)
     _lora_b_moved(run / "adapter")
+
+
+def _every_lora_b_moved(adapter: Path) -> None:
+    lora_b = {name: w for name, w in safetensors_weights(adapter).items() if "lora_B" in name}
+    assert lora_b and all(w.abs().sum() > 0 for w in lora_b.values()), [n for n, w in lora_b.items() if not w.any()]
+
+
+def test_gradient_checkpointing_with_top_layer_lora_still_trains(medical, tiny_lm_dir, sft_file, preference_file,
+                                                                 tmp_path) -> None:
+    """The GPU DPO recipe checkpoints activations while the lower layers are frozen: the checkpointed blocks' input
+    then needs no gradient, and with reentrant checkpointing the adapters inside would get none. Every adapter of
+    the top layer must move, for SFT and for DPO."""
+    overrides = ["lora.layers=[1]"]
+    sft = smoke_recipe("sft", tiny_lm_dir, {"source": "file", "path": str(sft_file)}, overrides,
+                       gradient_checkpointing=True)
+    run, _ = run_sft(medical, sft, output=tmp_path / "sft")
+    _every_lora_b_moved(run / "adapter")
+    dpo = smoke_recipe("dpo", tiny_lm_dir, {"source": "file", "path": str(preference_file)}, overrides,
+                       gradient_checkpointing=True)
+    run, _ = run_dpo(medical, dpo, output=tmp_path / "dpo")
+    _every_lora_b_moved(run / "adapter")

@@ -7,7 +7,9 @@ one rank peft and llama.cpp expect.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,4 +67,43 @@ def write_composed(first_dir: Path, second_dir: Path, dest: Path) -> Path:
     dest.mkdir(parents=True)
     (dest / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     save_file(compose(first, second), str(dest / WEIGHTS))
+    return dest
+
+
+def init_adapter_of(adapter_dir: Path) -> Path | None:
+    """The adapter a training run merged into its base before training (`train.init_adapter` in the run's
+    config.json, beside `adapter/`), else None. A relative path is the one the run was started with (from the
+    project root, where the commands run); it must still exist."""
+    run_dir = adapter_dir.parent if adapter_dir.name == "adapter" else adapter_dir
+    config = run_dir / "config.json"
+    if not config.is_file():
+        return None
+    init = json.loads(config.read_text(encoding="utf-8")).get("recipe", {}).get("train", {}).get("init_adapter")
+    if not init:
+        return None
+    found = next((p for p in (Path(init), Path(__file__).resolve().parents[1] / init) if (p / CONFIG).is_file()), None)
+    if found is None:
+        raise AdapterError(f"{adapter_dir} was trained on top of {init} (train.init_adapter), which is gone: "
+                           "alone it is a delta on a model nobody serves")
+    return found
+
+
+def stacked_adapter(adapter_dir: Path, cache: Path) -> Path:
+    """What a run's adapter stands for: itself, or, when its run merged another adapter before training (DPO or a
+    second SFT round on the shipped adapter), the two composed into one, written once into `cache` under a name
+    that carries the run's name and both weight files' hashes. Applied alone, such an adapter is the base model
+    plus a delta learned on another model: a silently wrong generator."""
+    from core.hashing import sha256_file
+
+    init = init_adapter_of(adapter_dir)
+    if init is None:
+        return adapter_dir
+    run_name = (adapter_dir.parent if adapter_dir.name == "adapter" else adapter_dir).name
+    key = sha256_file(init / WEIGHTS)[:12] + sha256_file(adapter_dir / WEIGHTS)[:12]
+    dest = cache / f"{run_name}-stacked-{key}"
+    if not (dest / WEIGHTS).is_file():
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_composed(init, adapter_dir, tmp)
+        tmp.replace(dest)
     return dest

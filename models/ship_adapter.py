@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.hashing import sha256_file
-from models.lora_compose import write_composed
+from models.lora_compose import init_adapter_of, write_composed
 from models.peft_lora import CONFIG, KEY, WEIGHTS, AdapterError, read_safetensors
 
 SHIPPED_DIR = "models/generator-lora"  # relative to the domain folder
@@ -55,15 +55,6 @@ def pin_in_domain_toml(toml: Path, relative: str, sha256: str) -> None:
     toml.write_text(text[: table.start(1)] + body + text[table.end(1):], encoding="utf-8")
 
 
-def _init_adapter(run_dir: Path) -> Path | None:
-    """The adapter a run merged into its base before training (`train.init_adapter` in its config.json)."""
-    config = run_dir / "config.json"
-    if not config.is_file():
-        return None
-    init = json.loads(config.read_text(encoding="utf-8")).get("recipe", {}).get("train", {}).get("init_adapter")
-    return Path(init) if init else None
-
-
 def ship_adapter(run: Path, domain_root: Path, command: str = "") -> tuple[Path, str]:
     """Ship `run`'s adapter (RUN/adapter, or RUN itself when it is the adapter dir) into `domain_root`; returns the
     shipped folder and the sha256 now pinned in its domain.toml."""
@@ -75,7 +66,7 @@ def ship_adapter(run: Path, domain_root: Path, command: str = "") -> tuple[Path,
     tmp = Path(tempfile.mkdtemp(prefix=".generator-lora.", dir=final.parent))
     run_dir = adapter_dir.parent if adapter_dir.name == "adapter" else adapter_dir
     try:
-        init = _init_adapter(run_dir)
+        init = init_adapter_of(adapter_dir)
         if init is not None:  # trained on a merged adapter (DPO after SFT): ship both folded into one
             adapter_dir = write_composed(init, adapter_dir, tmp / "composed")
         shutil.copy2(adapter_dir / CONFIG, tmp / CONFIG)

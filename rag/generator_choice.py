@@ -3,7 +3,8 @@
     (none)  what the domain serves: its tuned adapter when domain.toml names one, else the base model
     base    the untuned base model, whatever the domain ships
     tuned   the domain's shipped adapter; an error naming the training command when it ships none
-    PATH    a peft LoRA adapter dir (a training run's adapter/) on the domain's base model, or a merged model dir
+    PATH    a peft LoRA adapter dir (a training run's adapter/) on the domain's base model, or a merged model dir; a
+            run trained on top of another adapter (`train.init_adapter`) answers with the two composed
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.errors import ConfigError
+from core.paths import cache_dir
 from domains.config import DomainConfig
+from models.lora_compose import stacked_adapter
 from models.peft_lora import CONFIG as ADAPTER_CONFIG
 
 CHOICES = ("base", "tuned")
@@ -35,6 +38,8 @@ def with_generator(cfg: DomainConfig, choice: str | None) -> DomainConfig:
         raise ConfigError(f"--model {choice}: not base, tuned or a directory (an adapter dir or a merged model dir)")
     path = path.resolve()
     if (path / ADAPTER_CONFIG).is_file():  # an adapter: the domain's base model with it, no pin to check
+        # a run trained on top of another adapter answers with both composed, never with its delta alone
+        path = stacked_adapter(path, cache_dir() / "models" / "generator-adapters")
         return replace(cfg, models=replace(models, generator_adapter=str(path), generator_adapter_sha256=""))
     return replace(cfg, models=replace(models, generator=str(path), generator_adapter="",
                                        generator_adapter_sha256=""))

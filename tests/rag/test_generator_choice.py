@@ -106,3 +106,29 @@ def test_a_fetched_registry_model_is_keyed_by_its_pinned_hash_not_its_file_times
         os.utime(path, (1_000_000, 1_000_000))  # fetched again, later
     assert generator_identity(legal_cfg, "llama-cpp") == first
     assert first.endswith(f"sha256:{MODELS[name].sha256}")
+
+
+def test_a_run_trained_on_top_of_an_adapter_answers_with_both(legal_cfg, tiny_adapter, tiny_lm_dir, tmp_path,
+                                                              monkeypatch) -> None:
+    """A second SFT round or DPO merges the shipped adapter into the base before training, so its own adapter is a
+    delta on that model. `--model RUN/adapter` must answer with the two composed (as `dossier train ship` ships
+    them), never with the delta alone on the bare base model: that silently measured the wrong model."""
+    from tiny_models import build_tiny_lora
+
+    from models.lora_compose import compose
+    from models.peft_lora import read_lora, read_safetensors
+
+    monkeypatch.setenv("DOSSIER_CACHE_DIR", str(tmp_path / "cache"))
+    run = tmp_path / "sft-round2"
+    delta = build_tiny_lora(tiny_lm_dir, run / "adapter", modules=("q_proj", "o_proj"), seed=1)
+    (run / "config.json").write_text(json.dumps({"recipe": {"train": {"init_adapter": str(tiny_adapter)}}}))
+    stacked = Path(with_generator(legal_cfg, str(delta)).models.generator_adapter)
+    assert stacked != delta.resolve() and stacked.is_relative_to(tmp_path / "cache")
+    assert generator_label(with_generator(legal_cfg, str(delta))).startswith("sft-round2-stacked-")
+    expected = compose(read_lora(tiny_adapter), read_lora(delta))
+    written = read_safetensors(stacked / "adapter_model.safetensors")
+    assert set(written) == set(expected) and all((written[k] == expected[k]).all() for k in expected)
+    assert with_generator(legal_cfg, str(delta)).models.generator_adapter == str(stacked)  # built once, reused
+    (run / "config.json").write_text(json.dumps({"recipe": {"train": {"init_adapter": str(tmp_path / "gone")}}}))
+    with pytest.raises(AdapterError, match=r"trained on top of .*gone.*a delta on a model nobody serves"):
+        with_generator(legal_cfg, str(delta))

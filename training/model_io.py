@@ -46,7 +46,10 @@ def torch_dtype(precision: str) -> Any:
 def load_tokenizer(ref: str, padding_side: str = "right") -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(ref))
+    from training.model_shape import model_source
+
+    source = model_source(ref)  # a registry model fetched only as a GGUF: its tokenizer from the GGUF (train plan)
+    tokenizer = AutoTokenizer.from_pretrained(source.path, **source.kwargs())
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side

@@ -19,7 +19,8 @@ from core.protocols import Retriever
 from domains.config import DomainConfig
 from training.args import Recipe
 from training.memory_estimate import MemoryEstimate, estimate_memory
-from training.model_shape import ModelShape, model_shape, model_source
+from training.model_io import load_tokenizer
+from training.model_shape import ModelShape, model_shape
 from training.run_steps import base_model_ref
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def plan_recipe(
         raise ConfigError(f"processes: at least 1, got {processes}")
     ref = base_model_ref(cfg, recipe)
     shape = model_shape(ref, recipe)
-    tokenizer = _tokenizer(ref)
+    tokenizer = load_tokenizer(ref)
     data = data_size(cfg, recipe, tokenizer, retriever)
     if data.examples == 0:
         raise ConfigError(f"recipe {recipe.name!r}: no usable training records ({data.dropped})")
@@ -156,16 +157,6 @@ def plan_recipe(
     steps = optimizer_steps(recipe, data.examples, processes)
     return Plan(recipe, device, precision, processes, shape, data, steps, tokens, memory,
                 tuple(_warnings(recipe, device, data, memory, budget_mib)))
-
-
-def _tokenizer(ref: str) -> Any:
-    from transformers import AutoTokenizer
-
-    source = model_source(ref)
-    tokenizer = AutoTokenizer.from_pretrained(source.path, **source.kwargs())
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
 
 
 def format_plan(plan: Plan) -> str:

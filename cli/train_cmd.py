@@ -176,6 +176,9 @@ def _register_preferences(steps: argparse._SubParsersAction) -> None:
     parser = steps.add_parser("distill", help="SFT examples on the product's prompt from the model's own replies, "
                               "with what the citation check faults taken out (rejection-sampling fine-tuning)")
     _reply_arguments(parser, "the messages JSONL to write (an SFT recipe reads it with data.source = \"file\")")
+    parser.add_argument("--pasted", choices=("keep", "drop", "reference"), default="keep",
+                        help="a corrected reply that is mostly a verbatim copy of its passages: keep it, drop it, or "
+                        "train on the recipe's reference target instead (for extraction sets such as FinQA)")
     parser.set_defaults(handler=run_distill)
 
 
@@ -221,8 +224,8 @@ def run_distill(args: argparse.Namespace) -> int:
 
     cfg, recipe, tokenizer, retriever, generator, params, name = _judged_replies(args)
     counts: Counter[str] = Counter()
-    n = write_jsonl_rows(distilled_rows(cfg, recipe, tokenizer, retriever, generator, params, args.limit, counts),
-                          args.out)
+    n = write_jsonl_rows(distilled_rows(cfg, recipe, tokenizer, retriever, generator, params, args.limit, counts,
+                                        args.pasted), args.out)
     print(json.dumps({"examples": n, "out": str(args.out), "counts": dict(counts), "generator": name},
                      ensure_ascii=False))
     return 0

@@ -22,6 +22,11 @@ def legal() -> DomainConfig:
 
 
 @pytest.fixture(scope="session")
+def finance() -> DomainConfig:
+    return load_domain("finance")
+
+
+@pytest.fixture(scope="session")
 def preference_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight short medical preference pairs (shipped data) plus two broken rows the loader must drop."""
     rows = head_jsonl(DOMAINS_DIR / "medical" / "data" / "preference" / "medicalgpt_medical_reward_100.jsonl.gz", 8)

@@ -12,6 +12,11 @@ product's checks fault taken out, so what the loss teaches is only the differenc
     an unanswerable prompt, declined   the reply as it is
     an unanswerable prompt, answered   the domain's refusal sentence (the recipe's target)
 
+`pasted` says what becomes of a corrected reply that is mostly a verbatim copy of its passages
+(`training.generator.pasted_replies`): "keep" it, "drop" it, or train on the recipe's "reference" target instead (the
+reference answer's supported sentences, cited): on extraction sets the base model pastes where the reference is a
+stock code, and an adapter trained on the pastes learns to paste.
+
 Rows are OpenAI `messages` records (the prompt's turns, then the target), which `data.source = "file"` reads.
 """
 
@@ -27,10 +32,14 @@ from rag.abstention import model_refused
 from rag.prompting import Evidence
 from training.args import Recipe
 from training.generator.corrected_replies import corrected_reply
+from training.generator.pasted_replies import is_pasted
 from training.generator.rag_preferences import recipe_replies, reply_refused
 
+PASTED = ("keep", "drop", "reference")
 
-def distilled_target(target: str, reply: str, evidence: Evidence, cfg: DomainConfig) -> tuple[str | None, str]:
+
+def distilled_target(target: str, reply: str, evidence: Evidence, cfg: DomainConfig,
+                     pasted: str = "keep") -> tuple[str | None, str]:
     """(the text to train on or None, how it was obtained) for one prompt whose recipe target is `target`."""
     refused = reply_refused(reply, cfg)
     if model_refused(target, cfg.prompts):
@@ -40,17 +49,21 @@ def distilled_target(target: str, reply: str, evidence: Evidence, cfg: DomainCon
     fixed = corrected_reply(reply, evidence)
     if fixed is None:
         return None, "nothing_checkable_left"
+    if pasted != "keep" and is_pasted(fixed, evidence):
+        return (target, "reference_for_pasted_reply") if pasted == "reference" else (None, "pasted_reply")
     return fixed, "reply_as_written" if fixed == reply else "reply_corrected"
 
 
 def distilled_rows(cfg: DomainConfig, recipe: Recipe, tokenizer: Any, retriever: Retriever | None,
                    generator: Generator, params: GenerationParams, limit: int = 0,
-                   counts: Counter[str] | None = None) -> Iterator[dict[str, Any]]:
+                   counts: Counter[str] | None = None, pasted: str = "keep") -> Iterator[dict[str, Any]]:
     """One `messages` row per prompt the checks leave a target for; `counts` says where every prompt went."""
+    if pasted not in PASTED:
+        raise ValueError(f"pasted={pasted!r}: one of {', '.join(PASTED)}")
     counts = counts if counts is not None else Counter()
     for example, target, reply in recipe_replies(cfg, recipe, tokenizer, retriever, generator, params, limit,
                                                  "self-distilled examples"):
-        text, source = distilled_target(target, reply, example.evidence, cfg)
+        text, source = distilled_target(target, reply, example.evidence, cfg, pasted)
         counts[source] += 1
         if text is None:
             continue

@@ -63,6 +63,41 @@ def test_an_unanswerable_prompt_trains_on_a_refusal(legal) -> None:
     assert distilled_target(refusal, declined, _evidence(), legal) == (declined, "reply_declined_unanswerable")
 
 
+FILING = ("本公司于2026年3月1日召开第三届董事会第十二次会议，审议通过了关于使用部分闲置募集资金进行现金管理的议案，"
+          "同意公司使用不超过人民币五亿元的闲置募集资金购买安全性高、流动性好的保本型理财产品，期限不超过十二个月。")
+
+
+def _filing_evidence():
+    hits = [Hit(Chunk("f1", "公告#1", FILING, 0, len(FILING), title="嘉元科技 688388 公告"), 0.9, "rrf"),
+            Hit(Chunk("c2", "民法典#675", LOAN, 0, 17, title="中华人民共和国民法典 第六百七十五条"), 0.8, "rrf")]
+    return select_evidence(hits, context_chars=10_000)
+
+
+def test_a_pasted_reply_is_told_from_an_answer() -> None:
+    from training.generator.pasted_replies import copied_fraction, is_pasted
+
+    evidence = _filing_evidence()
+    paste = FILING[:60] + "[1]" + FILING[60:] + "[1]"
+    assert copied_fraction(paste, [FILING]) == 1.0
+    assert is_pasted(paste, evidence)
+    assert not is_pasted("688388[1]", evidence)  # short: an extraction, copied or not
+    own_words = ("公司董事会已经同意用闲置的募集资金做现金管理[1]。额度最多五亿元，只能买保本而且流动性好的理财，"
+                 "时间也不会超过一年，这样做是为了提高资金使用效率，同时保证募投项目正常进行，不影响主营业务的开展，"
+                 "也不存在变相改变募集资金用途的情况。")
+    assert copied_fraction(own_words, [FILING]) < 0.3 and not is_pasted(own_words, evidence)
+
+
+@pytest.mark.parametrize(("pasted", "expected", "source"), [
+    ("keep", "paste", "reply_as_written"),
+    ("drop", None, "pasted_reply"),
+    ("reference", "688388[1]", "reference_for_pasted_reply"),
+])
+def test_a_pasted_reply_is_kept_dropped_or_replaced_by_the_reference(finance, pasted, expected, source) -> None:
+    reply = FILING + "[1]"
+    text, how = distilled_target("688388[1]", reply, _filing_evidence(), finance, pasted)
+    assert (text, how) == (reply if expected == "paste" else expected, source)
+
+
 class WrongNumberGenerator:
     """Replies with the first sentence of passage [1], word for word, cited to passage [2] (the copy-by-position
     fault the first adapters had), then a sentence no passage holds."""

@@ -11,12 +11,19 @@ import argparse
 import json
 import shlex
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
 REPLIES = "replies.jsonl"
+
+
+def add_embedding_precision(parser: argparse.ArgumentParser) -> None:
+    """--embedding-precision, for every command whose replies are cached by prompt."""
+    parser.add_argument("--embedding-precision", choices=("auto", "fp32", "bf16"),
+                        help="the query embedder's precision (default: the domain's, `auto` = by the CPU). bf16 and "
+                             "fp32 rank near-ties differently (30 of 100 finance prompts changed), so a run resumed "
+                             "on another machine pins it to keep its reply cache (and judge scores)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,10 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                               "in-domain with the gold hidden) and report abstention")
     answers.add_argument("--index-dir", type=Path, help="the index version to load (default: the domain's current)")
     answers.add_argument("--embedder", help="override models.embedder (the index must have been built with it)")
-    answers.add_argument("--embedding-precision", choices=("auto", "fp32", "bf16"),
-                         help="the query embedder's precision (default: the domain's, `auto` = by the CPU). bf16 and "
-                              "fp32 rank near-ties differently (30 of 100 finance prompts changed), so a run resumed "
-                              "on another machine pins it to keep its reply cache and judge scores")
+    add_embedding_precision(answers)
     answers.add_argument("--out", type=Path, default=Path("runs/answers"), help="default runs/answers")
     answers.add_argument("--judge", default="none", metavar="none|local|URL",
                          help="RAGAS scores by an OpenAI-compatible judge: none (default), local (llama.cpp's server "
@@ -58,14 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace) -> Any:
     from domains import load_domain
-    from domains.config import with_embedder
+    from domains.config import with_embedder, with_embedding_precision
     from rag.generator_choice import with_generator
 
     cfg = load_domain(args.domain)
     if args.embedder:
         cfg = with_embedder(cfg, args.embedder)
-    if args.embedding_precision:
-        cfg = replace(cfg, embedding=replace(cfg.embedding, precision=args.embedding_precision))
+    cfg = with_embedding_precision(cfg, args.embedding_precision)
     return with_generator(cfg, args.model)
 
 

@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+from cli.eval_answers_cmd import add_embedding_precision
 from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ def _reply_arguments(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument("--out", required=True, type=Path, help=out_help)
     parser.add_argument("--cache", type=Path, help="reply cache (default OUT.replies.jsonl): a rerun resumes; the "
                         "two steps can share one")
+    add_embedding_precision(parser)
 
 
 def _register_preferences(steps: argparse._SubParsersAction) -> None:
@@ -184,6 +186,7 @@ def _register_preferences(steps: argparse._SubParsersAction) -> None:
 
 def _judged_replies(args: argparse.Namespace):
     """(domain, recipe, tokenizer, retriever, the cached generator, its parameters) for a reply-judging step."""
+    from domains.config import with_embedding_precision
     from eval.answer_cache import CachingGenerator
     from rag.build_generation import build_generator, generator_identity
     from rag.generator_choice import with_generator
@@ -193,6 +196,7 @@ def _judged_replies(args: argparse.Namespace):
 
     # --model here names whose replies are judged, not the recipe's base model: only --set overrides the recipe
     cfg, recipe = _domain_recipe(args.domain, args.recipe, list(args.overrides))
+    cfg = with_embedding_precision(cfg, args.embedding_precision)
     answering = with_generator(cfg, args.model)
     generator = build_generator(answering)
     cache = CachingGenerator(generator, args.cache or args.out.with_suffix(".replies.jsonl"),

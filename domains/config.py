@@ -215,6 +215,11 @@ def with_embedder(cfg: DomainConfig, name: str) -> DomainConfig:
                    retrieval=replace(cfg.retrieval, question_bank="", hub_weight=0.0, domain_gate=""))
 
 
+def with_embedding_precision(cfg: DomainConfig, precision: str | None) -> DomainConfig:
+    """`cfg` with its query embedder pinned to `precision` (auto / fp32 / bf16); None leaves it."""
+    return cfg if not precision else replace(cfg, embedding=replace(cfg.embedding, precision=precision))
+
+
 def domain_from_mapping(data: Mapping[str, Any], root: Path) -> DomainConfig:
     """Validate a parsed domain.toml. `root` is the domain folder that relative paths start from."""
     return parse_section(DomainConfig, {**data, "root": root}, where=f"{root.name}/domain.toml")

@@ -127,3 +127,22 @@ def test_plan_checks_a_gpu_recipe_without_training(recipe, tiny_lm_dir, sft_file
     assert plan["device"] == "cuda" and plan["precision"] == "bf16" and plan["processes"] == 2
     assert plan["data"]["examples"] > 0 and plan["optimizer_steps"] > 0 and plan["memory_mib"]["peak_mib"] > 0
     assert plan["model"]["lowest_trained_layer"] == 0  # every layer: the GPU recipes adapt them all
+
+
+@pytest.mark.parametrize("step", ["distill", "preferences"])
+def test_reply_steps_pin_the_embedding_precision_and_choose_what_a_paste_becomes(step) -> None:
+    """A distillation resumed on another CPU must rank the same passages (bf16 and fp32 query vectors break near-ties
+    differently), or its reply cache misses: the reply steps take --embedding-precision like `eval answers`."""
+    from cli import build_parser
+    from domains import load_domain
+    from domains.config import with_embedding_precision
+
+    argv = ["train", step, "--domain", "finance", "--recipe", "r.toml", "--out", "o.jsonl",
+            "--embedding-precision", "fp32"]
+    args = build_parser().parse_args([*argv, "--pasted", "reference"] if step == "distill" else argv)
+    assert args.embedding_precision == "fp32" and getattr(args, "pasted", "reference") == "reference"
+    finance = load_domain("finance")
+    assert with_embedding_precision(finance, args.embedding_precision).embedding.precision == "fp32"
+    assert with_embedding_precision(finance, None) is finance
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "--embedding-precision", "fp16"])

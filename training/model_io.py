@@ -46,7 +46,7 @@ def torch_dtype(precision: str) -> Any:
 def load_tokenizer(ref: str, padding_side: str = "right") -> Any:
     from transformers import AutoTokenizer
 
-    from training.model_shape import model_source
+    from training.model_source import model_source
 
     source = model_source(ref)  # a registry model fetched only as a GGUF: its tokenizer from the GGUF (train plan)
     tokenizer = AutoTokenizer.from_pretrained(source.path, **source.kwargs())

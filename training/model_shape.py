@@ -8,23 +8,12 @@ the GGUF's own metadata, so a GPU recipe can be checked on a machine that will n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from core.errors import ModelNotFound
-from models.registry import MODELS, gguf_file, is_fetched, resolve_model
 from training.args import Recipe
+from training.model_source import ModelSource, model_source
 
 DECODER_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSource:
-    path: str
-    gguf: str | None = None  # a GGUF file in `path` to read config and tokenizer from (no transformers dir yet)
-
-    def kwargs(self) -> dict[str, str]:
-        return {"gguf_file": self.gguf} if self.gguf else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +36,6 @@ class ModelShape:
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
-
-
-def model_source(ref: str) -> ModelSource:
-    """Where to read `ref`'s config: its transformers dir when fetched, else the GGUF it is converted from."""
-    try:
-        return ModelSource(resolve_model(ref))
-    except ModelNotFound:
-        spec = MODELS.get(ref)
-        if spec is None or spec.assembly != "gguf-to-bf16" or not is_fetched(spec.derived_from):
-            raise
-    found = Path(gguf_file(spec.derived_from))
-    return ModelSource(str(found.parent), found.name)
 
 
 def load_config(source: ModelSource) -> Any:

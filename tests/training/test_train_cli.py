@@ -141,6 +141,12 @@ def test_reply_steps_pin_the_embedding_precision_and_choose_what_a_paste_becomes
             "--embedding-precision", "fp32"]
     args = build_parser().parse_args([*argv, "--pasted", "reference"] if step == "distill" else argv)
     assert args.embedding_precision == "fp32" and getattr(args, "pasted", "reference") == "reference"
+    if step == "distill":  # the parser's choices (kept light: no import of the module at start-up) are the module's
+        from training.generator.self_distill import PASTED
+
+        assert {build_parser().parse_args([*argv, "--pasted", p]).pasted for p in PASTED} == set(PASTED)
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*argv, "--pasted", "paraphrase"])
     finance = load_domain("finance")
     assert with_embedding_precision(finance, args.embedding_precision).embedding.precision == "fp32"
     assert with_embedding_precision(finance, None) is finance

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.citations import MARKER
+from rag.citations import MARKER, with_title
 from rag.prompting import Evidence
 
 _BLANKS = re.compile(r"\s+")
@@ -47,5 +47,5 @@ def copied_fraction(reply: str, passages: list[str], run_chars: int = PasteRule.
 def is_pasted(reply: str, evidence: Evidence, rule: PasteRule = PasteRule()) -> bool:
     if len(_plain(reply)) <= rule.min_chars:
         return False
-    passages = [f"{hit.chunk.title}{hit.chunk.text}" for hit in evidence.hits]
+    passages = [with_title(hit) for hit in evidence.hits]
     return copied_fraction(reply, passages, rule.run_chars) >= rule.min_copied

@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     compare = sub.add_parser("compare", help="answer runs' metrics side by side")
     compare.add_argument("runs", nargs="+", type=Path, help="answer run directories")
+    compare.add_argument("--paired", action="store_true",
+                         help="two runs over the same questions: each metric's difference (second - first) with a "
+                              "paired-bootstrap 95 %% interval and the questions each run wins")
+    compare.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples for --paired (default 2000)")
+    compare.add_argument("--json", action="store_true", help="with --paired: print the comparison as JSON")
     compare.set_defaults(handler=eval_compare)
 
 
@@ -136,7 +141,26 @@ def _build(cfg: Any, args: argparse.Namespace, generator: Any) -> Any:
 
 
 def eval_compare(args: argparse.Namespace) -> int:
-    from eval.answer_report import compare
+    if not args.paired:
+        from eval.answer_report import compare
 
-    print(compare(args.runs))
+        print(compare(args.runs))
+        return 0
+    from core.errors import ConfigError
+    from eval.answer_report import load_summary
+    from eval.paired import as_json, compare_paired, load_rows, paired_table
+
+    if len(args.runs) != 2:
+        raise ConfigError(f"--paired compares two runs, got {len(args.runs)}")
+    if args.resamples < 100:
+        raise ConfigError(f"--resamples {args.resamples}: use at least 100 for a 95 % interval")
+    first, second = args.runs
+    rows_a, rows_b = load_rows(first), load_rows(second)
+    metrics = compare_paired(rows_a, rows_b, resamples=args.resamples)
+    if args.json:
+        print(json.dumps({"first": str(first), "second": str(second), "n": len(rows_a),
+                          "resamples": args.resamples, "metrics": as_json(metrics)}, ensure_ascii=False, indent=1))
+        return 0
+    labels = [f"{load_summary(d)['model']} ({Path(d).name})" if Path(d).is_dir() else str(d) for d in args.runs]
+    print(paired_table(metrics, labels[0], labels[1], len(rows_a), args.resamples))
     return 0

@@ -73,6 +73,8 @@ def test_runs_over_different_questions_are_refused(two_runs) -> None:
         paired_rows(base, tuned[:2])
     with pytest.raises(ConfigError, match="repeat"):
         paired_rows([*base, base[0]], tuned)
+    with pytest.raises(ConfigError, match="no answered questions"):
+        paired_rows([], [])
 
 
 def test_dossier_eval_compare_paired(two_runs, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -67,7 +67,7 @@ def paired_rows(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[st
         raise ConfigError(f"the runs answered different questions ({only_a} only in the first, {only_b} only in the "
                           "second): run both with the same --evalset, --split, --limit and --unanswerable")
     if not a:
-        raise ConfigError("the runs hold no answered questions: nothing to compare")
+        raise ConfigError("the runs hold no rows: nothing to compare")
     ids = sorted(a)
     return [a[i] for i in ids], [b[i] for i in ids]
 

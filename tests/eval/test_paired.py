@@ -73,7 +73,7 @@ def test_runs_over_different_questions_are_refused(two_runs) -> None:
         paired_rows(base, tuned[:2])
     with pytest.raises(ConfigError, match="repeat"):
         paired_rows([*base, base[0]], tuned)
-    with pytest.raises(ConfigError, match="no answered questions"):
+    with pytest.raises(ConfigError, match="hold no rows"):
         paired_rows([], [])
 
 

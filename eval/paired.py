@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from eval.answer_report import _fmt
 from eval.answer_run import ROWS, summarise
 
 RESAMPLES = 2000
@@ -109,12 +110,6 @@ def compare_paired(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping
     return out
 
 
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
 def paired_table(metrics: Sequence[PairedMetric], label_a: str, label_b: str, n: int,
                  resamples: int = RESAMPLES) -> str:
     """Markdown: metric | a | b | b - a | 95 % interval | questions better / worse."""
@@ -124,7 +119,8 @@ def paired_table(metrics: Sequence[PairedMetric], label_a: str, label_b: str, n:
     for m in metrics:
         ci = "—" if m.ci95 is None else f"[{m.ci95[0]:+.3f}, {m.ci95[1]:+.3f}]"
         counts = "" if m.better is None else f"{m.better} / {m.worse}"
-        lines.append(f"| {m.name} | {_fmt(m.a)} | {_fmt(m.b)} | {_fmt(m.difference, signed=True)} | {ci} | {counts} |")
+        difference = "—" if m.difference is None else f"{m.difference:+.3f}"
+        lines.append(f"| {m.name} | {_fmt(m.a)} | {_fmt(m.b)} | {difference} | {ci} | {counts} |")
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """How well does `rag.support.judge` agree with a careful human reader? A hand-labelled measurement.
 
-`eval/data/support_labels.jsonl` holds 50 rows (30 legal, 10 medical, 10 finance), each a real passage from a shipped
+`eval/data/support_labels.jsonl` holds 52 rows (30 legal, 10 medical, 12 finance), each a real passage from a shipped
 corpus, its title, one answer sentence written the way a small model would write it, and a label: `supported` is
 true only when everything the sentence claims is in the passage. The labels were made by reading the passage, not
 by running the check. `score` runs `judge` on every row and reports, for each class ("supported" and

@@ -7,8 +7,8 @@ repeating a real title. Then three things must hold:
 1. overlap: at least `SUPPORT_MIN` of the content's character bigrams occur in the passage text (paraphrase
    stays above it; an unrelated sentence does not);
 2. facts: every penalty (死刑, 有期徒刑, 拘役, 罚金, ...), every quantity with its unit (五年, 3个月, 一万元, 两倍,
-   以上 / 以下 kept) and every article number (第一百三十三条) the content states must occur in the passage —
-   numerals compared by value, so "3年" matches "三年";
+   66亿元, 35370.00万股, 以上 / 以下 kept) and every article number (第一百三十三条) the content states must occur
+   in the passage — numerals compared by value, so "3年" matches "三年";
 3. quotes: text in quotation marks (“”「」『』) is presented as the article's wording and must occur in it.
 """
 
@@ -31,8 +31,11 @@ VERBATIM_MIN = 0.8
 PENALTIES = ("死刑", "无期徒刑", "有期徒刑", "拘役", "管制", "罚金", "没收财产", "剥夺政治权利", "罚款", "拘留",
              "吊销", "缓刑", "驱逐出境")
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?|[零〇一二两三四五六七八九十百千]+"
-_UNIT = r"个月|年|月|日|天|小时|岁|万元|元|倍|人|次|%"
+# money and share counts as filings write them ("66亿元", "35370.00万股", "1.2亿美元"): without them a short answer
+# stating the wrong amount under a real citation passed the check (issue 13, finance); longer units first
+_UNIT = r"个月|[万亿]?(?:美元|港元|元|股)|[万亿]|年|月|日|天|小时|岁|倍|人|次|%"
 _PERCENT = re.compile(rf"百分之({_NUMBER})")
+_THOUSANDS = re.compile(r"(?<=[0-9]),(?=[0-9]{3}(?![0-9]))")
 QUANTITY = re.compile(rf"({_NUMBER})\s*({_UNIT})(以上|以下|以内)?")
 ARTICLE = re.compile(r"第[零〇一二两三四五六七八九十百千0-9]+条(?:之[一二三四五六七八九十]+)?")
 QUOTE = re.compile(rf"[“「『\"]([^”」』\"]{{{MIN_QUOTE_CHARS},}})[”」』\"]")
@@ -73,8 +76,9 @@ def numeral_value(text: str) -> float:
 
 
 def _normalised(text: str) -> str:
-    """Spellings of one quantity made one: full-width forms (％, １２) by NFKC, 百分之二十 -> 二十%, 周岁 -> 岁."""
-    text = unicodedata.normalize("NFKC", text)
+    """Spellings of one quantity made one: full-width forms (％, １２) by NFKC, 百分之二十 -> 二十%, 周岁 -> 岁,
+    379,179,681股 -> 379179681股."""
+    text = _THOUSANDS.sub("", unicodedata.normalize("NFKC", text))
     return _PERCENT.sub(lambda m: f"{m.group(1)}%", text).replace("周岁", "岁")
 
 
@@ -85,7 +89,8 @@ def facts(text: str) -> set[str]:
     for number, unit, bound in QUANTITY.findall(text):
         # "三年以下" states 3年 and 3年以下: a sentence saying "三年" is held by a passage saying "三年以下", one
         # saying "三年以上" is not
-        found |= {f"{numeral_value(number):g}{unit}", f"{numeral_value(number):g}{unit}{bound}"}
+        value = f"{numeral_value(number):.15g}"  # all the digits: ":g" made 379179681 and 379179682 one
+        found |= {f"{value}{unit}", f"{value}{unit}{bound}"}
     found |= {_article_key(a) for a in ARTICLE.findall(text)}
     return found
 

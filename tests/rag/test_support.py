@@ -19,6 +19,9 @@ THEFT_TITLE = "中华人民共和国刑法 第二百六十四条"
 THEFT = ("盗窃公私财物，数额较大的，或者多次盗窃、入户盗窃、携带凶器盗窃、扒窃的，"
          "处三年以下有期徒刑、拘役或者管制，并处或者单处罚金。")
 
+SHARES = "截至公告披露日，陈大魁持有公司股份的数量为35370.00万股，占公司股份总数的比例为39.05%。"
+TRANSFER = "拟以17.406元/股的价格，向阿里网络转让379,179,681股股份，价格66亿元，占公司股份总数的12％。"
+
 
 @pytest.mark.parametrize(("sentence", "title", "passage", "why"), [
     # an invented penalty under the right article (issue 10): 五年以下有期徒刑 is not in the article
@@ -29,6 +32,10 @@ THEFT = ("盗窃公私财物，数额较大的，或者多次盗窃、入户盗�
     ("盗窃的，处死刑。", THEFT_TITLE, THEFT, "死刑"),
     ("依照第二百六十三条，盗窃公私财物的处三年以下有期徒刑。", THEFT_TITLE, THEFT, "第263条"),
     ("条文写明“盗窃公私财物的一律处有期徒刑”。", THEFT_TITLE, THEFT, "quoted wording"),
+    # a short finance answer with the wrong amount under a real citation (issue 13): the unit is 万股 / 亿元
+    ("陈大魁持有公司股份的数量为30000万股。", "", SHARES, "30000万股"),
+    ("阿里网络以60亿元受让股份。", "", TRANSFER, "60亿元"),
+    ("转让379,179,682股股份。", "", TRANSFER, "379179682股"),  # every digit, thousands separators read
 ])
 def test_unsupported_sentences_fail_with_a_reason(sentence, title, passage, why) -> None:
     verdict = judge(sentence, title, passage)
@@ -40,6 +47,8 @@ def test_unsupported_sentences_fail_with_a_reason(sentence, title, passage, why)
     ("入户盗窃的，最高可处3年以下有期徒刑，也可以只判罚金。", THEFT_TITLE, THEFT),  # 3 = 三, 罚金 stated
     ("根据刑法第二百六十四条，扒窃的处三年以下有期徒刑、拘役或者管制。", THEFT_TITLE, THEFT),  # its own number
     ("条文写明“数额较大的，或者多次盗窃”。", THEFT_TITLE, THEFT),
+    ("陈大魁持有公司股份35370万股。", "", SHARES),  # 35370.00 = 35370
+    ("向阿里网络转让379179681股股份，价格66亿元。", "", TRANSFER),
 ])
 def test_paraphrases_and_quotations_of_the_passage_pass(sentence, title, passage) -> None:
     assert judge(sentence, title, passage).supported
@@ -56,6 +65,8 @@ def test_numerals_and_facts() -> None:
         [3, 10, 15, 20, 105, 2, 3000]
     assert facts("处三年以上十年以下有期徒刑") == {"3年", "3年以上", "10年", "10年以下", "有期徒刑"}
     assert facts("第一百三十三条之一") == {"第133条之一"}
+    assert facts("回购1,636.8988万股，成交总金额6973.88万元，1.2亿美元") == {
+        "1636.8988万股", "6973.88万元", "1.2亿美元"}
 
 
 def test_cite_lists_unsupported_sentences_with_reasons() -> None:

@@ -91,6 +91,8 @@ def facts(text: str) -> set[str]:
         # saying "三年以上" is not
         value = f"{numeral_value(number):.15g}"  # all the digits: ":g" made 379179681 and 379179682 one
         found |= {f"{value}{unit}", f"{value}{unit}{bound}"}
+        if unit[0] in "万亿" and len(unit) > 1:  # a passage's "十五万元" holds a sentence's "十五万"
+            found.add(f"{value}{unit[0]}")
     found |= {_article_key(a) for a in ARTICLE.findall(text)}
     return found
 

@@ -49,6 +49,7 @@ def test_unsupported_sentences_fail_with_a_reason(sentence, title, passage, why)
     ("条文写明“数额较大的，或者多次盗窃”。", THEFT_TITLE, THEFT),
     ("陈大魁持有公司股份35370万股。", "", SHARES),  # 35370.00 = 35370
     ("向阿里网络转让379179681股股份，价格66亿元。", "", TRANSFER),
+    ("阿里网络出了66亿买下这些股份。", "", TRANSFER),  # the amount without its 元
 ])
 def test_paraphrases_and_quotations_of_the_passage_pass(sentence, title, passage) -> None:
     assert judge(sentence, title, passage).supported
@@ -66,7 +67,7 @@ def test_numerals_and_facts() -> None:
     assert facts("处三年以上十年以下有期徒刑") == {"3年", "3年以上", "10年", "10年以下", "有期徒刑"}
     assert facts("第一百三十三条之一") == {"第133条之一"}
     assert facts("回购1,636.8988万股，成交总金额6973.88万元，1.2亿美元") == {
-        "1636.8988万股", "6973.88万元", "1.2亿美元"}
+        "1636.8988万股", "1636.8988万", "6973.88万元", "6973.88万", "1.2亿美元", "1.2亿"}
 
 
 def test_cite_lists_unsupported_sentences_with_reasons() -> None:

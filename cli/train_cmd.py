@@ -178,9 +178,11 @@ def _register_preferences(steps: argparse._SubParsersAction) -> None:
     parser = steps.add_parser("distill", help="SFT examples on the product's prompt from the model's own replies, "
                               "with what the citation check faults taken out (rejection-sampling fine-tuning)")
     _reply_arguments(parser, "the messages JSONL to write (an SFT recipe reads it with data.source = \"file\")")
-    parser.add_argument("--pasted", choices=("keep", "drop", "reference"), default="keep",
-                        help="a corrected reply that is mostly a verbatim copy of its passages: keep it, drop it, or "
-                        "train on the recipe's reference target instead (for extraction sets such as FinQA)")
+    parser.add_argument("--pasted", choices=("keep", "drop", "reference", "span"), default="keep",
+                        help="a corrected reply that is mostly a verbatim copy of its passages: keep it, drop it, "
+                        "train on the recipe's reference target instead, or (span) train every answerable prompt "
+                        "whose reply does not state the reference briefly on the passage clauses holding it, cited "
+                        "(for extraction sets such as FinQA)")
     parser.set_defaults(handler=run_distill)
 
 

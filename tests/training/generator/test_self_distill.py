@@ -139,3 +139,54 @@ def test_rows_keep_the_pipeline_prompt_and_load_as_sft_examples(legal, tokenizer
     first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])["messages"][-1]["content"]
     learned = [t for t, m in zip(chats[0].input_ids, chats[0].assistant_masks, strict=True) if m]
     assert tokenizer.decode(learned).startswith(first)  # the loss falls on the corrected reply, not the prompt
+
+
+SHARES = ("格隆汇9月16日丨浙江众成(002522.SZ)公布，公司于近日接到控股股东陈大魁的通知。截至公告披露日，"
+          "陈大魁持有公司股份的数量为35370.00万股，占公司股份总数的比例为39.05%。公司将持续关注股东所持公司股份的"
+          "质押情况，并按规定及时履行信息披露义务。")
+
+
+def _shares_evidence():
+    hits = [Hit(Chunk("c2", "民法典#675", LOAN, 0, 17, title="中华人民共和国民法典 第六百七十五条"), 0.9, "rrf"),
+            Hit(Chunk("s1", "公告#2", SHARES, 0, len(SHARES), title="浙江众成 公告"), 0.8, "rrf")]
+    return select_evidence(hits, context_chars=10_000)
+
+
+def test_the_span_is_the_shortest_clause_run_holding_the_value_with_enough_to_say_what_it_is() -> None:
+    from training.generator.answer_span import cited_span, passage_span
+
+    assert passage_span(SHARES, "35370.00万股") == "陈大魁持有公司股份的数量为35370.00万股"
+    assert passage_span(SHARES, "39.05%") == "占公司股份总数的比例为39.05%"
+    assert passage_span(SHARES, "002522") == "格隆汇9月16日丨浙江众成(002522.SZ)公布"  # the clause, code and all
+    assert passage_span(SHARES, "2020年1月1日") is None and passage_span(SHARES, "万") is None
+    assert cited_span("39.05%", _shares_evidence()) == "占公司股份总数的比例为39.05%[2]。"
+    assert cited_span("39.05%", _shares_evidence(), prefer=[1]) == "占公司股份总数的比例为39.05%[2]。"
+    assert cited_span("2020年1月1日", _shares_evidence()) is None
+
+
+@pytest.mark.parametrize(("reply", "expected", "source"), [
+    (SHARES + "[2]", "陈大魁持有公司股份的数量为35370.00万股[2]。", "span_for_pasted_reply"),
+    ("陈大魁持有公司股份的数量为30000万股[2]。", "陈大魁持有公司股份的数量为35370.00万股[2]。",
+     "span_for_nothing_checkable_left"),  # the wrong value: the check takes it out, the span puts the right one
+    ("占公司股份总数的比例为39.05%[2]。", "陈大魁持有公司股份的数量为35370.00万股[2]。",
+     "span_for_reply_without_reference"),  # supported, but another value
+    ("35370.00万股[2]", "35370.00万股[2]", "reply_as_written"),  # short, supported, holds the value: its own words
+])
+def test_the_span_route_replaces_what_does_not_state_the_value_briefly(finance, reply, expected, source) -> None:
+    target = "35370.00万股[2]。"
+    text, how = distilled_target(target, reply, _shares_evidence(), finance, "span", "35370.00万股")
+    assert (text, how) == (expected, source)
+    assert cite(text, _shares_evidence()).precision == 1.0
+
+
+def test_the_span_route_leaves_refusals_and_values_no_passage_holds_to_the_other_routes(finance) -> None:
+    refusal = refusal_sentence(finance.prompts)
+    evidence = _shares_evidence()
+    assert distilled_target(refusal, SHARES + "[2]", evidence, finance, "span", "") == (
+        refusal, "refusal_for_answered_unanswerable")
+    declined = distilled_target("35370.00万股[2]。", refusal, evidence, finance, "span", "35370.00万股")
+    assert declined == ("陈大魁持有公司股份的数量为35370.00万股[2]。", "span_for_declined_answerable")
+    assert distilled_target("x[2]。", refusal, evidence, finance, "span", "2020年1月1日") == (
+        None, "declined_answerable")
+    assert distilled_target("x[2]。", SHARES + "[2]", evidence, finance, "span", "2020年1月1日") == (
+        None, "pasted_reply")

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     answers.add_argument("--index-dir", type=Path, help="the index version to load (default: the domain's current)")
     answers.add_argument("--embedder", help="override models.embedder (the index must have been built with it)")
     add_embedding_precision(answers)
+    answers.add_argument("--focus-sentences", type=int, metavar="N",
+                         help="show each evidence passage as its N sentences nearest the question (0: whole "
+                              "passages); default: the domain's [generation] focus_sentences")
     answers.add_argument("--out", type=Path, default=Path("runs/answers"), help="default runs/answers")
     answers.add_argument("--judge", default="none", metavar="none|local|URL",
                          help="RAGAS scores by an OpenAI-compatible judge: none (default), local (llama.cpp's server "
@@ -67,13 +70,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace) -> Any:
     from domains import load_domain
-    from domains.config import with_embedder, with_embedding_precision
+    from domains.config import with_embedder, with_embedding_precision, with_focus_sentences
     from rag.generator_choice import with_generator
 
     cfg = load_domain(args.domain)
     if args.embedder:
         cfg = with_embedder(cfg, args.embedder)
     cfg = with_embedding_precision(cfg, args.embedding_precision)
+    cfg = with_focus_sentences(cfg, args.focus_sentences)
     return with_generator(cfg, args.model)
 
 
@@ -104,7 +108,7 @@ def eval_answers(args: argparse.Namespace) -> int:
     backend = args.backend or ("transformers" if merged else None)
     identity = generator_identity(cfg, backend)
     spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, generator_label(cfg), identity,
-                   not args.no_retrieval, args.unanswerable, skipped)
+                   not args.no_retrieval, args.unanswerable, skipped, cfg.generation.focus_sentences)
     run_dir = args.out / spec.tag
     # one reply cache per --out, keyed by model files + prompt: the same command resumes a stopped run, and runs that
     # ask the same question the same way (a larger --limit, an abstention mix) generate it once

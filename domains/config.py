@@ -140,11 +140,17 @@ class GenerationConfig:
     threads: int = 1  # decode threads: decode is memory-bound, and one was faster than two under load here
     prefill_threads: int = 0  # llama-cpp: prompt threads (compute-bound, scales with cores); 0 = `threads`
     context_chars: int = 2400  # evidence budget in the prompt
+    # each passage shown as its N sentences nearest the question (rag/evidence_focus.py); 0 = whole passages
+    focus_sentences: int = 0
     # a marker whose passage does not hold its sentence moves to the given passage that does (rag/citation_repair.py);
     # the trace keeps the moves and the precision as generated
     repoint_markers: bool = True
     # a sentence that copies the question and no cited passage supports is dropped (rag/question_echo.py)
     strip_question_echoes: bool = True
+
+    def __post_init__(self) -> None:
+        if self.focus_sentences < 0:
+            raise ConfigError(f"generation.focus_sentences: 0 (whole passages) or more, got {self.focus_sentences}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +219,11 @@ def with_embedder(cfg: DomainConfig, name: str) -> DomainConfig:
         return cfg
     return replace(cfg, models=replace(cfg.models, embedder=name),
                    retrieval=replace(cfg.retrieval, question_bank="", hub_weight=0.0, domain_gate=""))
+
+
+def with_focus_sentences(cfg: DomainConfig, sentences: int | None) -> DomainConfig:
+    """`cfg` showing each evidence passage as its `sentences` best sentences (0: whole); None leaves it."""
+    return cfg if sentences is None else replace(cfg, generation=replace(cfg.generation, focus_sentences=sentences))
 
 
 def with_embedding_precision(cfg: DomainConfig, precision: str | None) -> DomainConfig:

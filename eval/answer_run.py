@@ -34,7 +34,7 @@ from eval.answer_metrics import abstention_scores, choice_correct, evidence_reca
 from eval.metrics import char_f1, reference_contained, rouge_l
 from rag.citations import MARKER
 from rag.pipeline import RagPipeline
-from rag.prompting import answer_messages, select_evidence
+from rag.prompting import answer_messages, evidence_for
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,15 @@ class RunSpec:
     retrieval: bool
     unanswerable_per_source: int = 0
     skipped_records: int = 0  # records of the set without a question or an answer
+    focus_sentences: int = 0  # evidence passages shown as their N sentences nearest the question; 0 = whole
 
     @property
     def tag(self) -> str:
         model = "base" if self.model == "base" else Path(self.model).name
         mode = "rag" if self.retrieval else "closed"
         mixed = f"-u{self.unanswerable_per_source}" if self.unanswerable_per_source else ""
-        return f"{self.domain}-{self.evalset}-{model}-{mode}{mixed}-{'+'.join(self.splits)}"
+        focus = f"-focus{self.focus_sentences}" if self.focus_sentences else ""
+        return f"{self.domain}-{self.evalset}-{model}-{mode}{focus}{mixed}-{'+'.join(self.splits)}"
 
 
 def _hit_row(hit: Any) -> dict[str, Any]:
@@ -78,7 +80,7 @@ def _rag_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
     prompt, contexts = None, []
     generated = answer.trace.get("generated")  # an abstention after generating: the model declined or said nothing
     if not answer.abstained or generated is not None:
-        evidence = select_evidence(answer.hits, pipeline.cfg.generation.context_chars)
+        evidence = evidence_for(pipeline.cfg.generation, answer.hits, answer.trace["query"])
         messages = answer_messages(pipeline.cfg.prompts, evidence, answer.trace["query"], _history(item))
         prompt = [asdict(m) for m in messages]
         if not answer.abstained:

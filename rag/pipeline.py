@@ -155,7 +155,7 @@ class RagPipeline:
         timer.ms.update({f"retrieve.{stage}": round(ms, 2) for stage, ms in found.timings_ms.items()})
         hits = found.hits
         decision = decide(hits, self.cfg.abstention, self.cfg.retrieval.fusion)
-        evidence = prompting.select_evidence(hits, self.cfg.generation.context_chars)
+        evidence = prompting.evidence_for(self.cfg.generation, hits, query)
         messages = tuple(prompting.answer_messages(self.cfg.prompts, evidence, query, history))
         return _Prepared(question, query, hits, decision, evidence, messages)
 

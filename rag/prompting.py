@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from core.protocols import Message
 from core.records import Hit
-from domains.config import PromptsConfig
+from domains.config import GenerationConfig, PromptsConfig
+from rag.evidence_focus import focus_passages
 
 MIN_PASSAGE_CHARS = 80  # a passage cut shorter than this is dropped rather than shown as a stub
 REWRITE_HISTORY_TURNS = 6  # the rewrite sees the last few turns only: older ones rarely carry the referent
@@ -59,31 +60,42 @@ def without_instructions(text: str) -> str:
     return "".join(s for s in _SENTENCE.findall(text) if not INSTRUCTION.search(s))
 
 
-def passage_block(marker: int, hit: Hit, limit: int | None = None) -> str:
+def passage_block(marker: int, hit: Hit, limit: int | None = None, text: str | None = None) -> str:
+    """`[marker] title` over the passage's text (or `text`, an excerpt of it), cut to `limit` characters."""
     title = hit.chunk.title.strip()
-    text = without_instructions(hit.chunk.text)
+    text = without_instructions(hit.chunk.text) if text is None else text
     text = text if limit is None else text[:limit]
     return f"[{marker}] {title}\n{text}" if title else f"[{marker}] {text}"
 
 
-def select_evidence(hits: Sequence[Hit], context_chars: int) -> Evidence:
+def select_evidence(hits: Sequence[Hit], context_chars: int, question: str = "", focus_sentences: int = 0) -> Evidence:
     """Number the hits best first and keep as many as fit in `context_chars`; the first one is always kept
-    (cut to the budget if it alone is longer), so the model never answers from nothing."""
+    (cut to the budget if it alone is longer), so the model never answers from nothing. With `focus_sentences`,
+    each passage is shown as its sentences nearest `question` (`rag.evidence_focus`)."""
+    shown = [without_instructions(hit.chunk.text) for hit in hits]
+    if focus_sentences and question:
+        shown = focus_passages(shown, question, focus_sentences)
     blocks: list[str] = []
     kept: list[Hit] = []
     used = 0
-    for hit in hits:
-        block = passage_block(len(kept) + 1, hit)
+    for hit, text in zip(hits, shown, strict=True):
+        block = passage_block(len(kept) + 1, hit, text=text)
         room = context_chars - used - (2 if kept else 0)  # 2: the blank line between passages
         if len(block) > room:
             if kept:
                 continue  # a shorter passage further down may still fit
-            header = len(passage_block(1, hit, limit=0))
-            block = passage_block(1, hit, limit=max(room - header, MIN_PASSAGE_CHARS))
+            header = len(passage_block(1, hit, limit=0, text=text))
+            block = passage_block(1, hit, limit=max(room - header, MIN_PASSAGE_CHARS), text=text)
         used += len(block) + (2 if kept else 0)
         blocks.append(block)
         kept.append(hit)
     return Evidence(hits=tuple(kept), context="\n\n".join(blocks))
+
+
+def evidence_for(generation: GenerationConfig, hits: Sequence[Hit], question: str) -> Evidence:
+    """The evidence the domain's `[generation]` settings show for `question`: serving, training and evaluation
+    build their prompts through this one call, so the three never drift apart."""
+    return select_evidence(hits, generation.context_chars, question, generation.focus_sentences)
 
 
 def history_text(history: Sequence[Message], turns: int) -> str:

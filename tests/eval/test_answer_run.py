@@ -15,7 +15,7 @@ from slice_index import legal_slice
 
 from eval.answer_cache import CachingGenerator
 from eval.answer_items import AnswerItem, set_items, unanswerable_items
-from eval.answer_run import run_items, summarise
+from eval.answer_run import RunSpec, run_items, summarise
 from rag.pipeline import RagPipeline
 
 pytestmark = needs_minilm
@@ -173,7 +173,22 @@ def test_the_embedding_precision_can_be_pinned_for_a_run_resumed_elsewhere() -> 
 
     from cli.eval_answers_cmd import _config
 
-    args = argparse.Namespace(domain="finance", embedder=None, model="", embedding_precision="fp32")
+    args = argparse.Namespace(domain="finance", embedder=None, model="", embedding_precision="fp32",
+                              focus_sentences=None)
     assert _config(args).embedding.precision == "fp32"
-    assert _config(argparse.Namespace(domain="finance", embedder=None, model="",
-                                      embedding_precision=None)).embedding.precision == "auto"
+    assert _config(argparse.Namespace(domain="finance", embedder=None, model="", embedding_precision=None,
+                                      focus_sentences=None)).embedding.precision == "auto"
+
+
+def test_a_focused_run_says_so_in_its_config_and_its_directory() -> None:
+    """A run whose evidence is focused must not resume, or be mistaken for, the whole-passage run."""
+    import argparse
+
+    from cli.eval_answers_cmd import _config
+
+    args = argparse.Namespace(domain="finance", embedder=None, model="", embedding_precision=None, focus_sentences=3)
+    assert _config(args).generation.focus_sentences == 3
+    whole = RunSpec("finance", "fincuge_finqa", ("dev",), 80, "base", "llama-cpp:q", True, 5)
+    focused = RunSpec("finance", "fincuge_finqa", ("dev",), 80, "base", "llama-cpp:q", True, 5, focus_sentences=3)
+    assert whole.tag == "finance-fincuge_finqa-base-rag-u5-dev"
+    assert focused.tag == "finance-fincuge_finqa-base-rag-focus3-u5-dev"

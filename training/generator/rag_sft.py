@@ -1,7 +1,8 @@
 """RAG-style SFT: the product's own prompt (question + numbered evidence) -> an answer that cites it with [n].
 
 The prompt is built by `rag.prompting`, the code the service runs: the domain's system prompt and `answer`
-template from its domain.toml, the evidence numbered and cut to `[generation] context_chars` by `select_evidence`.
+template from its domain.toml, the evidence numbered, cut to `[generation] context_chars` and focused where the
+domain says so (`focus_sentences`) by `evidence_for`.
 A training example's prompt is byte for byte the one the pipeline sends for the same question and evidence
 (tests/training/generator/test_rag_sft.py), so a tuned model learns the prompt it will be served.
 
@@ -41,7 +42,7 @@ from eval.evalsets import EvalRecord, load_evalset, read_jsonl
 from eval.metrics import rouge_l
 from rag.abstention import refusal_sentence
 from rag.citations import cite, cited_markers
-from rag.prompting import Evidence, answer_messages, select_evidence
+from rag.prompting import Evidence, answer_messages, evidence_for
 from training.args import Recipe
 from training.formatting import FormatReport, RecordError, TokenizedChat, tokenize_chat
 from training.generator.charges import truncate_tokens
@@ -69,7 +70,7 @@ class RagExample:
 
 def rag_example(cfg: DomainConfig, record: EvalRecord, question: str, hits: Sequence[Hit]) -> RagExample:
     """The pipeline's prompt for `question` when the retriever found `hits` (rag.prompting, no history)."""
-    evidence = select_evidence(hits, cfg.generation.context_chars)
+    evidence = evidence_for(cfg.generation, hits, question)
     return RagExample(record, evidence, tuple(answer_messages(cfg.prompts, evidence, question)))
 
 

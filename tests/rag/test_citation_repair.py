@@ -41,8 +41,29 @@ def test_what_no_passage_holds_keeps_its_marker_and_stays_unsupported() -> None:
     assert report.unsupported == 3 and report.uncited_sentences == ("没有标注的句子。",)
 
 
-def test_a_marker_that_opens_a_block_is_left_to_the_block_rules() -> None:
+def test_a_block_heading_stays_and_a_sentence_of_its_block_gets_its_own_marker() -> None:
     generated = "[2] 中华人民共和国刑法 第一百三十三条之一\n醉酒驾驶机动车的，处拘役，并处罚金。"
+    served, moves = repoint_markers(generated, _evidence())
+    assert served == "[2] 中华人民共和国刑法 第一百三十三条之一\n醉酒驾驶机动车的，处拘役，并处罚金。[1]"
+    assert [(m.cited, m.moved_to) for m in moves] == [(2, 1)]
+    # the sentence is now right; the heading, passage 1's title under [2], is still a miscitation and counts as one
+    assert cite(generated, _evidence()).precision == 0.0 and cite(served, _evidence()).precision == 0.5
+
+
+def test_a_block_pasting_two_passages_under_one_heading_cites_each_sentence_where_it_was_copied() -> None:
+    # the shape a base model writes over short (focused) passages: one heading, sentences of several passages
+    generated = "[1] 醉酒驾驶机动车的，处拘役，并处罚金。向人民法院请求保护民事权利的诉讼时效期间为三年。\n" \
+                "公司应当依法纳税。"
+    served, moves = repoint_markers(generated, _evidence())
+    assert served == "[1] 醉酒驾驶机动车的，处拘役，并处罚金。向人民法院请求保护民事权利的诉讼时效期间为三年。[2]\n" \
+                     "公司应当依法纳税。"  # what no passage holds keeps the heading's marker and stays unsupported
+    assert [(m.cited, m.moved_to) for m in moves] == [(1, 2)]
+    report = cite(served, _evidence())
+    assert report.unsupported == 1 and [c.marker for c in report.citations] == [1, 2]
+
+
+def test_a_block_sentence_its_heading_supports_is_left_alone() -> None:
+    generated = "[1] 醉酒驾驶机动车的，处拘役。\n在道路上驾驶机动车，醉酒驾驶机动车的，处拘役，并处罚金。"
     assert repoint_markers(generated, _evidence()) == (generated, [])
 
 

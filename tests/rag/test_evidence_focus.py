@@ -74,3 +74,20 @@ def test_the_domain_setting_reaches_the_prompt_and_bad_values_are_refused():
     assert evidence_for(off.generation, hits, "郝镇熙质押比例").context == select_evidence(hits, 2400).context
     with pytest.raises(ConfigError, match="focus_sentences"):
         with_focus_sentences(cfg, -1)
+
+
+def test_the_pipeline_sends_the_focused_evidence_and_checks_citations_against_the_stored_passage():
+    from fakes import ScriptedGenerator, fixed_retriever
+
+    from rag.pipeline import RagPipeline
+
+    finance = with_focus_sentences(load_domain("finance"), 1)
+    cfg = replace(finance, abstention=replace(finance.abstention, threshold=0.0),
+                  retrieval=replace(finance.retrieval, domain_gate=""))
+    reply = "截至本公告日，郝镇熙累计质押股数约为1.09亿股，占其所持股份比例为91.89%[1]。"
+    generator = ScriptedGenerator(reply)
+    answer = RagPipeline(cfg, fixed_retriever([hit("p1", FILING), hit("p2", OTHER)]), generator).answer(
+        "郝镇熙累计质押股数占所持股份比例是多少？")
+    sent = generator.calls[0][-1].content
+    assert "91.89%" in sent and "董事长" not in sent and GAP in sent  # the generator saw the excerpt
+    assert answer.trace["citations"]["precision"] == 1.0 and answer.citations[0].doc_id == "p1"

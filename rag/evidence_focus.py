@@ -51,8 +51,9 @@ def focus_passages(texts: Sequence[str], question: str, keep: int) -> list[str]:
     grams = [[char_bigrams(text[s:e]) for s, e in spans] for text, spans in zip(texts, cut, strict=True)]
     frequency = Counter(g for passage in grams for sentence in passage for g in sentence)
     total = sum(len(passage) for passage in grams)
-    asked = char_bigrams(question)
-    idf = {g: math.log(1 + total / frequency[g]) for g in asked if frequency[g]}
+    # in sorted order: a sentence's score is a float sum, and summing over a set would follow string hashing, which
+    # differs between processes, so near-tied sentences (and the prompt, and the reply cache) could differ run to run
+    idf = {g: math.log(1 + total / frequency[g]) for g in sorted(char_bigrams(question)) if frequency[g]}
     return [_excerpt(text, spans, sentence_grams, idf, keep)
             for text, spans, sentence_grams in zip(texts, cut, grams, strict=True)]
 
@@ -60,7 +61,7 @@ def focus_passages(texts: Sequence[str], question: str, keep: int) -> list[str]:
 def _excerpt(text: str, spans: list[tuple[int, int]], grams: list[set[str]], idf: dict[str, float], keep: int) -> str:
     if len(spans) <= keep:
         return text
-    scores = [sum(idf.get(g, 0.0) for g in sentence) for sentence in grams]
+    scores = [sum(weight for g, weight in idf.items() if g in sentence) for sentence in grams]
     ranked = sorted(range(len(spans)), key=lambda i: (-scores[i], i))
     chosen = sorted(ranked[:keep]) if scores[ranked[0]] > 0 else list(range(keep))
     parts: list[str] = []

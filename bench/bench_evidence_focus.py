@@ -23,12 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_first_token import Timings, interleaved, load_average, pipeline_stream, raw_llama  # noqa: E402
-
-
-def chat_tokens(llm, messages) -> int:
-    text = "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages) + "<|im_start|>assistant\n"
-    return len(llm.tokenize(text.encode(), special=True))
+from bench_first_token import Timings, chat_text, interleaved, load_average, pipeline_stream, raw_llama  # noqa: E402
 
 
 def main() -> None:
@@ -64,7 +59,8 @@ def main() -> None:
         pipe = RagPipeline(with_focus_sentences(cfg, n), service.retriever, service.generator)
         pipe.params = replace(pipe.params, max_new_tokens=args.tokens)
         pipes["whole passages" if n == 0 else f"focus {n} sentences"] = pipe
-    tokens = {name: statistics.median(chat_tokens(counter, pipe.prompt(q)) for q in questions)
+    tokens = {name: statistics.median(len(counter.tokenize(chat_text(pipe.prompt(q)).encode(), special=True))
+                                 for q in questions)
               for name, pipe in pipes.items()}
     timings = Timings(lambda text: len(counter.tokenize(text.encode(), add_bos=False)))
     # the variants share one llama context and their prompts share the system prompt and the question's first

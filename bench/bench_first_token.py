@@ -136,7 +136,7 @@ def paths(args: argparse.Namespace, service, bundle, timings: Timings, gguf: str
         "raw llama.cpp, the bundle's prompt": (raw_stream(raw_b, bundle_prompt, args.tokens), SHORT),
     }
     interleaved(timings, variants, args.rounds)
-    tokens = {name: statistics.median(len(raw_s.tokenize(_chat_text(p(q)).encode(), special=True)) for q in qs)
+    tokens = {name: statistics.median(len(raw_s.tokenize(chat_text(p(q)).encode(), special=True)) for q in qs)
               for name, p, qs in (("service", service_prompt, QUESTIONS), ("bundle", bundle_prompt, SHORT))}
     raw_for = {"service: RagPipeline.stream (torch embedder)": "raw llama.cpp, the service's prompt",
                "bundle: edge RagPipeline.stream (onnx int8)": "raw llama.cpp, the bundle's prompt"}
@@ -144,7 +144,8 @@ def paths(args: argparse.Namespace, service, bundle, timings: Timings, gguf: str
                   f"up to {args.tokens} new tokens", raw_for.get)
 
 
-def _chat_text(messages: list) -> str:
+def chat_text(messages: list) -> str:
+    """The ChatML text llama.cpp prefills for `messages` (Qwen's template), to count prompt tokens."""
     return "".join(f"<|im_start|>{m.role}\n{m.content}<|im_end|>\n" for m in messages) + "<|im_start|>assistant\n"
 
 

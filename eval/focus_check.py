@@ -3,7 +3,7 @@
 For each question of a set's split, the product's retriever finds the evidence and `rag.prompting.evidence_for`
 shows it whole and focused to N sentences a passage (`rag.evidence_focus`). Two figures per N:
 - **reference kept**: of the questions whose reference answer occurs in the whole evidence (compared as evaluation
-  compares answers, `eval.metrics.normalize_answer`), the share whose focused evidence still holds it. Focusing can
+  compares answers, `eval.metrics.reference_contained`), the share whose focused evidence still holds it. Focusing can
   only lose a reference, never add one, so this is the ceiling it puts on "reference contained".
 - **context characters**: the median length of the evidence block, whole and focused, which is what prefill pays for.
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from core.records import Hit
 from domains.config import GenerationConfig
-from eval.metrics import normalize_answer
+from eval.metrics import reference_contained
 from rag.prompting import evidence_for
 
 log = logging.getLogger(__name__)
@@ -39,22 +39,18 @@ class Found:
     hits: tuple[Hit, ...]
 
 
-def _holds(context: str, reference: str) -> bool:
-    return bool(reference) and reference in normalize_answer(context)
-
-
 def focus_table(found: Iterable[Found], generation: GenerationConfig, focus: Sequence[int]) -> list[dict[str, Any]]:
     """One row per focus value (0 = whole passages first): questions, how many hold the reference whole, the share
     of those still holding it, and the median context characters."""
     found = list(found)
     whole = [evidence_for(replace(generation, focus_sentences=0), f.hits, f.question).context for f in found]
-    references = [normalize_answer(f.reference) for f in found]
-    findable = [i for i, (context, ref) in enumerate(zip(whole, references, strict=True)) if _holds(context, ref)]
+    findable = [i for i, (context, f) in enumerate(zip(whole, found, strict=True))
+                if reference_contained(context, f.reference)]
     rows = []
     for n in [0, *(n for n in focus if n > 0)]:
         contexts = whole if n == 0 else [
             evidence_for(replace(generation, focus_sentences=n), f.hits, f.question).context for f in found]
-        kept = sum(_holds(contexts[i], references[i]) for i in findable)
+        kept = sum(reference_contained(contexts[i], found[i].reference) for i in findable)
         rows.append({"focus_sentences": n, "questions": len(found), "reference_in_whole_evidence": len(findable),
                      "reference_kept": round(kept / len(findable), 4) if findable else None,
                      "context_chars_median": statistics.median(len(c) for c in contexts) if contexts else 0})

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 
 from rag.citations import (
     MARKER,
-    MIN_CLAIM_CHARS,
     is_claim,
     marker_numbers,
     own_numbers,
@@ -75,7 +74,7 @@ def _repaired_piece(piece: str, evidence: Evidence, repairs: list[Repair]) -> st
     if MARKER.match(piece.lstrip(" \t")):
         return piece  # a marker that opens a line heads a block: rag.citations reads it, nothing to move here
     claim = MARKER.sub("", piece).strip()
-    if sum(c.isalnum() for c in claim) < MIN_CLAIM_CHARS:
+    if not is_claim(claim):
         return piece
     cited = [n for m in MARKER.finditer(piece) for n in marker_numbers(m.group(1) or m.group(2))]
     moves: dict[int, int] = {}

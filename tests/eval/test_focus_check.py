@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import pytest
+
+from core.errors import ConfigError
 from core.records import Chunk, Hit
 from domains.config import GenerationConfig
 from eval.focus_check import Found, focus_table, main, markdown
@@ -43,10 +46,6 @@ def test_a_set_without_findable_references_reports_none_not_a_ratio():
     assert "| 2 | 1 | 0 | – |" in markdown(rows)
 
 
-def test_the_command_refuses_a_set_without_answers(capsys):
-    import pytest
-
-    from core.errors import ConfigError
-
+def test_the_command_refuses_a_set_without_answers():
     with pytest.raises(ConfigError, match="answer"):
         main(["--domain", "finance", "--evalset", "disc_fin_retriever_eval", "--split", "dev"])

@@ -89,7 +89,7 @@ def eval_answers(args: argparse.Namespace) -> int:
     from eval.answer_report import markdown_table, write_run
     from eval.answer_run import ROWS, RunSpec, run_items, summarise
     from eval.splits import parse_splits
-    from rag.build_generation import build_generator, generator_identity
+    from rag.build_generation import build_generator, generator_identity, is_gguf_model
     from rag.generator_choice import generator_label
 
     if args.judge_timeout <= 0:  # before anything is loaded: a typo should not cost a model load
@@ -103,8 +103,10 @@ def eval_answers(args: argparse.Namespace) -> int:
         if args.no_retrieval:
             raise ConfigError("--unanswerable measures abstention, which needs retrieval: drop --no-retrieval")
         items += unanswerable_items(cfg, splits, args.unanswerable)
-    # a merged model dir has no GGUF: it answers through transformers; an adapter loads in every backend
-    merged = cfg.models.generator != load_domain(cfg.name).models.generator
+    # a merged model dir has no GGUF: it answers through transformers; an adapter, a GGUF or a registry generator
+    # (whose GGUF form llama.cpp reads) keeps the domain's backend
+    merged = (cfg.models.generator != load_domain(cfg.name).models.generator
+              and is_gguf_model(cfg.models.generator_gguf) is False)
     backend = args.backend or ("transformers" if merged else None)
     identity = generator_identity(cfg, backend)
     spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, generator_label(cfg), identity,

@@ -24,6 +24,35 @@ def chosen_backend(cfg: DomainConfig, override: str | None = None) -> str:
     return backend
 
 
+def is_gguf_model(ref: str) -> bool | None:
+    """Whether a model reference is a GGUF (a .gguf file, or a dir holding one and no transformers config); None
+    where it resolves to nothing here (the loader's own error names the fetch command)."""
+    try:
+        path = Path(resolve_model(ref))
+    except DossierError:
+        return None
+    if path.is_file():
+        return path.suffix == ".gguf"
+    if not path.is_dir():
+        return None  # a hub id
+    return any(path.glob("*.gguf")) and not (path / "config.json").is_file()
+
+
+def check_model_form(ref: str, backend: str) -> None:
+    """llama.cpp reads GGUF files, transformers and vLLM transformers dirs: a model of the other form is an error
+    naming the way out, never a load failure deep inside the backend."""
+    gguf = is_gguf_model(ref)
+    if gguf is None:
+        return
+    if backend == "llama-cpp" and not gguf:
+        raise ConfigError(f"{ref} is a transformers model, the llama-cpp backend loads a GGUF: answer with "
+                          "--backend transformers, or convert it (llama.cpp's convert_hf_to_gguf.py)")
+    if backend in ("transformers", "vllm") and gguf:
+        raise ConfigError(f"{ref} is a GGUF model, the {backend} backend loads a transformers dir: answer with "
+                          "--backend llama-cpp, or name the registry model, whose converted form "
+                          "`dossier models fetch` builds")
+
+
 def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
     """A generator for `cfg`, not yet loaded (call its `load()` to warm it up)."""
     gen, models = cfg.generation, cfg.models
@@ -32,6 +61,8 @@ def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
     # `--model base` clears it, an HTTP backend's server decides for itself
     adapter = shipped_adapter(cfg) if chosen != "openai-http" else None
     tuned = {"adapter_path": str(adapter.path), "adapter_name": adapter.name} if adapter else {}
+    if chosen != "openai-http":
+        check_model_form(models.generator_gguf if chosen == "llama-cpp" else models.generator, chosen)
     match chosen:
         case "transformers":
             from generation.transformers_gen import TransformersGenerator

@@ -3,8 +3,12 @@
     (none)  what the domain serves: its tuned adapter when domain.toml names one, else the base model
     base    the untuned base model, whatever the domain ships
     tuned   the domain's shipped adapter; an error naming the training command when it ships none
-    PATH    a peft LoRA adapter dir (a training run's adapter/) on the domain's base model, or a merged model dir; a
-            run trained on top of another adapter (`train.init_adapter`) answers with the two composed
+    PATH    a peft LoRA adapter dir (a training run's adapter/) on the domain's base model; a run trained on top of
+            another adapter (`train.init_adapter`) answers with the two composed. Or another model: a merged
+            transformers dir, a .gguf file or a dir holding one; the backend must be able to load it
+            (rag.build_generation says which backend loads which form)
+    NAME    a generator of the model registry, either form ("qwen2.5-coder-1.5b-instruct" or its "-gguf"): each
+            backend loads the form it reads, keyed by the registry's pin
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from core.paths import cache_dir
 from domains.config import DomainConfig
 from models.lora_compose import stacked_adapter
 from models.peft_lora import CONFIG as ADAPTER_CONFIG
+from models.registry import MODELS
 
 CHOICES = ("base", "tuned")
 
@@ -33,16 +38,36 @@ def with_generator(cfg: DomainConfig, choice: str | None) -> DomainConfig:
                               f"--domain {cfg.name} --recipe training/configs/sft_{cfg.name}_rag.toml` and pass "
                               "--model RUN/adapter, or answer with --model base")
         return cfg
+    if choice in MODELS:
+        transformers_form, gguf_form = registry_forms(choice)
+        return replace(cfg, models=replace(models, generator=transformers_form, generator_gguf=gguf_form,
+                                           generator_adapter="", generator_adapter_sha256=""))
     path = Path(choice).expanduser()
-    if not path.is_dir():
-        raise ConfigError(f"--model {choice}: not base, tuned or a directory (an adapter dir or a merged model dir)")
+    if not (path.is_dir() or (path.is_file() and path.suffix == ".gguf")):
+        raise ConfigError(f"--model {choice}: not base, tuned, a registry generator or a model path (an adapter "
+                          "dir, a merged model dir, a .gguf file or a dir holding one)")
     path = path.resolve()
     if (path / ADAPTER_CONFIG).is_file():  # an adapter: the domain's base model with it, no pin to check
         # a run trained on top of another adapter answers with both composed, never with its delta alone
         path = stacked_adapter(path, cache_dir() / "models" / "generator-adapters")
         return replace(cfg, models=replace(models, generator_adapter=str(path), generator_adapter_sha256=""))
-    return replace(cfg, models=replace(models, generator=str(path), generator_adapter="",
+    # another model replaces the domain's in every backend's field: the llama-cpp backend reads generator_gguf, and
+    # leaving the domain's there answered with the domain's model under the chosen model's name
+    return replace(cfg, models=replace(models, generator=str(path), generator_gguf=str(path), generator_adapter="",
                                        generator_adapter_sha256=""))
+
+
+def registry_forms(name: str) -> tuple[str, str]:
+    """(transformers form, GGUF form) of a registry generator named by either: the converted bf16 dir is derived
+    from the GGUF (models/registry.py). A name with no other form stands for both; the backend that cannot read it
+    says so when it is built."""
+    spec = MODELS[name]
+    if spec.kind == "sentence-transformers":
+        raise ConfigError(f"--model {name}: an embedder, not a generator")
+    if spec.kind == "gguf":
+        converted = [s.name for s in MODELS.values() if s.kind == "causal-lm" and s.derived_from == name]
+        return (converted[0] if converted else name), name
+    return name, spec.derived_from or name
 
 
 def generator_label(cfg: DomainConfig) -> str:

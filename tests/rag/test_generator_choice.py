@@ -47,8 +47,35 @@ def test_a_path_is_an_adapter_dir_or_a_merged_model_dir(legal_cfg, tiny_adapter,
     assert adapted.models.generator == legal_cfg.models.generator  # the adapter goes on the domain's base model
     merged = with_generator(legal_cfg, str(tiny_lm_dir))
     assert merged.models.generator == str(tiny_lm_dir.resolve()) and merged.models.generator_adapter == ""
-    with pytest.raises(ConfigError, match="not base, tuned or a directory"):
+    with pytest.raises(ConfigError, match="not base, tuned, a registry generator or a model path"):
         with_generator(legal_cfg, str(tmp_path / "nowhere"))
+
+
+def test_another_gguf_is_what_the_llama_cpp_backend_loads(legal_cfg, tiny_lm_dir, tmp_path) -> None:
+    """`--model DIR` of a GGUF once set only the transformers field, and llama.cpp answered with the domain's own
+    GGUF under the other model's name. Each backend must load the chosen model or refuse it."""
+    gguf_dir = tmp_path / "other-gguf"
+    gguf_dir.mkdir()
+    (gguf_dir / "model.gguf").write_bytes(b"GGUF")  # built, not loaded: the form is read from the files
+    for choice in (gguf_dir, gguf_dir / "model.gguf"):
+        chosen = with_generator(legal_cfg, str(choice))
+        assert chosen.models.generator_gguf == str(choice.resolve()) and chosen.models.generator_adapter == ""
+        assert build_generator(chosen, "llama-cpp").gguf_path == str(gguf_dir.resolve() / "model.gguf")
+        with pytest.raises(ConfigError, match=r"is a GGUF model, the transformers backend loads a transformers dir"):
+            build_generator(chosen, "transformers")
+    merged = with_generator(legal_cfg, str(tiny_lm_dir))
+    with pytest.raises(ConfigError, match=r"is a transformers model, the llama-cpp backend loads a GGUF"):
+        build_generator(merged, "llama-cpp")
+
+
+def test_a_registry_generator_names_both_of_its_forms(legal_cfg) -> None:
+    for name in ("qwen2.5-coder-1.5b-instruct-gguf", "qwen2.5-coder-1.5b-instruct"):
+        models = with_generator(legal_cfg, name).models
+        assert (models.generator, models.generator_gguf) == ("qwen2.5-coder-1.5b-instruct",
+                                                             "qwen2.5-coder-1.5b-instruct-gguf")
+        assert models.generator_adapter == ""
+    with pytest.raises(ConfigError, match="an embedder, not a generator"):
+        with_generator(legal_cfg, "embeddinggemma-300m")
 
 
 def test_a_missing_or_changed_adapter_is_an_error_naming_the_fix(legal_cfg, tiny_adapter, tmp_path) -> None:

@@ -109,7 +109,8 @@ def eval_answers(args: argparse.Namespace) -> int:
               and is_gguf_model(cfg.models.generator_gguf) is False)
     backend = args.backend or ("transformers" if merged else None)
     identity = generator_identity(cfg, backend)
-    spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, generator_label(cfg), identity,
+    label = generator_label(cfg, args.model)
+    spec = RunSpec(cfg.name, args.evalset, tuple(sorted(splits)), args.limit, label, identity,
                    not args.no_retrieval, args.unanswerable, skipped, cfg.generation.focus_sentences)
     run_dir = args.out / spec.tag
     # one reply cache per --out, keyed by model files + prompt: the same command resumes a stopped run, and runs that

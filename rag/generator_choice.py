@@ -70,10 +70,14 @@ def registry_forms(name: str) -> tuple[str, str]:
     return name, spec.derived_from or name
 
 
-def generator_label(cfg: DomainConfig) -> str:
-    """'base', or the adapter's folder name — its training run's name for a run's `adapter/` — how run names and
-    reports call the generator."""
-    if not cfg.models.generator_adapter:
-        return "base"
-    path = Path(cfg.models.generator_adapter)
-    return path.parent.name if path.name == "adapter" else path.name
+def generator_label(cfg: DomainConfig, choice: str | None = None) -> str:
+    """'base', the adapter's folder name — its training run's name for a run's `adapter/` — or, where `choice`
+    (the --model that made `cfg`) named another model, that model's name: how run names and reports call the
+    generator. Two models' runs must never share a run dir (the 1.5B generator's once overwrote the base run's)."""
+    if cfg.models.generator_adapter:
+        path = Path(cfg.models.generator_adapter)
+        return path.parent.name if path.name == "adapter" else path.name
+    if choice and choice not in CHOICES:
+        path = Path(choice)
+        return path.stem if path.suffix == ".gguf" else path.name
+    return "base"

@@ -61,6 +61,7 @@ def test_another_gguf_is_what_the_llama_cpp_backend_loads(legal_cfg, tiny_lm_dir
         chosen = with_generator(legal_cfg, str(choice))
         assert chosen.models.generator_gguf == str(choice.resolve()) and chosen.models.generator_adapter == ""
         assert build_generator(chosen, "llama-cpp").gguf_path == str(gguf_dir.resolve() / "model.gguf")
+        assert generator_label(chosen, str(choice)) in ("other-gguf", "model")
         with pytest.raises(ConfigError, match=r"is a GGUF model, the transformers backend loads a transformers dir"):
             build_generator(chosen, "transformers")
     merged = with_generator(legal_cfg, str(tiny_lm_dir))
@@ -74,6 +75,7 @@ def test_a_registry_generator_names_both_of_its_forms(legal_cfg) -> None:
         assert (models.generator, models.generator_gguf) == ("qwen2.5-coder-1.5b-instruct",
                                                              "qwen2.5-coder-1.5b-instruct-gguf")
         assert models.generator_adapter == ""
+        assert generator_label(with_generator(legal_cfg, name), name) == name  # never "base": its own run dir
     with pytest.raises(ConfigError, match="an embedder, not a generator"):
         with_generator(legal_cfg, "embeddinggemma-300m")
 

@@ -98,6 +98,15 @@ def empty_reply(generated: str) -> bool:
     return not _NOT_A_STATEMENT.sub("", _MARKERS.sub("", generated))
 
 
+_OPEN_MARKER = re.compile(r"[\[【][\d,\s]*$")  # "[2" of a stream whose "]" has not come yet
+
+
+def empty_so_far(prefix: str) -> bool:
+    """True while a reply still being generated holds markers alone, a marker not yet closed included: a stream
+    holds such text back until it says something."""
+    return empty_reply(_OPEN_MARKER.sub("", prefix))
+
+
 def model_refused(generated: str, prompts: PromptsConfig) -> bool:
     """True when the reply opens with the domain's refusal sentence (markers and spacing ignored)."""
     sentence = refusal_sentence(prompts).rstrip("。！？")

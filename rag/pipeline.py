@@ -21,6 +21,7 @@ from rag.abstention import (
     AbstentionDecision,
     decide,
     empty_reply,
+    empty_so_far,
     model_refused,
 )
 from rag.citation_repair import repoint_markers
@@ -111,9 +112,13 @@ class RagPipeline:
         prep = self._prepare(question, history, k, filters, timer)
         if prep.decision.abstain:
             return self._abstained(prep, timer)
+        restated = None
         with timer.stage("generate"):
             generated = self.generator.generate(prep.messages, self.params)
-        return self._finish(prep, generated, timer)
+            if self._restates(generated):
+                restated, generated = generated, self.generator.generate(self._restate_prompt(prep, generated),
+                                                                         self.params)
+        return self._finish(prep, generated, timer, restated)
 
     def prompt(
         self, question: str, history: Sequence[Message] = (), *, k: int | None = None, filters: Mapping | None = None
@@ -137,13 +142,23 @@ class RagPipeline:
         yield AnswerChunk(evidence=tuple(prep.evidence.hits))
         pieces: list[str] = []
         t0 = time.perf_counter()
-        for piece in self.generator.stream(prep.messages, self.params):
-            if not pieces:
-                timer.mark("first_token")
-            pieces.append(piece)
-            yield AnswerChunk(delta=piece)
+        yield from _shown(self.generator.stream(prep.messages, self.params), pieces, timer)
+        generated, restated = "".join(pieces), None
+        if self._restates(generated):
+            restated, pieces = generated, []
+            yield from _shown(self.generator.stream(self._restate_prompt(prep, generated), self.params), pieces,
+                              timer)
+            generated = "".join(pieces)
         timer.ms["generate"] = round((time.perf_counter() - t0) * 1000, 2)
-        yield AnswerChunk(answer=self._finish(prep, "".join(pieces), timer))
+        yield AnswerChunk(answer=self._finish(prep, generated, timer, restated))
+
+    def _restates(self, generated: str) -> bool:
+        """A reply of markers alone gets one follow-up turn where the domain has a `restate` prompt."""
+        return bool(self.cfg.prompts.restate) and empty_reply(generated)
+
+    def _restate_prompt(self, prep: _Prepared, generated: str) -> tuple[Message, ...]:
+        log.info("restating %r: the reply %r held only citation markers", prep.question[:80], generated[:40])
+        return tuple(prompting.restate_messages(self.cfg.prompts, prep.messages, generated))
 
     def _prepare(
         self, question: str, history: Sequence[Message], k: int | None, filters: Mapping | None, timer: StageTimer
@@ -173,12 +188,15 @@ class RagPipeline:
             **extra,
         }
 
-    def _abstained(self, prep: _Prepared, timer: StageTimer, reason: str = "", generated: str | None = None) -> Answer:
+    def _abstained(self, prep: _Prepared, timer: StageTimer, reason: str = "", generated: str | None = None,
+                   restated: str | None = None) -> Answer:
         """The abstention answer: below the threshold (nothing generated), or when the generator declined
-        (`generated` is its reply, kept in the trace)."""
+        (`generated` is its reply, kept in the trace, with the first reply where it was asked to restate)."""
         reason = reason or prep.decision.reason
         log.info("abstained on %r: %s", prep.question[:80], reason)
         extra = {"generated": generated} if generated is not None else {}
+        if restated is not None:
+            extra["restated_from"] = restated
         return Answer(
             question=prep.question,
             text=self.cfg.prompts.abstain,
@@ -189,11 +207,12 @@ class RagPipeline:
             trace=self._trace(prep, timer, citations=None, **extra),
         )
 
-    def _finish(self, prep: _Prepared, generated: str, timer: StageTimer) -> Answer:
+    def _finish(self, prep: _Prepared, generated: str, timer: StageTimer, restated: str | None = None) -> Answer:
+        """`restated`: the first reply, where it held only markers and `generated` answers the restate turn."""
         if model_refused(generated, self.cfg.prompts):
-            return self._abstained(prep, timer, MODEL_REFUSAL_REASON, generated)
+            return self._abstained(prep, timer, MODEL_REFUSAL_REASON, generated, restated)
         if empty_reply(generated):
-            return self._abstained(prep, timer, EMPTY_REPLY_REASON, generated)
+            return self._abstained(prep, timer, EMPTY_REPLY_REASON, generated, restated)
         with timer.stage("cite"):
             served, moves = (repoint_markers(generated, prep.evidence) if self.cfg.generation.repoint_markers
                              else (generated, []))
@@ -203,14 +222,33 @@ class RagPipeline:
             report = cite(served, prep.evidence)
             as_generated = cite(generated, prep.evidence).precision if moves or echoes else report.precision
         if echoes and report.claims == 0:
-            return self._abstained(prep, timer, ECHO_ONLY_REASON, generated)
+            return self._abstained(prep, timer, ECHO_ONLY_REASON, generated, restated)
         citations = {**report.trace(), "repointed": [m.trace() for m in moves], "question_echoes": echoes,
                      "precision_as_generated": as_generated}
+        extra = {"restated_from": restated} if restated is not None else {}
         return Answer(
             question=prep.question,
             text=report.text,
             citations=report.citations,
             hits=prep.hits,
             disclaimer=self.cfg.disclaimer,
-            trace=self._trace(prep, timer, citations=citations),
+            trace=self._trace(prep, timer, citations=citations, **extra),
         )
+
+
+def _shown(stream: Iterator[str], pieces: list[str], timer: StageTimer) -> Iterator[AnswerChunk]:
+    """The deltas of a generator stream, each also kept in `pieces`. While the text so far is citation markers
+    alone it is held back: a reply that never says more is restated or abstained on, and a client must not have
+    shown its "[1]" by then. The first token is marked when the generator yields it, not when it is shown."""
+    held = True
+    for piece in stream:
+        if "first_token" not in timer.ms:
+            timer.mark("first_token")
+        pieces.append(piece)
+        if held:
+            if empty_so_far("".join(pieces)):
+                continue
+            held = False
+            yield AnswerChunk(delta="".join(pieces))
+            continue
+        yield AnswerChunk(delta=piece)

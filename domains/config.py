@@ -156,15 +156,12 @@ class GenerationConfig:
 @dataclass(frozen=True, slots=True)
 class PromptsConfig:
     """Prompt templates live in each domain.toml (no defaults in code). `answer` gets {context} and {question};
-    `rewrite` gets {history} and {question}. `restate` (optional) is the one follow-up turn asked when a reply
-    holds only citation markers ("[1]": the model points at a passage without saying what it holds); empty: such a
-    reply is abstained on."""
+    `rewrite` gets {history} and {question}."""
 
     system: str
     answer: str
     rewrite: str
     abstain: str
-    restate: str = ""
 
 
 @dataclass(frozen=True, slots=True)

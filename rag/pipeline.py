@@ -112,13 +112,9 @@ class RagPipeline:
         prep = self._prepare(question, history, k, filters, timer)
         if prep.decision.abstain:
             return self._abstained(prep, timer)
-        restated = None
         with timer.stage("generate"):
             generated = self.generator.generate(prep.messages, self.params)
-            if self._restates(generated):
-                restated, generated = generated, self.generator.generate(self._restate_prompt(prep, generated),
-                                                                         self.params)
-        return self._finish(prep, generated, timer, restated)
+        return self._finish(prep, generated, timer)
 
     def prompt(
         self, question: str, history: Sequence[Message] = (), *, k: int | None = None, filters: Mapping | None = None
@@ -143,22 +139,8 @@ class RagPipeline:
         pieces: list[str] = []
         t0 = time.perf_counter()
         yield from _shown(self.generator.stream(prep.messages, self.params), pieces, timer)
-        generated, restated = "".join(pieces), None
-        if self._restates(generated):
-            restated, pieces = generated, []
-            yield from _shown(self.generator.stream(self._restate_prompt(prep, generated), self.params), pieces,
-                              timer)
-            generated = "".join(pieces)
         timer.ms["generate"] = round((time.perf_counter() - t0) * 1000, 2)
-        yield AnswerChunk(answer=self._finish(prep, generated, timer, restated))
-
-    def _restates(self, generated: str) -> bool:
-        """A reply of markers alone gets one follow-up turn where the domain has a `restate` prompt."""
-        return bool(self.cfg.prompts.restate) and empty_reply(generated)
-
-    def _restate_prompt(self, prep: _Prepared, generated: str) -> tuple[Message, ...]:
-        log.info("restating %r: the reply %r held only citation markers", prep.question[:80], generated[:40])
-        return tuple(prompting.restate_messages(self.cfg.prompts, prep.messages, generated))
+        yield AnswerChunk(answer=self._finish(prep, "".join(pieces), timer))
 
     def _prepare(
         self, question: str, history: Sequence[Message], k: int | None, filters: Mapping | None, timer: StageTimer
@@ -188,15 +170,12 @@ class RagPipeline:
             **extra,
         }
 
-    def _abstained(self, prep: _Prepared, timer: StageTimer, reason: str = "", generated: str | None = None,
-                   restated: str | None = None) -> Answer:
+    def _abstained(self, prep: _Prepared, timer: StageTimer, reason: str = "", generated: str | None = None) -> Answer:
         """The abstention answer: below the threshold (nothing generated), or when the generator declined
-        (`generated` is its reply, kept in the trace, with the first reply where it was asked to restate)."""
+        (`generated` is its reply, kept in the trace)."""
         reason = reason or prep.decision.reason
         log.info("abstained on %r: %s", prep.question[:80], reason)
         extra = {"generated": generated} if generated is not None else {}
-        if restated is not None:
-            extra["restated_from"] = restated
         return Answer(
             question=prep.question,
             text=self.cfg.prompts.abstain,
@@ -207,12 +186,11 @@ class RagPipeline:
             trace=self._trace(prep, timer, citations=None, **extra),
         )
 
-    def _finish(self, prep: _Prepared, generated: str, timer: StageTimer, restated: str | None = None) -> Answer:
-        """`restated`: the first reply, where it held only markers and `generated` answers the restate turn."""
+    def _finish(self, prep: _Prepared, generated: str, timer: StageTimer) -> Answer:
         if model_refused(generated, self.cfg.prompts):
-            return self._abstained(prep, timer, MODEL_REFUSAL_REASON, generated, restated)
+            return self._abstained(prep, timer, MODEL_REFUSAL_REASON, generated)
         if empty_reply(generated):
-            return self._abstained(prep, timer, EMPTY_REPLY_REASON, generated, restated)
+            return self._abstained(prep, timer, EMPTY_REPLY_REASON, generated)
         with timer.stage("cite"):
             served, moves = (repoint_markers(generated, prep.evidence) if self.cfg.generation.repoint_markers
                              else (generated, []))
@@ -222,24 +200,24 @@ class RagPipeline:
             report = cite(served, prep.evidence)
             as_generated = cite(generated, prep.evidence).precision if moves or echoes else report.precision
         if echoes and report.claims == 0:
-            return self._abstained(prep, timer, ECHO_ONLY_REASON, generated, restated)
+            return self._abstained(prep, timer, ECHO_ONLY_REASON, generated)
         citations = {**report.trace(), "repointed": [m.trace() for m in moves], "question_echoes": echoes,
                      "precision_as_generated": as_generated}
-        extra = {"restated_from": restated} if restated is not None else {}
         return Answer(
             question=prep.question,
             text=report.text,
             citations=report.citations,
             hits=prep.hits,
             disclaimer=self.cfg.disclaimer,
-            trace=self._trace(prep, timer, citations=citations, **extra),
+            trace=self._trace(prep, timer, citations=citations),
         )
 
 
 def _shown(stream: Iterator[str], pieces: list[str], timer: StageTimer) -> Iterator[AnswerChunk]:
     """The deltas of a generator stream, each also kept in `pieces`. While the text so far is citation markers
-    alone it is held back: a reply that never says more is restated or abstained on, and a client must not have
-    shown its "[1]" by then. The first token is marked when the generator yields it, not when it is shown."""
+    alone it is held back: a reply that never says more is abstained on (rag.abstention.empty_reply), and a client
+    that concatenates deltas must not have shown its "[1]" before the abstention. The first token is marked when
+    the generator yields it, not when it is shown."""
     held = True
     for piece in stream:
         if "first_token" not in timer.ms:

@@ -111,13 +111,6 @@ def answer_messages(
     return [Message("system", prompts.system), *turns, Message("user", user)]
 
 
-def restate_messages(prompts: PromptsConfig, messages: Sequence[Message], reply: str) -> list[Message]:
-    """The answer prompt, the reply that held only markers, and the domain's `restate` turn asking for the
-    answer itself: the evidence stays in the conversation, so the second reply is checked against the same
-    passages (and a llama.cpp generator reuses the first prompt's KV for all of it)."""
-    return [*messages, Message("assistant", reply), Message("user", prompts.restate)]
-
-
 def rewrite_messages(prompts: PromptsConfig, question: str, history: Sequence[Message]) -> list[Message]:
     user = prompts.rewrite.format(history=history_text(history, REWRITE_HISTORY_TURNS), question=question)
     return [Message("system", prompts.system), Message("user", user)]

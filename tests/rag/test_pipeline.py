@@ -78,47 +78,13 @@ def test_a_reply_of_markers_alone_is_an_abstention_with_the_evidence(cfg, reply)
     assert streamed[-1].answer.abstained and streamed[-1].answer.abstain_reason == EMPTY_REPLY_REASON
 
 
-RESTATE = "请直接写出答案，并在句末注明出处。"
-
-
-def _restating(cfg):
-    return replace(cfg, prompts=replace(cfg.prompts, restate=RESTATE))
-
-
-def test_a_reply_of_markers_alone_is_asked_once_for_the_answer_where_the_domain_restates(cfg):
-    """16 of 80 answerable FinQA dev questions got "[1]" alone from the 0.5B model and were refused. With a
-    `restate` prompt the model is asked once more, the evidence still in the conversation, and the second reply is
-    cited and checked like any other."""
-    gen = ScriptedGenerator("[1]", "故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑[1]。")
-    answer = RagPipeline(_restating(cfg), article_retriever(dense=0.8), gen).answer("故意杀人罪判几年？")
-    assert not answer.abstained and [c.chunk_id for c in answer.citations] == ["刑法#232"]
-    assert answer.trace["restated_from"] == "[1]"
-    first, second = gen.calls
-    assert list(second) == [*first, Message("assistant", "[1]"), Message("user", RESTATE)]
-
-
-def test_a_restated_reply_of_markers_alone_is_still_an_abstention(cfg):
-    from rag.abstention import EMPTY_REPLY_REASON
-
-    gen = ScriptedGenerator("[1]", "[1] [2]")
-    answer = RagPipeline(_restating(cfg), article_retriever(dense=0.8), gen).answer("故意杀人罪判几年？")
-    assert answer.abstained and answer.abstain_reason == EMPTY_REPLY_REASON
-    assert answer.trace["generated"] == "[1] [2]" and answer.trace["restated_from"] == "[1]"
-    assert len(gen.calls) == 2  # once, never a loop
-
-
-def test_a_stream_never_shows_the_markers_it_restates(cfg):
-    """A client concatenates the deltas: the first reply's "[1]" must not reach it, the restated answer must."""
-    reply = "故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑[1]。"
-    chunks = list(RagPipeline(_restating(cfg), article_retriever(dense=0.8),
-                              ScriptedGenerator("[1] ", reply)).stream("故意杀人罪判几年？"))
-    assert "".join(c.delta for c in chunks) == reply
-    assert chunks[-1].answer.trace["restated_from"] == "[1] " and not chunks[-1].answer.abstained
-    assert "first_token" in chunks[-1].answer.trace["timings_ms"]
+def test_a_stream_never_shows_the_markers_of_a_reply_it_abstains_on(cfg):
+    """A client concatenates the deltas: a reply of markers alone is abstained on, and its "[1] [2]" (the "[2"
+    arriving before its "]") must not have reached the client before the abstention."""
     pipeline = RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator("[1] [2]"))
     held = list(pipeline.stream("故意杀人罪判几年？"))
-    assert "".join(c.delta for c in held) == ""  # no restate prompt: abstained, and no marker was shown either
-    assert held[-1].answer.abstained and "restated_from" not in held[-1].answer.trace
+    assert "".join(c.delta for c in held) == ""
+    assert held[-1].answer.abstained and "first_token" in held[-1].answer.trace["timings_ms"]
 
 
 def test_a_stream_shows_a_leading_marker_with_the_text_after_it(cfg):

@@ -3,7 +3,8 @@
     (none)  what the domain serves: its tuned adapter when domain.toml names one, else the base model
     base    the untuned base model, whatever the domain ships
     tuned   the domain's shipped adapter; an error naming the training command when it ships none
-    PATH    a peft LoRA adapter dir (a training run's adapter/) on the domain's base model; a run trained on top of
+    PATH    a peft LoRA adapter dir (a training run's adapter/) on the domain's base model, or on the registry
+            generator its config names (the 1.5B recipes' adapters); a run trained on top of
             another adapter (`train.init_adapter`) answers with the two composed. Or another model: a merged
             transformers dir, a .gguf file or a dir holding one; the backend must be able to load it
             (rag.build_generation says which backend loads which form)
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,7 +49,11 @@ def with_generator(cfg: DomainConfig, choice: str | None) -> DomainConfig:
         raise ConfigError(f"--model {choice}: not base, tuned, a registry generator or a model path (an adapter "
                           "dir, a merged model dir, a .gguf file or a dir holding one)")
     path = path.resolve()
-    if (path / ADAPTER_CONFIG).is_file():  # an adapter: the domain's base model with it, no pin to check
+    if (path / ADAPTER_CONFIG).is_file():  # an adapter: on the model it was trained on, no pin to check
+        trained_on = adapter_base(path)
+        if trained_on is not None:  # a registry generator other than the domain's (the 1.5B recipes' adapters)
+            transformers_form, gguf_form = registry_forms(trained_on)
+            models = replace(models, generator=transformers_form, generator_gguf=gguf_form)
         # a run trained on top of another adapter answers with both composed, never with its delta alone
         path = stacked_adapter(path, cache_dir() / "models" / "generator-adapters")
         return replace(cfg, models=replace(models, generator_adapter=str(path), generator_adapter_sha256=""))
@@ -55,6 +61,19 @@ def with_generator(cfg: DomainConfig, choice: str | None) -> DomainConfig:
     # leaving the domain's there answered with the domain's model under the chosen model's name
     return replace(cfg, models=replace(models, generator=str(path), generator_gguf=str(path), generator_adapter="",
                                        generator_adapter_sha256=""))
+
+
+def adapter_base(adapter_dir: Path) -> str | None:
+    """The registry generator a peft adapter was trained on, by the last part of its `base_model_name_or_path`
+    (training loads registry models from the cache, `<cache>/models/<name>`); None where it names none. An adapter
+    of the 1.5B model put on the domain's 0.5B one fails deep inside the backend, or worse, converts."""
+    try:
+        base = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        return None  # an unreadable config is the adapter loader's error to report
+    name = Path(str(base or "")).name
+    spec = MODELS.get(name)
+    return name if spec is not None and spec.kind != "sentence-transformers" else None
 
 
 def registry_forms(name: str) -> tuple[str, str]:

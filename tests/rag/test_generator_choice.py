@@ -69,6 +69,20 @@ def test_another_gguf_is_what_the_llama_cpp_backend_loads(legal_cfg, tiny_lm_dir
         build_generator(merged, "llama-cpp")
 
 
+def test_an_adapter_answers_on_the_registry_model_it_was_trained_on(legal_cfg, tiny_adapter, tmp_path) -> None:
+    """The GPU recipes train on the 1.5B model: its adapter must not be put on the domain's 0.5B one."""
+    import shutil
+
+    adapter = shutil.copytree(tiny_adapter, tmp_path / "adapter-1.5b")
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "/somewhere/.cache/models/qwen2.5-coder-1.5b-instruct"
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    models = with_generator(legal_cfg, str(adapter)).models
+    assert (models.generator, models.generator_gguf) == ("qwen2.5-coder-1.5b-instruct",
+                                                         "qwen2.5-coder-1.5b-instruct-gguf")
+    assert models.generator_adapter == str(adapter.resolve())
+
+
 def test_a_registry_generator_names_both_of_its_forms(legal_cfg) -> None:
     for name in ("qwen2.5-coder-1.5b-instruct-gguf", "qwen2.5-coder-1.5b-instruct"):
         models = with_generator(legal_cfg, name).models

@@ -89,7 +89,8 @@ def eval_answers(args: argparse.Namespace) -> int:
     from eval.answer_report import markdown_table, write_run
     from eval.answer_run import ROWS, RunSpec, run_items, summarise
     from eval.splits import parse_splits
-    from rag.build_generation import build_generator, generator_identity, is_gguf_model
+    from models.registry import is_gguf_model
+    from rag.build_generation import build_generator, generator_identity
     from rag.generator_choice import generator_label
 
     if args.judge_timeout <= 0:  # before anything is loaded: a typo should not cost a model load

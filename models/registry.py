@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from core.errors import ModelNotFound
+from core.errors import ConfigError, ModelNotFound
 from core.paths import cache_dir
 
 Assembly = Literal["zip-chunks", "file-parts", "wheel-dir", "wheel-file", "gguf-to-bf16", "query-adapter"]
@@ -222,3 +222,30 @@ def gguf_file(ref: str) -> str:
     if not found:
         raise ModelNotFound(ref, str(path))
     return str(found[0])
+
+
+def is_gguf_model(ref: str) -> bool | None:
+    """Whether a model reference is a GGUF (a .gguf file, or a dir holding one and no transformers config); None
+    where it resolves to nothing here (the loader's own error names the fetch command)."""
+    try:
+        path = Path(resolve_model(ref))
+    except ModelNotFound:
+        return None
+    if path.is_file():
+        return path.suffix == ".gguf"
+    if not path.is_dir():
+        return None  # a hub id
+    return any(path.glob("*.gguf")) and not (path / "config.json").is_file()
+
+
+def generator_forms(name: str) -> tuple[str, str]:
+    """(transformers form, GGUF form) of a registry generator named by either: the converted bf16 dir is derived
+    from the GGUF. A name with no other form stands for both; the backend that cannot read it says so when it is
+    built (rag.build_generation.check_model_form)."""
+    spec = MODELS[name]
+    if spec.kind == "sentence-transformers":
+        raise ConfigError(f"--model {name}: an embedder, not a generator")
+    if spec.kind == "gguf":
+        converted = [s.name for s in MODELS.values() if s.kind == "causal-lm" and s.derived_from == name]
+        return (converted[0] if converted else name), name
+    return name, spec.derived_from or name

@@ -9,7 +9,7 @@ from core.errors import ConfigError, DossierError
 from core.protocols import Generator
 from domains.config import DomainConfig
 from models.generator_adapter import gguf_adapter, shipped_adapter
-from models.registry import MODELS, gguf_file, resolve_model
+from models.registry import MODELS, gguf_file, is_gguf_model, resolve_model
 
 BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
 BACKEND_ENV = "DOSSIER_GENERATOR_BACKEND"
@@ -22,20 +22,6 @@ def chosen_backend(cfg: DomainConfig, override: str | None = None) -> str:
     if backend not in BACKENDS:
         raise ConfigError.invalid_choice("generation backend", backend, BACKENDS)
     return backend
-
-
-def is_gguf_model(ref: str) -> bool | None:
-    """Whether a model reference is a GGUF (a .gguf file, or a dir holding one and no transformers config); None
-    where it resolves to nothing here (the loader's own error names the fetch command)."""
-    try:
-        path = Path(resolve_model(ref))
-    except DossierError:
-        return None
-    if path.is_file():
-        return path.suffix == ".gguf"
-    if not path.is_dir():
-        return None  # a hub id
-    return any(path.glob("*.gguf")) and not (path / "config.json").is_file()
 
 
 def check_model_form(ref: str, backend: str) -> None:

@@ -23,7 +23,7 @@ from core.paths import cache_dir
 from domains.config import DomainConfig
 from models.lora_compose import stacked_adapter
 from models.peft_lora import CONFIG as ADAPTER_CONFIG
-from models.registry import MODELS
+from models.registry import MODELS, generator_forms
 
 CHOICES = ("base", "tuned")
 
@@ -41,7 +41,7 @@ def with_generator(cfg: DomainConfig, choice: str | None) -> DomainConfig:
                               "--model RUN/adapter, or answer with --model base")
         return cfg
     if choice in MODELS:
-        transformers_form, gguf_form = registry_forms(choice)
+        transformers_form, gguf_form = generator_forms(choice)
         return replace(cfg, models=replace(models, generator=transformers_form, generator_gguf=gguf_form,
                                            generator_adapter="", generator_adapter_sha256=""))
     path = Path(choice).expanduser()
@@ -52,7 +52,7 @@ def with_generator(cfg: DomainConfig, choice: str | None) -> DomainConfig:
     if (path / ADAPTER_CONFIG).is_file():  # an adapter: on the model it was trained on, no pin to check
         trained_on = adapter_base(path)
         if trained_on is not None:  # a registry generator other than the domain's (the 1.5B recipes' adapters)
-            transformers_form, gguf_form = registry_forms(trained_on)
+            transformers_form, gguf_form = generator_forms(trained_on)
             models = replace(models, generator=transformers_form, generator_gguf=gguf_form)
         # a run trained on top of another adapter answers with both composed, never with its delta alone
         path = stacked_adapter(path, cache_dir() / "models" / "generator-adapters")
@@ -74,19 +74,6 @@ def adapter_base(adapter_dir: Path) -> str | None:
     name = Path(str(base or "")).name
     spec = MODELS.get(name)
     return name if spec is not None and spec.kind != "sentence-transformers" else None
-
-
-def registry_forms(name: str) -> tuple[str, str]:
-    """(transformers form, GGUF form) of a registry generator named by either: the converted bf16 dir is derived
-    from the GGUF (models/registry.py). A name with no other form stands for both; the backend that cannot read it
-    says so when it is built."""
-    spec = MODELS[name]
-    if spec.kind == "sentence-transformers":
-        raise ConfigError(f"--model {name}: an embedder, not a generator")
-    if spec.kind == "gguf":
-        converted = [s.name for s in MODELS.values() if s.kind == "causal-lm" and s.derived_from == name]
-        return (converted[0] if converted else name), name
-    return name, spec.derived_from or name
 
 
 def generator_label(cfg: DomainConfig, choice: str | None = None) -> str:

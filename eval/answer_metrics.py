@@ -76,6 +76,16 @@ def abstention_scores(unanswerable: Sequence[bool], abstained: Sequence[bool]) -
             "false_refusal_rate": false_refusal}
 
 
+def abstention_recall_by_source(sources: Sequence[str], abstained: Sequence[bool]) -> dict[str, float]:
+    """Abstention recall per kind of unanswerable question ("other:legal/..." -> other, "offtopic", "hidden-gold:..."
+    -> hidden_gold), so a run shows which kind it answers anyway: another domain's question and an off-topic one are
+    turned away by the threshold and the gate, a near miss (gold hidden) only by the generator."""
+    by_kind: dict[str, list[bool]] = {}
+    for source, refused in zip(sources, abstained, strict=True):
+        by_kind.setdefault(source.split(":", 1)[0].replace("-", "_"), []).append(refused)
+    return {f"abstention_recall_{kind}": sum(refusals) / len(refusals) for kind, refusals in sorted(by_kind.items())}
+
+
 def mean(values: Sequence[float | None]) -> float | None:
     """Mean over the values that are defined; None when none is."""
     defined = [v for v in values if v is not None]

@@ -30,7 +30,15 @@ from typing import Any
 from core.protocols import Message
 from eval.answer_cache import HidingRetriever
 from eval.answer_items import AnswerItem
-from eval.answer_metrics import abstention_scores, choice_correct, evidence_recall, is_refusal, mean, parse_choice
+from eval.answer_metrics import (
+    abstention_recall_by_source,
+    abstention_scores,
+    choice_correct,
+    evidence_recall,
+    is_refusal,
+    mean,
+    parse_choice,
+)
 from eval.metrics import char_f1, reference_contained, rouge_l
 from rag.citations import MARKER
 from rag.pipeline import RagPipeline
@@ -184,6 +192,9 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
     if any(r["kind"] == "unanswerable" for r in rows):
         metrics |= abstention_scores([r["kind"] == "unanswerable" for r in rows], [r["abstained"] for r in rows])
+        unanswerable = [r for r in rows if r["kind"] == "unanswerable"]
+        metrics |= abstention_recall_by_source([r["source"] for r in unanswerable],
+                                               [r["abstained"] for r in unanswerable])
     generate_ms = [r["timings_ms"]["generate"] for r in rows if "generate" in r["timings_ms"]]
     counts = {"n": len(rows), "answerable": len(answerable), "unanswerable": len(rows) - len(answerable),
               "mcq": len(mcq), "answered": len(answered),

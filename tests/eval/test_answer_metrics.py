@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from eval.answer_metrics import abstention_scores, choice_correct, evidence_recall, is_refusal, mean, parse_choice
+from eval.answer_metrics import (
+    abstention_recall_by_source,
+    abstention_scores,
+    choice_correct,
+    evidence_recall,
+    is_refusal,
+    mean,
+    parse_choice,
+)
 
 OPTIONS = ("A", "B", "C", "D")
 
@@ -46,6 +54,14 @@ def test_abstention_scores() -> None:
     none = abstention_scores([False, False], [False, False])
     assert none["abstention_precision"] is None and none["abstention_recall"] is None
     assert none["false_refusal_rate"] == 0.0
+
+
+def test_abstention_recall_by_source_names_the_kind_of_question_answered_anyway() -> None:
+    sources = ["other:medical/huatuo26m_test_qa", "other:finance/fincuge_finqa", "offtopic",
+               "hidden-gold:cail2018_lawbench_fact2article", "hidden-gold:cail2018_lawbench_fact2article"]
+    recalls = abstention_recall_by_source(sources, [True, True, True, False, True])
+    assert recalls == {"abstention_recall_hidden_gold": 0.5, "abstention_recall_offtopic": 1.0,
+                       "abstention_recall_other": 1.0}
 
 
 def test_evidence_recall_and_mean() -> None:

@@ -55,6 +55,7 @@ def test_scores_of_hand_made_answers(legal_cfg, slice_retriever, tmp_path: Path)
     assert metrics["mcq_accuracy"] == 1.0 and metrics["evidence_recall"] == 1.0
     assert metrics["citation_precision"] == pytest.approx((mcq["citation_precision"] + 0.0) / 2)
     assert metrics["abstention_precision"] == 1.0 and metrics["abstention_recall"] == 1.0
+    assert metrics["abstention_recall_offtopic"] == 1.0 and "abstention_recall_hidden_gold" not in metrics
     assert metrics["false_refusal_rate"] == 0.0
     assert summary["counts"] == {"n": 3, "answerable": 2, "unanswerable": 1, "mcq": 1, "answered": 2,
                                  "with_precision": 2, "with_gold": 1}

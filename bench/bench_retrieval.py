@@ -130,7 +130,8 @@ def bench_latency(cfg: DomainConfig, queries: list[str], proxy: bool) -> None:
         totals.append((time.perf_counter() - start) * 1000)
         for stage, ms in result.timings_ms.items():
             per_stage.setdefault(stage, []).append(ms)
-    for stage in ("dense_embed", "dense_search", "bank", "bm25", "article", "fusion", "rerank", "docstore"):
+    for stage in ("dense_embed", "dense_search", "hub", "bank", "scope", "bm25", "article", "fusion", "rerank",
+                  "docstore", "coverage"):
         if stage in per_stage and not (proxy and stage == "dense_embed"):
             row(f"latency {stage}", pct(per_stage[stage]))
     row("latency total (search)", pct(totals))

@@ -3,7 +3,7 @@ measured recall per retrieval configuration, gold-pool indexes, the abstention t
 misses.
 
     dossier eval retrieval --domain legal --evalset cail2018_lawbench_fact2article -k 1,5,10,20 [--json]
-    dossier eval calibrate --domain legal [--write]
+    dossier eval calibrate --domain legal [--near-miss] [--write]
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--domain", required=True)
     calibrate.add_argument("--per-set", type=int, default=60, help="dev queries per eval set (default 60)")
     calibrate.add_argument("--evalsets", default="", help="in-domain sets, comma-separated (default: retrieval + qa)")
+    calibrate.add_argument("--near-miss", action="store_true",
+                           help="choose the near-miss check instead (eval/near_miss.py): dev questions with their "
+                                "gold retrieved against the same questions with it hidden")
+    calibrate.add_argument("--keep", type=float, default=0.98,
+                           help="with --near-miss: the share of answerable dev questions to keep (default 0.98)")
     calibrate.add_argument("--write", action="store_true", help="write the threshold into the domain.toml")
     calibrate.add_argument("--json", action="store_true", help="print only the result JSON on stdout")
     _common(calibrate)
@@ -219,6 +224,8 @@ def eval_index(args: argparse.Namespace) -> int:
 def _calibrate_command(args: argparse.Namespace) -> str:
     """The command line that reproduces this calibration (for the comment in domain.toml)."""
     parts = ["dossier eval calibrate", f"--domain {args.domain}", f"--per-set {args.per_set}"]
+    if args.near_miss:
+        parts.append(f"--near-miss --keep {args.keep:g}")
     for flag, value in (("--index-dir", args.index_dir), ("--evalsets", args.evalsets),
                         ("--embedder", args.embedder), ("--reranker", args.reranker)):
         if value:
@@ -231,6 +238,8 @@ def eval_calibrate(args: argparse.Namespace) -> int:
 
     cfg = load_config(args)
     names = [n.strip() for n in args.evalsets.split(",") if n.strip()]
+    if args.near_miss:
+        return _calibrate_near_miss(cfg, args, names)
     result = calibrate_domain(cfg, retriever_factory(cfg, args.index_dir), per_set=args.per_set, evalsets=names)
     result["index_dir"] = str(args.index_dir or "")
     run_dir = args.out / "calibrate" / cfg.name / time.strftime("%Y%m%d-%H%M%S")
@@ -242,5 +251,24 @@ def eval_calibrate(args: argparse.Namespace) -> int:
         print(json.dumps(result, ensure_ascii=False))
     else:
         print(format_calibration(result))
+        print(f"written to {run_dir}" + (f" and {cfg.root / 'domain.toml'}" if args.write else ""), file=sys.stderr)
+    return 0
+
+
+def _calibrate_near_miss(cfg: Any, args: argparse.Namespace, names: list[str]) -> int:
+    from eval.near_miss import calibrate_near_miss, format_near_miss, write_near_miss
+
+    retriever = retriever_factory(cfg, args.index_dir)(tuple(cfg.retrieval.stages))
+    result = calibrate_near_miss(cfg, retriever, per_set=args.per_set, keep=args.keep, evalsets=names)
+    result["index_dir"] = str(args.index_dir or "")
+    run_dir = args.out / "calibrate" / cfg.name / time.strftime("near-miss-%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "near_miss.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    if args.write:
+        write_near_miss(cfg, result["near_miss_weight"], result["near_miss_threshold"], _calibrate_command(args))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(format_near_miss(result))
         print(f"written to {run_dir}" + (f" and {cfg.root / 'domain.toml'}" if args.write else ""), file=sys.stderr)
     return 0

@@ -41,3 +41,6 @@ FIRST_STAGES = (Stage.DENSE, Stage.BM25)
 # not a ranking: the domain gate's margin for the query (retrieval/domain_gate.py), carried on each of its hits and
 # read by the abstention stage
 GATE_STAGE = "domain_gate"
+# not a ranking: the share of the query's idf-weighted terms a hit holds (retrieval/term_coverage.py), read by the
+# abstention stage to tell a near miss from an answer
+COVERAGE_STAGE = "coverage"

@@ -168,6 +168,15 @@ class PromptsConfig:
 class AbstentionConfig:
     threshold: float = 0.0  # best evidence score under this -> abstain; calibrated per domain on the eval sets
     score: AbstentionScore = AbstentionScore.DENSE  # "fused": the retriever's fusion, RRF or z-score alike
+    # a near miss (rag/abstention.py): abstain when best score + near_miss_weight x best term coverage (the share of
+    # the question's idf-weighted terms a passage holds, retrieval/term_coverage.py) is under near_miss_threshold;
+    # weight 0 turns it off. Chosen by `dossier eval calibrate --near-miss` (eval/near_miss.py)
+    near_miss_weight: float = 0.0
+    near_miss_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.near_miss_weight < 0:
+            raise ConfigError(f"abstention.near_miss_weight: must be 0 (off) or positive, got {self.near_miss_weight}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,10 @@ same way (`model_refused`).
 A question the domain gate (retrieval/domain_gate.py, where the domain has one) places in another domain is
 abstained on too, whatever its score: the passages found for it are this domain's nearest, not an answer.
 
+A near miss is abstained on where the domain sets `near_miss_weight`: passages on the question's topic that lack its
+rare terms (another company's report for a question about one company). The best score plus that weight times the
+best hit's term coverage (retrieval/term_coverage.py) must reach `near_miss_threshold`.
+
 The score is the best hit's score from the stage the domain names (`[abstention] score`: the dense cosine by
 default, the reranker's, or "fused": the score of whichever fusion the retriever runs, RRF or z-score), compared
 with the domain's calibrated threshold. `eval.calibrate` chooses that threshold with the same `best_score`.
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.records import Hit
-from core.stages import GATE_STAGE, AbstentionScore, Fusion
+from core.stages import COVERAGE_STAGE, GATE_STAGE, AbstentionScore, Fusion
 from domains.config import AbstentionConfig, PromptsConfig
 
 log = logging.getLogger(__name__)
@@ -34,11 +38,13 @@ class AbstentionDecision:
     stage: str  # the `Hit.stage_scores` key that was read
     reason: str
     gate_margin: float | None = None  # the domain gate's (retrieval/domain_gate.py); None without one
+    coverage: float | None = None  # the best hit's term coverage, where the near-miss check read it
 
     def trace(self) -> dict[str, Any]:
         gate = {} if self.gate_margin is None else {"gate_margin": round(self.gate_margin, 3)}
+        coverage = {} if self.coverage is None else {"coverage": round(self.coverage, 3)}
         return {"abstained": self.abstain, "score": self.score, "threshold": self.threshold, "stage": self.stage,
-                **gate}
+                **gate, **coverage}
 
 
 def stage_score(hit: Hit, key: str) -> float | None:
@@ -72,7 +78,14 @@ def decide(hits: Sequence[Hit], config: AbstentionConfig, fusion: Fusion) -> Abs
     if margin is not None and margin < 0:
         reason = f"the domain gate places the question outside this domain (margin {margin:.2f})"
         return AbstentionDecision(True, score, config.threshold, key, reason, margin)
-    return AbstentionDecision(False, score, config.threshold, key, "", margin)
+    coverage = best_score(hits, COVERAGE_STAGE) if config.near_miss_weight > 0 else None
+    if coverage is not None and score + config.near_miss_weight * coverage < config.near_miss_threshold:
+        # on the topic, not the answer: close in meaning, without the question's own rare terms
+        reason = (f"a near miss: best {key} score {score:.3f} with {coverage:.0%} of the question's weighted terms "
+                  f"in the best passage is under the domain's bar ({key} + {config.near_miss_weight:g} x coverage "
+                  f"< {config.near_miss_threshold:.3f})")
+        return AbstentionDecision(True, score, config.threshold, key, reason, margin, coverage)
+    return AbstentionDecision(False, score, config.threshold, key, "", margin, coverage)
 
 
 MODEL_REFUSAL_REASON = "the generator read the evidence and said it does not answer the question"

@@ -65,6 +65,14 @@ class Bm25Retriever:
             positions[i, : len(top)] = top
         return scores, positions
 
+    def document_frequencies(self) -> dict[str, int]:
+        """term -> the number of documents holding it (bm25s keeps one CSC column of scores per term)."""
+        if self._bm25 is None:
+            return {}
+        indptr = np.append(self._bm25.scores["indptr"], len(self._bm25.scores["indices"]))
+        counts = np.diff(indptr)
+        return {term: int(counts[i]) for term, i in self._bm25.vocab_dict.items() if term}
+
     def save(self, directory: Path) -> None:
         if self._bm25 is None:
             raise ValueError("save: the BM25 index is empty")

@@ -104,6 +104,17 @@ class SqliteDocstore:
         self._cache.update((k, out[k]) for k in missing if k in out)
         return out
 
+    def tokens(self, keys: Sequence[int]) -> dict[int, frozenset[str]]:
+        """key -> the chunk's BM25 terms, as indexed (for the term coverage of the hits a query returns)."""
+        keys = [int(k) for k in keys]
+        out: dict[int, frozenset[str]] = {}
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for key, tokens in self._query(f"SELECT key, tokens FROM chunks WHERE key IN ({marks})", batch):
+                out[key] = frozenset(tokens.split(_TOKEN_SEP)) if tokens else frozenset()
+        return out
+
     def keys_by_doc(self) -> dict[str, list[int]]:
         """doc_id -> the keys of its chunks, in position order (a question bank votes for documents)."""
         out: dict[str, list[int]] = {}

@@ -2,8 +2,8 @@
 cross-encoder.
 
 Every hit carries the score each stage gave it in `stage_scores` (`core.stages` names: "dense" cosine, "bm25",
-"rrf" or "zscore", "rerank"; "article" for a named article, "bank" for the question bank's votes), so the API can
-show why a passage was chosen. Stages come from `RetrievalConfig.stages`; any subset with a first stage works. With
+"rrf" or "zscore", "rerank"; "article" for a named article, "bank" for the question bank's votes; "coverage", the
+share of the question's weighted terms the passage holds), so the API can show why a passage was chosen. Stages come from `RetrievalConfig.stages`; any subset with a first stage works. With
 a question bank (retrieval/question_bank.py) and the dense stage, the bank's votes are fused as one more list.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from core.errors import ConfigError, IndexError_
 from core.records import Chunk, Hit, Retrieval
-from core.stages import FIRST_STAGES, GATE_STAGE, Fusion, Stage
+from core.stages import COVERAGE_STAGE, FIRST_STAGES, GATE_STAGE, Fusion, Stage
 from domains.config import RetrievalConfig
 from retrieval.article_lookup import ArticleCatalogue
 from retrieval.domain_gate import DomainGate
@@ -36,6 +36,7 @@ from retrieval.manifest import EmbedderInfo
 from retrieval.question_bank import QuestionBank, ranked_votes
 from retrieval.reranker import CrossEncoderReranker
 from retrieval.scope import ScopeMap
+from retrieval.term_coverage import TermCoverage
 from retrieval.zh_tokenizer import JiebaTokenizer
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class HybridRetriever:
         self.default_filter = MetadataFilter.from_mapping(cfg.filters)
         self._index: OpenIndex | None = None
         self._articles: ArticleCatalogue | None = None
+        self._coverage: TermCoverage | None = None
         self._masks: OrderedDict[MetadataFilter, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -96,6 +98,9 @@ class HybridRetriever:
         e = self.embedder
         expected = EmbedderInfo(e.name, e.dim if dense else 0, e.precision, e.backend)
         self._index = open_index(self.index_location, expected, self.tokenizer, self.faiss_spec)
+        if Stage.BM25 in self.stages:  # the term weights of the coverage every hit carries
+            bm25 = self._index.bm25
+            self._coverage = TermCoverage.from_frequencies(bm25.document_frequencies(), len(bm25))
         if self.cfg.article_lookup:
             start = time.perf_counter()
             self._articles = ArticleCatalogue(self._index.docstore.metadata_by_key())
@@ -182,11 +187,28 @@ class HybridRetriever:
             timer.add(BANK_STAGE, start)
         found_hits = [_named_first(self._finish(q, r, k, timer), [chunks[key] for key in n if key in chunks], k)
                       for q, r, n in zip(queries, rankings, named, strict=True)]
+        if self._coverage is not None:
+            found_hits = self._with_coverage(self._coverage, queries, found_hits, chunks, timer)
         if self.gate is None:
             return found_hits
         margins = self.gate.margins(vectors)  # every hit of a query carries its question's margin
         return [[replace(h, stage_scores={**h.stage_scores, GATE_STAGE: float(m)}) for h in hits]
                 for hits, m in zip(found_hits, margins, strict=True)]
+
+    def _with_coverage(self, coverage: TermCoverage, queries: list[str], found: list[list[Hit]],
+                       chunks: Mapping[int, Chunk], timer: _Timer) -> list[list[Hit]]:
+        """Each hit with the share of its query's weighted terms it holds (retrieval/term_coverage.py), read from
+        the terms the chunk was indexed with."""
+        start = time.perf_counter()
+        key_of = {chunk.chunk_id: key for key, chunk in chunks.items()}
+        terms = self.index.docstore.tokens([key_of[h.chunk.chunk_id] for hits in found for h in hits])
+        out = []
+        for query, hits in zip(queries, found, strict=True):
+            query_terms = self.tokenizer.tokenize(query)
+            out.append([replace(h, stage_scores={**h.stage_scores, COVERAGE_STAGE: round(coverage.share(
+                query_terms, terms.get(key_of[h.chunk.chunk_id], frozenset())), 4)}) for h in hits])
+        timer.add(COVERAGE_STAGE, start)
+        return out
 
     def _named_articles(self, queries: list[str], allowed: tuple[np.ndarray, np.ndarray] | None,
                         timer: _Timer) -> list[list[int]]:

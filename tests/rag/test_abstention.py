@@ -75,3 +75,23 @@ def test_a_question_the_domain_gate_places_elsewhere_is_abstained_on_whatever_it
     weak = decide([hit(dense=0.1, **{GATE_STAGE: 0.2})], config, Fusion.RRF)
     assert weak.abstain and "threshold" in weak.reason  # the threshold still reads first
     assert "gate_margin" not in decide([hit(dense=0.8)], config, Fusion.RRF).trace()  # no gate, no margin
+
+
+def test_a_near_miss_is_abstained_on_where_the_domain_sets_a_weight():
+    # close in meaning (dense 0.5 passes the threshold) but holding a tenth of the question's weighted terms
+    near = [hit(dense=0.5, coverage=0.1, chunk_id="a"), hit(dense=0.35, coverage=0.2, chunk_id="b")]
+    answer = [hit(dense=0.5, coverage=0.6)]
+    config = AbstentionConfig(threshold=0.3, near_miss_weight=0.5, near_miss_threshold=0.7)
+    decision = decide(near, config, Fusion.RRF)  # 0.5 + 0.5 x 0.2 (best coverage of any hit) = 0.6 < 0.7
+    assert decision.abstain and "near miss" in decision.reason and decision.trace()["coverage"] == 0.2
+    assert not decide(answer, config, Fusion.RRF).abstain  # 0.5 + 0.3 = 0.8
+    off = AbstentionConfig(threshold=0.3)
+    assert not decide(near, off, Fusion.RRF).abstain and "coverage" not in decide(near, off, Fusion.RRF).trace()
+    assert not decide([hit(dense=0.5)], config, Fusion.RRF).abstain  # a retriever without BM25 gives no coverage
+
+
+def test_a_negative_near_miss_weight_is_refused():
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="near_miss_weight"):
+        AbstentionConfig(near_miss_weight=-1.0)

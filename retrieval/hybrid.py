@@ -3,8 +3,9 @@ cross-encoder.
 
 Every hit carries the score each stage gave it in `stage_scores` (`core.stages` names: "dense" cosine, "bm25",
 "rrf" or "zscore", "rerank"; "article" for a named article, "bank" for the question bank's votes; "coverage", the
-share of the question's weighted terms the passage holds), so the API can show why a passage was chosen. Stages come from `RetrievalConfig.stages`; any subset with a first stage works. With
-a question bank (retrieval/question_bank.py) and the dense stage, the bank's votes are fused as one more list.
+share of the question's weighted terms the passage holds), so the API can show why a passage was chosen. Stages
+come from `RetrievalConfig.stages`; any subset with a first stage works. With a question bank
+(retrieval/question_bank.py) and the dense stage, the bank's votes are fused as one more list.
 """
 
 from __future__ import annotations

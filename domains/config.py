@@ -147,6 +147,9 @@ class GenerationConfig:
     repoint_markers: bool = True
     # a sentence that copies the question and no cited passage supports is dropped (rag/question_echo.py)
     strip_question_echoes: bool = True
+    # a reply of markers alone ("[1]") is answered with the marked passage's sentence nearest the question, cited to
+    # it, instead of abstaining (rag/marker_quote.py); off: such a reply is abstained on
+    quote_marker_replies: bool = False
 
     def __post_init__(self) -> None:
         if self.focus_sentences < 0:

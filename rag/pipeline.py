@@ -26,6 +26,7 @@ from rag.abstention import (
 )
 from rag.citation_repair import repoint_markers
 from rag.citations import cite
+from rag.marker_quote import quoted_reply
 from rag.question_echo import strip_question_echoes
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,12 @@ class RagPipeline:
         t0 = time.perf_counter()
         yield from _shown(self.generator.stream(prep.messages, self.params), pieces, timer)
         timer.ms["generate"] = round((time.perf_counter() - t0) * 1000, 2)
-        yield AnswerChunk(answer=self._finish(prep, "".join(pieces), timer))
+        answer = self._finish(prep, "".join(pieces), timer)
+        if empty_so_far("".join(pieces)):  # nothing was shown: the abstention, or the quote, is the whole reply
+            yield AnswerChunk(delta=answer.text)
+        elif answer.abstained and answer.abstain_reason != MODEL_REFUSAL_REASON:  # a question echo was shown
+            yield AnswerChunk(delta="\n\n" + answer.text)
+        yield AnswerChunk(answer=answer)
 
     def _prepare(
         self, question: str, history: Sequence[Message], k: int | None, filters: Mapping | None, timer: StageTimer
@@ -189,8 +195,13 @@ class RagPipeline:
     def _finish(self, prep: _Prepared, generated: str, timer: StageTimer) -> Answer:
         if model_refused(generated, self.cfg.prompts):
             return self._abstained(prep, timer, MODEL_REFUSAL_REASON, generated)
+        quoted: dict[str, str] = {}
         if empty_reply(generated):
-            return self._abstained(prep, timer, EMPTY_REPLY_REASON, generated)
+            quote = quoted_reply(generated, prep.evidence, prep.query) if self.cfg.generation.quote_marker_replies \
+                else None
+            if quote is None:
+                return self._abstained(prep, timer, EMPTY_REPLY_REASON, generated)
+            quoted, generated = {"quoted_for_reply": generated}, quote  # the trace keeps what the model wrote
         with timer.stage("cite"):
             served, moves = (repoint_markers(generated, prep.evidence) if self.cfg.generation.repoint_markers
                              else (generated, []))
@@ -209,7 +220,7 @@ class RagPipeline:
             citations=report.citations,
             hits=prep.hits,
             disclaimer=self.cfg.disclaimer,
-            trace=self._trace(prep, timer, citations=citations),
+            trace=self._trace(prep, timer, citations=citations, **quoted),
         )
 
 

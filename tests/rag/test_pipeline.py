@@ -83,7 +83,7 @@ def test_a_stream_never_shows_the_markers_of_a_reply_it_abstains_on(cfg):
     arriving before its "]") must not have reached the client before the abstention."""
     pipeline = RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator("[1] [2]"))
     held = list(pipeline.stream("故意杀人罪判几年？"))
-    assert "".join(c.delta for c in held) == ""
+    assert "".join(c.delta for c in held) == cfg.prompts.abstain  # what was said instead, and only that
     assert held[-1].answer.abstained and "first_token" in held[-1].answer.trace["timings_ms"]
 
 
@@ -135,3 +135,18 @@ def test_an_abstaining_stream_sends_no_evidence(cfg):
     chunks = list(pipeline.stream("红烧肉怎么做？"))
     assert chunks[-1].answer is not None and chunks[-1].answer.abstained
     assert not any(c.evidence for c in chunks) and chunks[0].delta == cfg.prompts.abstain
+
+
+def test_a_reply_of_markers_alone_is_answered_by_quoting_the_passage_where_the_domain_says_so(cfg):
+    quoting = replace(cfg, generation=replace(cfg.generation, quote_marker_replies=True))
+    answer = RagPipeline(quoting, article_retriever(dense=0.8), ScriptedGenerator("[1]")).answer("情节较轻的判几年？")
+    assert not answer.abstained and answer.text == "情节较轻的，处三年以上十年以下有期徒刑。[1]"
+    assert answer.trace["citations"]["precision"] == 1.0 and answer.trace["quoted_for_reply"] == "[1]"
+    streaming = RagPipeline(quoting, article_retriever(dense=0.8), ScriptedGenerator("[1]"))
+    streamed = list(streaming.stream("情节较轻的判几年？"))
+    assert "".join(c.delta for c in streamed) == answer.text  # held back as markers, then shown as the quote
+    unknown = RagPipeline(quoting, article_retriever(dense=0.8), ScriptedGenerator("[7]")).answer("情节较轻的判几年？")
+    assert unknown.abstained  # it names no passage that was given: nothing to quote
+    off = RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator("[1]")).answer("情节较轻的判几年？")
+    assert off.abstained and "quoted_for_reply" not in off.trace
+

@@ -82,3 +82,12 @@ def test_an_answer_that_only_restates_the_question_abstains() -> None:
     answer = RagPipeline(cfg, fixed_retriever(HITS), ScriptedGenerator(reply)).answer(QUESTION)
     assert answer.abstained and answer.abstain_reason == ECHO_ONLY_REASON
     assert answer.trace["generated"] == reply
+
+
+def test_a_stream_that_showed_the_echo_ends_with_the_abstention() -> None:
+    legal = load_domain("legal")
+    cfg = replace(legal, abstention=replace(legal.abstention, threshold=0.0))
+    reply = "[1] 朋友借钱一直不还，过了几年还能起诉吗？"
+    chunks = list(RagPipeline(cfg, fixed_retriever(HITS), ScriptedGenerator(reply)).stream(QUESTION))
+    assert chunks[-1].answer.abstained
+    assert "".join(c.delta for c in chunks) == reply + "\n\n" + cfg.prompts.abstain

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from rag.evidence_focus import GAP, focus_passages
-from rag.prompting import Evidence
+from rag.prompting import Evidence, without_instructions
 
 _MARKER = re.compile(r"[\[【]\s*(\d+)")
 
@@ -29,6 +29,7 @@ def quoted_reply(generated: str, evidence: Evidence, question: str) -> str | Non
         hit = evidence.passage(marker)
         if hit is None:
             continue
-        sentence = focus_passages([hit.chunk.text], question, 1)[0].strip(GAP).strip()
+        # from the passage as the model was shown it: a sentence the prompt guard held back is not quoted either
+        sentence = focus_passages([without_instructions(hit.chunk.text)], question, 1)[0].strip(GAP).strip()
         return f"{sentence}[{marker}]" if sentence else None
     return None

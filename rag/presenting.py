@@ -12,6 +12,9 @@ from core.records import Answer, Hit
 NEAREST_SHOWN = 3
 NEAREST_CHARS = 160
 UNSUPPORTED_HEADING = "注意：以下句子未得到所引条文的支持（请核对原文）："
+# an answer quoted for a reply of markers alone (rag/marker_quote.py) says so: the words are the source's, the choice
+# of sentence is the system's, not the model's answer
+QUOTED_NOTE = "说明：模型只指出了出处而没有写出答案，以上是该段资料中与问题最相关的一句原文。"
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -65,9 +68,10 @@ def nearest_passages_text(hits: Sequence[Hit], n: int = NEAREST_SHOWN) -> str:
 
 
 def answer_epilogue(answer: Answer) -> str:
-    """What follows the answer text for a reader of plain text: the cited sentences their passages do not support,
-    the nearest passages when the service abstained, and the domain disclaimer."""
-    parts = []
+    """What follows the answer text for a reader of plain text: that it is a quote where it is one, the cited
+    sentences their passages do not support, the nearest passages when the service abstained, and the domain
+    disclaimer."""
+    parts = [QUOTED_NOTE] if answer.trace.get("quoted_for_reply") is not None else []
     if flagged := unsupported_sentences(answer):
         lines = [f"- {row['sentence']} [{row['marker']}]" for row in flagged]
         parts.append(UNSUPPORTED_HEADING + "\n" + "\n".join(lines))

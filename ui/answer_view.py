@@ -24,11 +24,21 @@ def show_answer(client: DossierClient, domain: str, answer: dict[str, Any], key:
         citations_view.show_nearest(answer)
     else:
         st.markdown(citations_view.marked_answer(answer["answer"]))
+        if note := quoted_note(answer):
+            st.caption(note)
         citations_view.show_sources(answer, key)
     if answer.get("disclaimer"):
         st.caption(answer["disclaimer"])
     show_timings(answer, key)
     rate(client, domain, answer, key, history)
+
+
+def quoted_note(answer: dict[str, Any]) -> str | None:
+    """For an answer quoted from a passage because the model only named it (rag/marker_quote.py): say so."""
+    if (answer.get("trace") or {}).get("quoted_for_reply") is None:
+        return None
+    return ("An extract: the model named this passage without writing an answer, so this is the passage's sentence "
+            "nearest your question.")
 
 
 def timing_rows(trace: dict[str, Any]) -> list[dict[str, str]]:

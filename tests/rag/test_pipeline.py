@@ -12,6 +12,7 @@ from core.protocols import Message
 from core.records import Chunk, Hit
 from domains import load_domain
 from rag.pipeline import RagPipeline
+from rag.presenting import QUOTED_NOTE, answer_epilogue
 
 ARTICLE = "故意杀人的，处死刑、无期徒刑或者十年以上有期徒刑；情节较轻的，处三年以上十年以下有期徒刑。"
 
@@ -142,6 +143,7 @@ def test_a_reply_of_markers_alone_is_answered_by_quoting_the_passage_where_the_d
     answer = RagPipeline(quoting, article_retriever(dense=0.8), ScriptedGenerator("[1]")).answer("情节较轻的判几年？")
     assert not answer.abstained and answer.text == "情节较轻的，处三年以上十年以下有期徒刑。[1]"
     assert answer.trace["citations"]["precision"] == 1.0 and answer.trace["quoted_for_reply"] == "[1]"
+    assert QUOTED_NOTE in answer_epilogue(answer)  # a plain-text reader is told it is a quote
     streaming = RagPipeline(quoting, article_retriever(dense=0.8), ScriptedGenerator("[1]"))
     streamed = list(streaming.stream("情节较轻的判几年？"))
     assert "".join(c.delta for c in streamed) == answer.text  # held back as markers, then shown as the quote
@@ -149,4 +151,7 @@ def test_a_reply_of_markers_alone_is_answered_by_quoting_the_passage_where_the_d
     assert unknown.abstained  # it names no passage that was given: nothing to quote
     off = RagPipeline(cfg, article_retriever(dense=0.8), ScriptedGenerator("[1]")).answer("情节较轻的判几年？")
     assert off.abstained and "quoted_for_reply" not in off.trace
+    written = ScriptedGenerator("情节较轻的，处三年以上十年以下有期徒刑[1]。")  # the model's own answer: no note
+    assert QUOTED_NOTE not in answer_epilogue(RagPipeline(quoting, article_retriever(dense=0.8), written)
+                                              .answer("情节较轻的判几年？"))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.answer_view import timing_rows
+from ui.answer_view import quoted_note, timing_rows
 from ui.chat_view import evidence_line
 from ui.citations_view import marked_answer
 from ui.session import history_for_api
@@ -41,3 +41,8 @@ def test_the_evidence_line_names_each_passage_by_its_marker() -> None:
     line = evidence_line(passages)
     assert line.startswith("Reading 2 passages: [1] 中华人民共和国刑法 第二百六十四条 · [2] 没有标题的段落")
     assert line.endswith("…") and "省略掉不显示出来" not in line
+
+
+def test_a_quoted_answer_says_it_is_an_extract() -> None:
+    assert quoted_note({"trace": {"quoted_for_reply": "[1]"}}).startswith("An extract")
+    assert quoted_note({"trace": {}}) is None and quoted_note({}) is None

@@ -126,6 +126,9 @@ def calibrate_near_miss(cfg: DomainConfig, retriever: Retriever, per_set: int, k
     if not answerable or not near_misses:
         raise ConfigError(f"{cfg.name}: no dev question found its gold in the top {k}; nothing to calibrate on")
     best, score_alone = choose(answerable, near_misses, keep)
+    log.info("%s: %s + %g x coverage >= %.4f keeps %.1f %% of %d answerable, refuses %.1f %% of %d near misses",
+             cfg.name, key, best.weight, best.threshold, 100 * best.kept, len(answerable), 100 * best.refused,
+             len(near_misses))
 
     def rates(choice: NearMissChoice) -> dict[str, dict[str, float | int]]:
         return {name: {"answerable": len(a), "kept": round(_share(a, choice, True), 4),

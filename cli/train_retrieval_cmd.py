@@ -42,6 +42,8 @@ def register(train_commands: argparse._SubParsersAction) -> None:
                       "a quarter of it)")
     gate.add_argument("--keep", type=float, default=0.99, help="the share of this domain's dev questions the "
                       "threshold keeps (default 0.99)")
+    gate.add_argument("--negatives", type=Path, help="a JSONL of questions of no domain (`question` or `prompt`), "
+                      "told apart too: a fifth by text hash for dev, the rest for train")
     gate.add_argument("--out", type=Path, help="the gate file (default: the one domain.toml names, else "
                       "domains/D/models/domain_gate.npz)")
     gate.set_defaults(handler=train_gate)
@@ -91,6 +93,6 @@ def train_gate(args: argparse.Namespace) -> int:
     from domains import load_domain
     from training.retriever.domain_gate import write_gate
 
-    path, gate = write_gate(load_domain(args.domain), args.out, args.per_set, args.keep)
+    path, gate = write_gate(load_domain(args.domain), args.out, args.per_set, args.keep, args.negatives)
     print(json.dumps({"gate": str(path), "threshold": round(gate.threshold, 4), **gate.report}, ensure_ascii=False))
     return 0

@@ -4,6 +4,7 @@ HybridRetriever."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from core.errors import ConfigError
 from core.stages import GATE_STAGE
 from retrieval.domain_gate import DomainGate, gate_for
-from training.retriever.domain_gate import build_gate, fit_logistic, keeping_threshold
+from training.retriever.domain_gate import build_gate, fit_logistic, general_questions, keeping_threshold
 
 
 def _clusters(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +61,22 @@ def test_a_gate_fitted_on_the_domains_questions_keeps_its_dev_share(slice_retrie
     assert any(k.startswith("legal/") for k in report["train"]) and any(k.startswith("finance/") for k in
                                                                          report["train"])
     assert all(not k.endswith("cail2018_charges") for k in report["train"])  # a label set, not questions
+
+
+def test_general_questions_split_by_their_text_and_join_the_negatives(slice_retriever, legal_cfg, tmp_path) -> None:
+    lines = [{"prompt": f"写一首关于第{i}个季节的诗"} for i in range(40)]
+    lines += [{"question": "周末去哪里玩？"}, {"other": 1}]  # either field; a record with neither is passed over
+    path = tmp_path / "general.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in lines) + "\n", encoding="utf-8")
+    train, dev = general_questions(path, "train", 100), general_questions(path, "dev", 100)
+    assert not set(train.texts) & set(dev.texts) and len(train.texts) + len(dev.texts) == 41
+    assert 0 < len(dev.texts) < len(train.texts)  # a fifth by hash, not by position
+    assert general_questions(path, "dev", 100).texts == dev.texts  # the same split every time
+    gate = build_gate(legal_cfg, slice_retriever.embedder, per_set=24, keep=0.9, negatives=path)
+    assert gate.report["train"]["general/general.jsonl"] == min(24, len(train.texts))
+    (tmp_path / "empty.jsonl").write_text('{"other": 1}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="no question or prompt"):
+        general_questions(tmp_path / "empty.jsonl", "train", 10)
 
 
 def _with_gate(retriever, gate: DomainGate):

@@ -11,6 +11,7 @@ gives at most `per_set` questions per split (a seeded draw), so one large set do
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ import numpy as np
 from core.errors import ConfigError
 from domains import available_domains, load_domain
 from domains.config import DomainConfig
-from eval.evalsets import load_evalset
+from eval.evalsets import load_evalset, read_jsonl
 from eval.splits import Split
 from retrieval.domain_gate import DomainGate
 
@@ -54,6 +55,21 @@ def domain_questions(cfg: DomainConfig, split: Split, per_set: int, seed: int = 
     return Questions(texts, counts)
 
 
+def general_questions(path: Path, split: Split, cap: int) -> Questions:
+    """Questions of no domain (a JSONL of `question` or `prompt` fields, e.g. general chat prompts) as negatives: a
+    stable hash of each text puts a fifth in dev, the rest in train, so the same file serves both splits apart."""
+    texts: list[str] = []
+    for record in read_jsonl(path):
+        text = str(record.get("question") or record.get("prompt") or "").strip()
+        if text and (int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 5 == 0) == (split == "dev"):
+            texts.append(text)
+    if not texts:
+        raise ConfigError(f"{path}: no question or prompt field to take {split} negatives from")
+    texts = sorted(set(texts))
+    random.Random(f"general:{path.name}:{split}").shuffle(texts)
+    return Questions(texts[:cap], {f"general/{path.name}": len(texts[:cap])})
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
     """(weights, bias) of a class-balanced L2 logistic regression, by Newton's method (a few hundred dims)."""
     n, dim = x.shape
@@ -82,8 +98,10 @@ def keeping_threshold(logits: np.ndarray, keep: float) -> float:
     return float(ordered[int(np.floor((1 - keep) * len(ordered)))])
 
 
-def build_gate(cfg: DomainConfig, embedder: Any, per_set: int = 600, keep: float = 0.99) -> DomainGate:
-    """Fit on the train split, choose the threshold on dev; `embedder`: the domain's loaded query embedder."""
+def build_gate(cfg: DomainConfig, embedder: Any, per_set: int = 600, keep: float = 0.99,
+               negatives: Path | None = None) -> DomainGate:
+    """Fit on the train split, choose the threshold on dev; `embedder`: the domain's loaded query embedder.
+    `negatives`: questions of no domain (`general_questions`), beside the other domains'."""
     others = [load_domain(name) for name in available_domains() if name != cfg.name]
     if not others:
         raise ConfigError("the domain gate needs another domain's questions to tell this one's from")
@@ -95,6 +113,8 @@ def build_gate(cfg: DomainConfig, embedder: Any, per_set: int = 600, keep: float
     for split, cap in (("train", per_set), ("dev", max(per_set // 4, 1))):
         own = domain_questions(cfg, split, cap)
         foreign = [domain_questions(other, split, cap) for other in others]
+        if negatives is not None:
+            foreign.append(general_questions(negatives, split, cap))
         if not own.texts or not any(q.texts for q in foreign):
             raise ConfigError(f"domain gate: no {split} questions for {cfg.name} or the other domains")
         texts = own.texts + [t for q in foreign for t in q.texts]
@@ -117,12 +137,12 @@ def build_gate(cfg: DomainConfig, embedder: Any, per_set: int = 600, keep: float
     return DomainGate(cfg.models.embedder, weights, bias, threshold, report)
 
 
-def write_gate(cfg: DomainConfig, out: Path | None = None, per_set: int = 600, keep: float = 0.99) -> tuple[Path,
-                                                                                                           DomainGate]:
+def write_gate(cfg: DomainConfig, out: Path | None = None, per_set: int = 600, keep: float = 0.99,
+               negatives: Path | None = None) -> tuple[Path, DomainGate]:
     """Build the gate with the domain's embedder and write it to `out` (default: the file domain.toml names, or
     models/domain_gate.npz in the domain folder)."""
     from rag.build_retrieval import build_embedder
 
     path = out or cfg.path(cfg.retrieval.domain_gate or "models/domain_gate.npz")
-    gate = build_gate(cfg, build_embedder(cfg).load(), per_set, keep)
+    gate = build_gate(cfg, build_embedder(cfg).load(), per_set, keep, negatives)
     return gate.save(path), gate

@@ -241,18 +241,28 @@ def eval_calibrate(args: argparse.Namespace) -> int:
     if args.near_miss:
         return _calibrate_near_miss(cfg, args, names)
     result = calibrate_domain(cfg, retriever_factory(cfg, args.index_dir), per_set=args.per_set, evalsets=names)
-    result["index_dir"] = str(args.index_dir or "")
-    run_dir = args.out / "calibrate" / cfg.name / time.strftime("%Y%m%d-%H%M%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "calibration.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    run_dir = _keep_calibration(cfg, args, result, "", "calibration.json")
     if args.write:
         write_threshold(cfg, result["threshold"], command=_calibrate_command(args))
+    _show_calibration(cfg, args, result, format_calibration(result), run_dir)
+    return 0
+
+
+def _keep_calibration(cfg: Any, args: argparse.Namespace, result: dict[str, Any], prefix: str, name: str) -> Path:
+    """The result, with the index it was read on, as JSON in a new run folder under --out; the folder."""
+    result["index_dir"] = str(args.index_dir or "")
+    run_dir = args.out / "calibrate" / cfg.name / time.strftime(f"{prefix}%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / name).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    return run_dir
+
+
+def _show_calibration(cfg: Any, args: argparse.Namespace, result: dict[str, Any], text: str, run_dir: Path) -> None:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
-        print(format_calibration(result))
+        print(text)
         print(f"written to {run_dir}" + (f" and {cfg.root / 'domain.toml'}" if args.write else ""), file=sys.stderr)
-    return 0
 
 
 def _calibrate_near_miss(cfg: Any, args: argparse.Namespace, names: list[str]) -> int:
@@ -260,15 +270,8 @@ def _calibrate_near_miss(cfg: Any, args: argparse.Namespace, names: list[str]) -
 
     retriever = retriever_factory(cfg, args.index_dir)(tuple(cfg.retrieval.stages))
     result = calibrate_near_miss(cfg, retriever, per_set=args.per_set, keep=args.keep, evalsets=names)
-    result["index_dir"] = str(args.index_dir or "")
-    run_dir = args.out / "calibrate" / cfg.name / time.strftime("near-miss-%Y%m%d-%H%M%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "near_miss.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    run_dir = _keep_calibration(cfg, args, result, "near-miss-", "near_miss.json")
     if args.write:
         write_near_miss(cfg, result["near_miss_weight"], result["near_miss_threshold"], _calibrate_command(args))
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        print(format_near_miss(result))
-        print(f"written to {run_dir}" + (f" and {cfg.root / 'domain.toml'}" if args.write else ""), file=sys.stderr)
+    _show_calibration(cfg, args, result, format_near_miss(result), run_dir)
     return 0

@@ -69,9 +69,8 @@ def choose(answerable: Sequence[Evidence], near_misses: Sequence[Evidence], keep
 
     def at(weight: float) -> NearMissChoice:
         threshold = threshold_keeping([e.strength(weight) for e in answerable], keep)
-        kept = sum(e.strength(weight) >= threshold for e in answerable) / len(answerable)
-        refused = sum(e.strength(weight) < threshold for e in near_misses) / len(near_misses)
-        return NearMissChoice(weight, threshold, kept, refused)
+        return NearMissChoice(weight, threshold, kept_share(answerable, weight, threshold),
+                              1 - kept_share(near_misses, weight, threshold))
 
     choices = [at(w) for w in weights]
     best = max(choices, key=lambda c: (c.refused, -c.weight))  # ties: the lighter weight
@@ -131,8 +130,11 @@ def calibrate_near_miss(cfg: DomainConfig, retriever: Retriever, per_set: int, k
              len(near_misses))
 
     def rates(choice: NearMissChoice) -> dict[str, dict[str, float | int]]:
-        return {name: {"answerable": len(a), "kept": round(_share(a, choice, True), 4),
-                       "near_misses": len(n), "refused": round(_share(n, choice, False), 4)}
+        # a set with no question of a kind reports 0.0 for it
+        return {name: {"answerable": len(a),
+                       "kept": round(kept_share(a, choice.weight, choice.threshold), 4) if a else 0.0,
+                       "near_misses": len(n),
+                       "refused": round(1 - kept_share(n, choice.weight, choice.threshold), 4) if n else 0.0}
                 for name, (a, n) in per.items()}
 
     return {"domain": cfg.name, "stage_key": key, "k": k, "keep": keep, "date": time.strftime("%Y-%m-%d"),
@@ -143,11 +145,9 @@ def calibrate_near_miss(cfg: DomainConfig, retriever: Retriever, per_set: int, k
             "n_answerable": len(answerable), "n_near_misses": len(near_misses)}
 
 
-def _share(evidence: Sequence[Evidence], choice: NearMissChoice, kept: bool) -> float:
-    if not evidence:
-        return 0.0
-    over = [e.strength(choice.weight) >= choice.threshold for e in evidence]
-    return sum(o == kept for o in over) / len(over)
+def kept_share(evidence: Sequence[Evidence], weight: float, threshold: float) -> float:
+    """The share of `evidence` at or over the bar; `evidence` must not be empty."""
+    return sum(e.strength(weight) >= threshold for e in evidence) / len(evidence)
 
 
 def format_near_miss(result: Mapping[str, Any]) -> str:

@@ -13,19 +13,15 @@ it holds, weighted by how rare they are among the passage's sentences.
 
 from __future__ import annotations
 
-import re
-
+from rag.citations import own_numbers
 from rag.evidence_focus import GAP, focus_passages
 from rag.prompting import Evidence, without_instructions
-
-_MARKER = re.compile(r"[\[【]\s*(\d+)")
 
 
 def quoted_reply(generated: str, evidence: Evidence, question: str) -> str | None:
     """The first marked passage's sentence nearest `question`, with its marker; None when no marker names a
     passage that was given."""
-    for match in _MARKER.finditer(generated):
-        marker = int(match.group(1))
+    for marker in own_numbers(generated):  # [n], [n,m] and 【n】, read as the citation parser reads them
         hit = evidence.passage(marker)
         if hit is None:
             continue

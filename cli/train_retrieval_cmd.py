@@ -44,6 +44,8 @@ def register(train_commands: argparse._SubParsersAction) -> None:
                       "threshold keeps (default 0.99)")
     gate.add_argument("--negatives", type=Path, help="a JSONL of questions of no domain (`question` or `prompt`), "
                       "told apart too: a fifth by text hash for dev, the rest for train")
+    gate.add_argument("--exclude", default="", metavar="REGEX", help="negatives whose text matches this regular "
+                      "expression are passed over (a general file's questions of this very domain)")
     gate.add_argument("--out", type=Path, help="the gate file (default: the one domain.toml names, else "
                       "domains/D/models/domain_gate.npz)")
     gate.set_defaults(handler=train_gate)
@@ -90,9 +92,12 @@ def train_bank(args: argparse.Namespace) -> int:
 
 
 def train_gate(args: argparse.Namespace) -> int:
+    from core.errors import ConfigError
     from domains import load_domain
     from training.retriever.domain_gate import write_gate
 
-    path, gate = write_gate(load_domain(args.domain), args.out, args.per_set, args.keep, args.negatives)
+    if args.exclude and args.negatives is None:
+        raise ConfigError("--exclude filters --negatives; give the negatives file too")
+    path, gate = write_gate(load_domain(args.domain), args.out, args.per_set, args.keep, args.negatives, args.exclude)
     print(json.dumps({"gate": str(path), "threshold": round(gate.threshold, 4), **gate.report}, ensure_ascii=False))
     return 0

@@ -13,7 +13,14 @@ import pytest
 from core.errors import ConfigError
 from core.stages import GATE_STAGE
 from retrieval.domain_gate import DomainGate, gate_for
-from training.retriever.domain_gate import build_gate, fit_logistic, general_questions, keeping_threshold
+from training.retriever.domain_gate import (
+    build_gate,
+    exclude_pattern,
+    fit_logistic,
+    general_questions,
+    keeping_threshold,
+    refused_by_source,
+)
 
 
 def _clusters(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -77,6 +84,31 @@ def test_general_questions_split_by_their_text_and_join_the_negatives(slice_retr
     (tmp_path / "empty.jsonl").write_text('{"other": 1}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="no question or prompt"):
         general_questions(tmp_path / "empty.jsonl", "train", 10)
+    assert gate.report["dev_refused_by_source"].keys() == {k for k, n in gate.report["dev"].items() if n}
+
+
+def test_negatives_that_match_the_exclude_pattern_are_passed_over(tmp_path) -> None:
+    lines = [{"prompt": f"写一首关于第{i}个季节的诗"} for i in range(30)]
+    lines += [{"prompt": f"第{i}次发烧了该吃什么药？"} for i in range(30)]  # the domain's own kind of question
+    path = tmp_path / "general.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in lines) + "\n", encoding="utf-8")
+    pattern = exclude_pattern("药|病")
+    for split in ("train", "dev"):
+        kept = general_questions(path, split, 100, pattern).texts
+        assert kept and not any("药" in t for t in kept)
+        assert set(kept) == {t for t in general_questions(path, split, 100).texts if "药" not in t}
+    with pytest.raises(ConfigError, match="passed over by the exclude pattern"):
+        general_questions(path, "train", 100, exclude_pattern("."))
+    with pytest.raises(ConfigError, match="not a valid regular expression"):
+        exclude_pattern("(药")
+    assert exclude_pattern("") is None
+
+
+def test_refused_share_is_read_per_source_in_embedding_order() -> None:
+    logits = np.array([1.0, 2.0, -1.0, 0.5, -3.0, -2.0, 4.0])
+    counts = {"legal/a": 2, "finance/b": 2, "medical/c": 0, "general/g.jsonl": 3}
+    assert refused_by_source(logits, counts, threshold=0.0) == {"legal/a": 0.0, "finance/b": 0.5,
+                                                                "general/g.jsonl": 0.6667}
 
 
 def _with_gate(retriever, gate: DomainGate):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,19 +56,39 @@ def domain_questions(cfg: DomainConfig, split: Split, per_set: int, seed: int = 
     return Questions(texts, counts)
 
 
-def general_questions(path: Path, split: Split, cap: int) -> Questions:
+def general_questions(path: Path, split: Split, cap: int, exclude: re.Pattern[str] | None = None) -> Questions:
     """Questions of no domain (a JSONL of `question` or `prompt` fields, e.g. general chat prompts) as negatives: a
-    stable hash of each text puts a fifth in dev, the rest in train, so the same file serves both splits apart."""
+    stable hash of each text puts a fifth in dev, the rest in train, so the same file serves both splits apart.
+    Texts that `exclude` matches are passed over: a general file can hold questions of the very domain (a chat set
+    asks about illness too), and those must not be taught as outside it."""
     texts: list[str] = []
+    excluded = 0
     for record in read_jsonl(path):
         text = str(record.get("question") or record.get("prompt") or "").strip()
-        if text and (int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 5 == 0) == (split == "dev"):
-            texts.append(text)
+        if not text or (int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 5 == 0) != (split == "dev"):
+            continue
+        if exclude is not None and exclude.search(text):
+            excluded += 1
+            continue
+        texts.append(text)
     if not texts:
-        raise ConfigError(f"{path}: no question or prompt field to take {split} negatives from")
+        raise ConfigError(f"{path}: no question or prompt field to take {split} negatives from"
+                          + (f" ({excluded} passed over by the exclude pattern)" if excluded else ""))
+    if excluded:
+        log.info("%s: %d %s negatives passed over by the exclude pattern", path.name, excluded, split)
     texts = sorted(set(texts))
     random.Random(f"general:{path.name}:{split}").shuffle(texts)
     return Questions(texts[:cap], {f"general/{path.name}": len(texts[:cap])})
+
+
+def exclude_pattern(text: str) -> re.Pattern[str] | None:
+    """`--exclude` as a compiled pattern; an invalid one is a ConfigError naming it."""
+    if not text:
+        return None
+    try:
+        return re.compile(text)
+    except re.error as err:
+        raise ConfigError(f"--exclude {text!r} is not a valid regular expression: {err}") from err
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
@@ -99,9 +120,11 @@ def keeping_threshold(logits: np.ndarray, keep: float) -> float:
 
 
 def build_gate(cfg: DomainConfig, embedder: Any, per_set: int = 600, keep: float = 0.99,
-               negatives: Path | None = None) -> DomainGate:
+               negatives: Path | None = None, exclude: str = "") -> DomainGate:
     """Fit on the train split, choose the threshold on dev; `embedder`: the domain's loaded query embedder.
-    `negatives`: questions of no domain (`general_questions`), beside the other domains'."""
+    `negatives`: questions of no domain (`general_questions`, less those `exclude` matches), beside the other
+    domains'."""
+    pattern = exclude_pattern(exclude)
     others = [load_domain(name) for name in available_domains() if name != cfg.name]
     if not others:
         raise ConfigError("the domain gate needs another domain's questions to tell this one's from")
@@ -114,7 +137,7 @@ def build_gate(cfg: DomainConfig, embedder: Any, per_set: int = 600, keep: float
         own = domain_questions(cfg, split, cap)
         foreign = [domain_questions(other, split, cap) for other in others]
         if negatives is not None:
-            foreign.append(general_questions(negatives, split, cap))
+            foreign.append(general_questions(negatives, split, cap, pattern))
         if not own.texts or not any(q.texts for q in foreign):
             raise ConfigError(f"domain gate: no {split} questions for {cfg.name} or the other domains")
         texts = own.texts + [t for q in foreign for t in q.texts]
@@ -123,26 +146,40 @@ def build_gate(cfg: DomainConfig, embedder: Any, per_set: int = 600, keep: float
         data[split] = vectors(texts), labels, own.counts | {k: v for q in foreign for k, v in q.counts.items()}
     x, y, _ = data["train"]
     weights, bias = fit_logistic(x, y)
-    dev_x, dev_y, _ = data["dev"]
+    dev_x, dev_y, dev_counts = data["dev"]
     logits = dev_x @ weights + bias
     threshold = keeping_threshold(logits[dev_y > 0], keep)
     report = {
-        "train": data["train"][2], "dev": data["dev"][2], "keep": keep,
+        "train": data["train"][2], "dev": dev_counts, "keep": keep,
         "dev_kept_in_domain": round(float((logits[dev_y > 0] >= threshold).mean()), 4),
         "dev_refused_other_domains": round(float((logits[dev_y == 0] < threshold).mean()), 4),
+        "dev_refused_by_source": refused_by_source(logits, dev_counts, threshold),
         "train_accuracy": round(float(((x @ weights + bias >= 0) == (y > 0)).mean()), 4),
+        **({"negatives_exclude": exclude} if pattern is not None else {}),
     }
     log.info("domain gate %s: threshold %.3f keeps %.3f of the dev questions and refuses %.3f of the others'",
              cfg.name, threshold, report["dev_kept_in_domain"], report["dev_refused_other_domains"])
     return DomainGate(cfg.models.embedder, weights, bias, threshold, report)
 
 
+def refused_by_source(logits: np.ndarray, counts: dict[str, int], threshold: float) -> dict[str, float]:
+    """The share of each source's dev questions under the threshold; `counts` lists the sources in the order their
+    questions were embedded (own sets first), so a general file's share can be read apart from the other domains'."""
+    shares: dict[str, float] = {}
+    start = 0
+    for source, n in counts.items():
+        if n:
+            shares[source] = round(float((logits[start:start + n] < threshold).mean()), 4)
+        start += n
+    return shares
+
+
 def write_gate(cfg: DomainConfig, out: Path | None = None, per_set: int = 600, keep: float = 0.99,
-               negatives: Path | None = None) -> tuple[Path, DomainGate]:
+               negatives: Path | None = None, exclude: str = "") -> tuple[Path, DomainGate]:
     """Build the gate with the domain's embedder and write it to `out` (default: the file domain.toml names, or
     models/domain_gate.npz in the domain folder)."""
     from rag.build_retrieval import build_embedder
 
     path = out or cfg.path(cfg.retrieval.domain_gate or "models/domain_gate.npz")
-    gate = build_gate(cfg, build_embedder(cfg).load(), per_set, keep, negatives)
+    gate = build_gate(cfg, build_embedder(cfg).load(), per_set, keep, negatives, exclude)
     return gate.save(path), gate

@@ -24,7 +24,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.protocols import Retriever
-from core.stages import FIRST_STAGES, AbstentionScore
+from core.stages import FIRST_STAGES, GATE_STAGE, AbstentionScore
 from domains import DomainConfig, available_domains, load_domain
 from eval.evalsets import load_evalset, read_jsonl
 from rag.abstention import best_score
@@ -99,19 +99,43 @@ def _queries(cfg: DomainConfig, name: str, limit: int) -> list[str]:
 
 
 def score_queries(retriever: Retriever, queries: Mapping[str, list[str]], k: int, key: str) -> dict[str, list[float]]:
-    """Best-hit scores of stage `key` per query source, 16 queries a batch; queries whose hits carry no such score
-    are left out (and logged)."""
+    """Best-hit scores of stage `key` per query source (`scored_queries` without the gate's view)."""
+    scored = scored_queries(retriever, queries, k, key)
+    return {source: [score for score, _ in pairs] for source, pairs in scored.items()}
+
+
+def scored_queries(retriever: Retriever, queries: Mapping[str, list[str]], k: int,
+                   key: str) -> dict[str, list[tuple[float, bool]]]:
+    """(best-hit score of stage `key`, whether the domain gate refuses the query) per query source, 16 queries a
+    batch; a domain without a gate refuses nothing. Queries whose hits carry no such score are left out (and
+    logged)."""
     from tqdm import tqdm
 
-    out: dict[str, list[float]] = {}
+    out: dict[str, list[tuple[float, bool]]] = {}
     for source, texts in queries.items():
-        found: list[float | None] = []
+        found: list[tuple[float | None, bool]] = []
         for start in tqdm(range(0, len(texts), 16), desc=source, unit="batch"):
-            found += [best_score(r.hits, key) for r in retriever.retrieve(texts[start : start + 16], k)]
-        out[source] = [s for s in found if s is not None]
+            for result in retriever.retrieve(texts[start : start + 16], k):
+                margin = best_score(result.hits, GATE_STAGE)
+                found.append((best_score(result.hits, key), margin is not None and margin < 0))
+        out[source] = [(score, gated) for score, gated in found if score is not None]
         if len(out[source]) < len(found):
             log.warning("%s: %d queries without a %r score", source, len(found) - len(out[source]), key)
     return out
+
+
+def gate_view(in_scored: Mapping[str, list[tuple[float, bool]]],
+              out_scored: Mapping[str, list[tuple[float, bool]]]) -> dict[str, Any]:
+    """What the domain gate refuses of each source, and the threshold balanced accuracy would choose on what it lets
+    through. Reported, not written: once the gate has turned the other domains away, the few questions left out of
+    the domain (off-topic ones that share the domain's words) push that choice up, and a higher bar refuses more of
+    the domain's own questions (eval/README.md, "The legal and medical gates")."""
+    refused = {source: round(sum(g for _, g in pairs) / len(pairs), 4)
+               for source, pairs in {**in_scored, **out_scored}.items() if pairs}
+    ins = [score for pairs in in_scored.values() for score, gated in pairs if not gated]
+    outs = [score for pairs in out_scored.values() for score, gated in pairs if not gated]
+    after = _rounded(choose_threshold(ins, outs)) if ins and outs else None
+    return {"refused": refused, "after_gate": after, "n_in_after_gate": len(ins), "n_out_after_gate": len(outs)}
 
 
 def _rounded(choice: ThresholdChoice) -> dict[str, float]:
@@ -135,18 +159,22 @@ def calibrate_domain(cfg: DomainConfig, factory: Callable[[tuple[str, ...]], Ret
     key = score.stage_key(cfg.retrieval.fusion)
     retriever = factory(stages)
     k = cfg.retrieval.final_k
-    in_scores = score_queries(retriever, in_domain_queries(cfg, per_set, evalsets), k, key)
-    out_scores = score_queries(retriever, out_of_domain_queries(cfg, per_set), k, key)
+    in_scored = scored_queries(retriever, in_domain_queries(cfg, per_set, evalsets), k, key)
+    out_scored = scored_queries(retriever, out_of_domain_queries(cfg, per_set), k, key)
+    in_scores = {source: [score for score, _ in pairs] for source, pairs in in_scored.items()}
+    out_scores = {source: [score for score, _ in pairs] for source, pairs in out_scored.items()}
     ins = [s for values in in_scores.values() for s in values]
     outs = [s for values in out_scores.values() for s in values]
     best = choose_threshold(ins, outs)
     at5 = rates(ins, outs, threshold_at_false_abstention(ins, outs, 0.05))
+    gated = any(g for pairs in (*in_scored.values(), *out_scored.values()) for _, g in pairs)
     return {
         "domain": cfg.name, "score": str(score), "stage_key": key, "stages": [str(s) for s in stages], "k": k,
         **_rounded(best),
         "at_5pct_false_abstention": _rounded(at5),
         "n_in": len(ins), "n_out": len(outs),
         "quantiles": {source: _quantiles(v) for source, v in {**in_scores, **out_scores}.items() if v},
+        **({"gate": gate_view(in_scored, out_scored)} if gated else {}),
         "date": time.strftime("%Y-%m-%d"),
     }
 
@@ -187,4 +215,11 @@ def format_calibration(result: Mapping[str, Any]) -> str:
         f"false answer {result['at_5pct_false_abstention']['false_answer']:.3f}",
     ]
     lines += [f"  {source:45s} {q}" for source, q in result["quantiles"].items()]
+    if gate := result.get("gate"):
+        lines.append("the domain gate refuses, whatever the score:")
+        lines += [f"  {source:45s} {share:.3f}" for source, share in gate["refused"].items()]
+        after = gate["after_gate"]
+        lines.append(f"on what it lets through ({gate['n_in_after_gate']} in, {gate['n_out_after_gate']} out): " + (
+            f"threshold {after['threshold']:.4f}, false abstention {after['false_abstention']:.3f}, false answer "
+            f"{after['false_answer']:.3f} (reported, not written)" if after else "nothing out of the domain is left"))
     return "\n".join(lines)

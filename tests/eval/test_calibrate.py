@@ -9,6 +9,7 @@ import pytest
 from fakes import FunctionRetriever
 
 from core.records import Chunk, Hit
+from core.stages import GATE_STAGE
 from domains import DOMAINS_DIR, load_domain_file
 from eval.calibrate import OFFTOPIC, choose_threshold, rates, threshold_at_false_abstention, write_threshold
 from eval.evalsets import read_jsonl
@@ -67,3 +68,27 @@ def test_score_queries_uses_the_pipelines_best_score() -> None:
     out = score_queries(retriever, {"in": ["a", "c"], "out": ["b"]}, k=5, key="dense")
     assert out == {"in": [0.9, 0.4], "out": [0.2]}
     assert score_queries(retriever, {"in": ["a"]}, k=5, key="rerank") == {"in": []}  # no rerank score: left out
+
+
+def _gated_retriever(scores: dict[str, float], margins: dict[str, float]) -> FunctionRetriever:
+    """One hit a query, with its dense score and the domain gate's margin (negative: refused)."""
+    chunk = Chunk(chunk_id="c", doc_id="d", text="t", start=0, end=1)
+    return FunctionRetriever(lambda q: [Hit(chunk, scores[q], "dense", {"dense": scores[q], GATE_STAGE: margins[q]})])
+
+
+def test_the_gate_view_reads_what_the_threshold_still_meets() -> None:
+    from eval.calibrate import gate_view, scored_queries
+
+    scores = {"in1": 0.8, "in2": 0.5, "in3": 0.3, "legal": 0.6, "off1": 0.35, "off2": 0.1}
+    margins = {"in1": 1.0, "in2": 0.5, "in3": -0.2, "legal": -2.0, "off1": 0.3, "off2": -1.0}
+    retriever = _gated_retriever(scores, margins)
+    in_scored = scored_queries(retriever, {"own": ["in1", "in2", "in3"]}, k=5, key="dense")
+    out_scored = scored_queries(retriever, {"legal": ["legal"], "offtopic": ["off1", "off2"]}, k=5, key="dense")
+    assert in_scored == {"own": [(0.8, False), (0.5, False), (0.3, True)]}
+    view = gate_view(in_scored, out_scored)
+    assert view["refused"] == {"own": pytest.approx(1 / 3, abs=1e-4), "legal": 1.0, "offtopic": 0.5}
+    # after the gate: in 0.8, 0.5 against out 0.35 alone -> any bar between 0.35 and 0.5 separates them
+    assert (view["n_in_after_gate"], view["n_out_after_gate"]) == (2, 1)
+    assert view["after_gate"]["threshold"] == pytest.approx(0.425) and view["after_gate"]["balanced_accuracy"] == 1.0
+    everything_gated = gate_view(in_scored, {"legal": [(0.6, True)]})
+    assert everything_gated["after_gate"] is None and everything_gated["n_out_after_gate"] == 0

@@ -1,4 +1,4 @@
-"""`dossier train reranker | embedder | bank | gate --domain D`: the retrieval recipes (training/retriever/).
+"""`dossier train reranker | embedder | bank | gate | router --domain D`: the retrieval recipes (training/retriever/).
 
 `cli/train_cmd.py` owns `dossier train` and calls `register(train_commands)` with its sub-command action.
 A kept model is installed as `<cache>/models/<output>` (name it in domain.toml: [models] embedder / reranker).
@@ -49,6 +49,15 @@ def register(train_commands: argparse._SubParsersAction) -> None:
     gate.add_argument("--out", type=Path, help="the gate file (default: the one domain.toml names, else "
                       "domains/D/models/domain_gate.npz)")
     gate.set_defaults(handler=train_gate)
+    router = train_commands.add_parser("router", help="scope router: tells case descriptions from everyday questions "
+                                       "by the domain's query vectors ([retrieval] scope_router)")
+    router.add_argument("--domain", required=True)
+    router.add_argument("--cases", required=True, help="sets of case descriptions, comma-separated")
+    router.add_argument("--others", required=True, help="sets of other questions, comma-separated")
+    router.add_argument("--per-set", type=int, default=2000, help="train questions per set at most")
+    router.add_argument("--out", type=Path, help="the router file (default: the one domain.toml names, else "
+                        "domains/D/models/scope_router.npz)")
+    router.set_defaults(handler=train_router)
 
 
 def _finish(args: argparse.Namespace, report: dict, run_dir: Path, key: str) -> int:
@@ -100,4 +109,14 @@ def train_gate(args: argparse.Namespace) -> int:
         raise ConfigError("--exclude filters --negatives; give the negatives file too")
     path, gate = write_gate(load_domain(args.domain), args.out, args.per_set, args.keep, args.negatives, args.exclude)
     print(json.dumps({"gate": str(path), "threshold": round(gate.threshold, 4), **gate.report}, ensure_ascii=False))
+    return 0
+
+
+def train_router(args: argparse.Namespace) -> int:
+    from domains import load_domain
+    from training.retriever.scope_router import write_router
+
+    names = [[name for name in text.split(",") if name] for text in (args.cases, args.others)]
+    path, router = write_router(load_domain(args.domain), names[0], names[1], args.out, args.per_set)
+    print(json.dumps({"router": str(path), **router.report}, ensure_ascii=False))
     return 0

@@ -113,6 +113,12 @@ class RetrievalConfig:
     scope_weight: float = 0.0
     scope_min_share: float = 0.6
     scope_min_cosine: float = 0.5  # its own floor: a case description is far from every question, yet near enough
+    # the scope router (retrieval/scope_router.py): a linear classifier over the query vector, fitted by `dossier
+    # train router`; a question it calls a case description is fused at scope_weight_routed instead of scope_weight.
+    # A path relative to the domain folder; empty: every question at scope_weight. Without a scope stage
+    # (scope_weight 0, as single-stage evaluations set it) it routes nothing
+    scope_router: str = ""
+    scope_weight_routed: float = 0.0
     # the domain gate (retrieval/domain_gate.py): a linear classifier over the dense stage's query vector, fitted by
     # `dossier train gate` on this domain's train questions against the other domains'; a question it places in
     # another domain is abstained on (rag/abstention.py). A path relative to the domain folder; empty: no gate
@@ -126,6 +132,8 @@ class RetrievalConfig:
                               "retrieval.question_bank (built by `dossier train bank`) or hub_weight = 0")
         if self.hub_neighbours < 1:
             raise ConfigError(f"retrieval.hub_neighbours: at least 1, got {self.hub_neighbours}")
+        if self.scope_weight_routed < 0:
+            raise ConfigError(f"retrieval.scope_weight_routed: must be 0 or positive, got {self.scope_weight_routed}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,12 +233,12 @@ class DomainConfig:
 
 def with_embedder(cfg: DomainConfig, name: str) -> DomainConfig:
     """`cfg` with another query embedder (an evaluation's `--embedder`). The question bank holds the domain
-    embedder's vectors, so it goes too, and the hub correction it feeds, and the domain gate fitted on them: votes,
-    hub scores or margins from another embedding space would be noise."""
+    embedder's vectors, so it goes too, and the hub correction it feeds, and the domain gate and the scope router
+    fitted on them: votes, hub scores, margins or routes from another embedding space would be noise."""
     if name == cfg.models.embedder:
         return cfg
     return replace(cfg, models=replace(cfg.models, embedder=name),
-                   retrieval=replace(cfg.retrieval, question_bank="", hub_weight=0.0, domain_gate=""))
+                   retrieval=replace(cfg.retrieval, question_bank="", hub_weight=0.0, domain_gate="", scope_router=""))
 
 
 def with_focus_sentences(cfg: DomainConfig, sentences: int | None) -> DomainConfig:

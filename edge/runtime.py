@@ -22,6 +22,7 @@ from rag.pipeline import RagPipeline
 from retrieval.domain_gate import gate_for
 from retrieval.hybrid import HybridRetriever
 from retrieval.question_bank import bank_for
+from retrieval.scope_router import router_for
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def edge_pipeline(bundle: EdgeBundle, threads: Threads = Threads(), n_ctx: int =
     retriever = HybridRetriever(
         cfg.retrieval, index_location=root / INDEX_DIR, embedder=embedder, tokenizer=build_tokenizer(cfg),
         faiss_spec=build_faiss_spec(cfg), stages=stages, bank=bank_for(cfg),
-        gate=gate_for(cfg),
+        gate=gate_for(cfg), router=router_for(cfg),
     ).load()
     gen = cfg.generation
     generator = LlamaCppGenerator(str(root / GENERATOR), n_threads=threads.decode or gen.threads,

@@ -20,6 +20,7 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.index_build import IndexBuilder
 from retrieval.question_bank import bank_for
 from retrieval.reranker import CrossEncoderReranker
+from retrieval.scope_router import router_for
 from retrieval.store import IndexStore
 from retrieval.vector_cache import INTERCHANGEABLE_BACKENDS, VectorCache, document_identity
 from retrieval.vector_pack import PACK_DIR
@@ -107,7 +108,7 @@ def build_retriever(
         reranker=build_reranker(cfg) if Stage.RERANK in stages else None,
         stages=stages,
         bank=bank_for(cfg),
-        gate=gate_for(cfg),
+        gate=gate_for(cfg), router=router_for(cfg),
     )
     return retriever.load() if load else retriever
 

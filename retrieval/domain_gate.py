@@ -49,18 +49,23 @@ class DomainGate:
 
     @staticmethod
     def load(path: Path, domain: str) -> DomainGate:
-        fix = _FIX.format(domain=domain)
-        if not path.is_file():
-            raise ConfigError(f"the domain gate {path} is missing: {fix}")
-        try:
-            arrays, meta = read_arrays(path, ("weights",))
-        except (OSError, ValueError, KeyError) as err:
-            raise ConfigError(f"the domain gate {path} cannot be read ({err}): {fix}") from err
-        if meta.get("format") != FORMAT:
-            raise ConfigError(f"the domain gate {path} has format {meta.get('format')}, this Dossier reads {FORMAT}: "
-                              f"{fix}")
+        arrays, meta = read_classifier_file(path, "domain gate", _FIX.format(domain=domain))
         return DomainGate(meta["embedder"], arrays["weights"], float(meta["bias"]), float(meta["threshold"]),
                           meta.get("report", {}))
+
+
+def read_classifier_file(path: Path, label: str, fix: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and metadata of a linear classifier over query vectors (this gate, the scope router), or a
+    ConfigError that names the file, what is wrong and `fix`."""
+    if not path.is_file():
+        raise ConfigError(f"the {label} {path} is missing: {fix}")
+    try:
+        arrays, meta = read_arrays(path, ("weights",))
+    except (OSError, ValueError, KeyError) as err:
+        raise ConfigError(f"the {label} {path} cannot be read ({err}): {fix}") from err
+    if meta.get("format") != FORMAT:
+        raise ConfigError(f"the {label} {path} has format {meta.get('format')}, this Dossier reads {FORMAT}: {fix}")
+    return arrays, meta
 
 
 def gate_for(cfg: DomainConfig) -> DomainGate | None:

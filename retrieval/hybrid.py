@@ -37,6 +37,7 @@ from retrieval.manifest import EmbedderInfo
 from retrieval.question_bank import QuestionBank, ranked_votes
 from retrieval.reranker import CrossEncoderReranker
 from retrieval.scope import ScopeMap
+from retrieval.scope_router import ScopeRouter
 from retrieval.term_coverage import TermCoverage
 from retrieval.zh_tokenizer import JiebaTokenizer
 
@@ -62,7 +63,8 @@ class HybridRetriever:
     def __init__(self, cfg: RetrievalConfig, *, index_location: Path, embedder: LoadableEmbedder,
                  tokenizer: JiebaTokenizer, faiss_spec: FaissIndexSpec,
                  reranker: CrossEncoderReranker | None = None, stages: Sequence[str] | None = None,
-                 bank: QuestionBank | None = None, gate: DomainGate | None = None) -> None:
+                 bank: QuestionBank | None = None, gate: DomainGate | None = None,
+                 router: ScopeRouter | None = None) -> None:
         self.cfg = cfg
         self.stages = _stages(stages or cfg.stages)
         if Stage.RERANK in self.stages and reranker is None:
@@ -74,6 +76,7 @@ class HybridRetriever:
         self.reranker = reranker
         self.bank = bank if Stage.DENSE in self.stages else None  # it votes with the dense stage's query vectors
         self.gate = gate if Stage.DENSE in self.stages else None  # and the gate reads them
+        self.router = router if Stage.DENSE in self.stages else None  # and the scope router
         self._keys_of_doc: dict[str, list[int]] = {}
         self._scopes: ScopeMap | None = None
         self._hubs: HubCorrection | None = None
@@ -110,6 +113,9 @@ class HybridRetriever:
         if self.gate is not None and self.gate.embedder != e.name:
             raise ConfigError(f"the domain gate was fitted on {self.gate.embedder} vectors, the retriever embeds "
                               f"with {e.name}: fit it again with `dossier train gate`")
+        if self.router is not None and self.router.embedder != e.name:
+            raise ConfigError(f"the scope router was fitted on {self.router.embedder} vectors, the retriever embeds "
+                              f"with {e.name}: fit it again with `dossier train router`")
         if self.bank is not None:
             if self.bank.embedder != e.name:
                 raise ConfigError(f"the question bank was embedded with {self.bank.embedder}, the retriever embeds "
@@ -186,8 +192,9 @@ class HybridRetriever:
             start = time.perf_counter()
             self._with_dense_scores(rankings, vectors)
             timer.add(BANK_STAGE, start)
-        found_hits = [_named_first(self._finish(q, r, k, timer), [chunks[key] for key in n if key in chunks], k)
-                      for q, r, n in zip(queries, rankings, named, strict=True)]
+        scope_weights = self._scope_weights(vectors, len(queries))
+        found_hits = [_named_first(self._finish(q, r, k, timer, w), [chunks[key] for key in n if key in chunks], k)
+                      for q, r, n, w in zip(queries, rankings, named, scope_weights, strict=True)]
         if self._coverage is not None:
             found_hits = self._with_coverage(self._coverage, queries, found_hits, chunks, timer)
         if self.gate is None:
@@ -195,6 +202,13 @@ class HybridRetriever:
         margins = self.gate.margins(vectors)  # every hit of a query carries its question's margin
         return [[replace(h, stage_scores={**h.stage_scores, GATE_STAGE: float(m)}) for h in hits]
                 for hits, m in zip(found_hits, margins, strict=True)]
+
+    def _scope_weights(self, vectors: np.ndarray, n: int) -> list[float]:
+        """Each query's scope weight: `scope_weight_routed` where the scope router calls it a case description."""
+        if self.router is None or self._scopes is None or not len(vectors):
+            return [self.cfg.scope_weight] * n
+        routed, plain = self.cfg.scope_weight_routed, self.cfg.scope_weight
+        return [routed if case else plain for case in self.router.routes(vectors)]
 
     def _with_coverage(self, coverage: TermCoverage, queries: list[str], found: list[list[Hit]],
                        chunks: Mapping[int, Chunk], timer: _Timer) -> list[list[Hit]]:
@@ -222,11 +236,12 @@ class HybridRetriever:
         timer.add(ARTICLE_STAGE, start)
         return named
 
-    def _finish(self, query: str, ranking: dict[str, list[Hit]], k: int, timer: _Timer) -> list[Hit]:
+    def _finish(self, query: str, ranking: dict[str, list[Hit]], k: int, timer: _Timer,
+                scope_weight: float) -> list[Hit]:
         start = time.perf_counter()
         if len(ranking) > 1:
             weights = {Stage.DENSE: self.cfg.dense_weight, Stage.BM25: self.cfg.sparse_weight,
-                       BANK_STAGE: self.cfg.bank_weight, SCOPE_STAGE: self.cfg.scope_weight}
+                       BANK_STAGE: self.cfg.bank_weight, SCOPE_STAGE: scope_weight}
             match self.cfg.fusion:
                 case Fusion.RRF:
                     hits = reciprocal_rank_fusion(ranking, weights, k=self.cfg.rrf_k)

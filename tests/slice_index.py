@@ -36,10 +36,10 @@ def legal_slice(articles: range | None = None) -> list[Chunk]:
 def minilm_cfg(cfg: DomainConfig) -> DomainConfig:
     """The domain with MiniLM (tests fetch it in seconds). MiniLM reads Chinese as [UNK]s, so the shipped
     dense-heavy fusion would follow its noise: these tests fuse by RRF 1:1, where BM25 carries the ranking. The
-    domain's question bank and gate are EmbeddingGemma's, so they are left out (tests/retrieval/test_question_bank.py
-    makes a bank, tests/retrieval/test_domain_gate.py a gate)."""
+    domain's question bank, gate and scope router are EmbeddingGemma's, so they are left out
+    (tests/retrieval/test_question_bank.py makes a bank and a router, tests/retrieval/test_domain_gate.py a gate)."""
     retrieval = replace(cfg.retrieval, fusion="rrf", dense_weight=1.0, sparse_weight=1.0, question_bank="",
-                        domain_gate="", hub_weight=0.0)
+                        domain_gate="", scope_router="", hub_weight=0.0)
     return replace(cfg, models=replace(cfg.models, embedder="all-minilm-l6-v2"),
                    embedding=replace(cfg.embedding, batch_size=64), retrieval=retrieval)
 

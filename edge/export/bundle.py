@@ -185,12 +185,13 @@ def _chunk_texts(index: Path) -> list[str]:
 
 
 def _write_domain(cfg: DomainConfig, dest: Path) -> None:
-    """domain.json (the whole DomainConfig but its folder), and the jieba user dictionary, question bank and domain
-    gate it names."""
+    """domain.json (the whole DomainConfig but its folder), and the jieba user dictionary, question bank, domain
+    gate and scope router it names."""
     dest.mkdir(parents=True)
     data = asdict(cfg)
     data.pop("root")
-    for key in ("user_dict", "question_bank", "domain_gate"):  # files the retriever reads, beside domain.json
+    # files the retriever reads, beside domain.json
+    for key in ("user_dict", "question_bank", "domain_gate", "scope_router"):
         name = data["retrieval"][key]
         if name and cfg.path(name).is_file():
             inside = Path(name) if not Path(name).is_absolute() else Path("models") / Path(name).name

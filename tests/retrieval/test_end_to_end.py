@@ -40,7 +40,7 @@ def _cfg(minilm_dir: str):  # noqa: ANN202
     """MiniLM reads Chinese as [UNK]s: fuse by RRF 1:1 here (BM25 carries), not the shipped dense-heavy z-score."""
     cfg = load_domain("legal")
     retrieval = replace(cfg.retrieval, fusion="rrf", dense_weight=1.0, sparse_weight=1.0, question_bank="",
-                        domain_gate="", hub_weight=0.0)
+                        domain_gate="", scope_router="", hub_weight=0.0)
     return replace(cfg, models=replace(cfg.models, embedder="all-minilm-l6-v2"),
                    embedding=replace(cfg.embedding, batch_size=64), retrieval=retrieval)
 

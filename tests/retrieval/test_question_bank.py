@@ -152,3 +152,27 @@ def test_the_scope_stage_searches_inside_the_chapter_the_neighbours_point_to(ban
     silent = replace(cfg, retrieval=replace(cfg.retrieval, bank_weight=0.0))  # the votes still lead the scope
     hits = build_retriever(silent, index_dir=slice_retriever.index_location).retrieve([question], k=10)[0].hits
     assert any(SCOPE_STAGE in h.stage_scores for h in hits) and not any("bank" in h.stage_scores for h in hits)
+
+
+@needs_minilm
+def test_the_scope_router_sets_each_questions_scope_weight(bank_cfg, slice_retriever, tmp_path) -> None:
+    from rag.build_retrieval import build_retriever
+    from retrieval.scope_router import ScopeRouter
+
+    cfg, _ = bank_cfg
+    cfg = replace(cfg, retrieval=replace(cfg.retrieval, scope_field="chapter", scope_weight=0.1,
+                                         scope_weight_routed=4.0, scope_min_share=0.6))
+    questions = ["What happens to a person who steals property from a shop?", MURDER]
+
+    def ranked(config, bias: float | None = None) -> list[list[tuple[str, float]]]:
+        if bias is not None:  # a router whose logit is its bias: every question routed (> 0) or none (< 0)
+            path = ScopeRouter("all-minilm-l6-v2", np.zeros(slice_retriever.embedder.dim, np.float32), bias).save(
+                tmp_path / f"router{bias}.npz")
+            config = replace(config, retrieval=replace(config.retrieval, scope_router=str(path)))
+        found = build_retriever(config, index_dir=slice_retriever.index_location).retrieve(questions, k=10)
+        return [[(h.chunk.chunk_id, round(h.score, 5)) for h in r.hits] for r in found]
+
+    at_routed = replace(cfg, retrieval=replace(cfg.retrieval, scope_weight=4.0))
+    plain, high = ranked(cfg), ranked(at_routed)
+    assert plain != high  # the weight matters for these questions, so the comparisons below can fail
+    assert ranked(cfg, bias=1.0) == high and ranked(cfg, bias=-1.0) == plain

@@ -48,12 +48,18 @@ def domain_questions(cfg: DomainConfig, split: Split, per_set: int, seed: int = 
     for spec in cfg.evalsets:
         if spec.kind not in GATE_KINDS:
             continue
-        records = load_evalset(cfg, spec.name, splits=frozenset({split}), require_gold=False).records
-        queries = sorted({r.query.strip() for r in records if r.query.strip()})
-        random.Random(f"{seed}:{cfg.name}:{spec.name}:{split}").shuffle(queries)
-        counts[f"{cfg.name}/{spec.name}"] = len(queries[:per_set])
-        texts += queries[:per_set]
+        queries = set_questions(cfg, spec.name, split, per_set, seed)
+        counts[f"{cfg.name}/{spec.name}"] = len(queries)
+        texts += queries
     return Questions(texts, counts)
+
+
+def set_questions(cfg: DomainConfig, name: str, split: Split, cap: int, seed: int = 0) -> list[str]:
+    """At most `cap` distinct questions of one set's split, a seeded draw (the same every run)."""
+    records = load_evalset(cfg, name, splits=frozenset({split}), require_gold=False).records
+    queries = sorted({r.query.strip() for r in records if r.query.strip()})
+    random.Random(f"{seed}:{cfg.name}:{name}:{split}").shuffle(queries)
+    return queries[:cap]
 
 
 def general_questions(path: Path, split: Split, cap: int, exclude: re.Pattern[str] | None = None) -> Questions:

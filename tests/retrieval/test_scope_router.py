@@ -46,3 +46,12 @@ def test_the_router_is_fitted_on_train_questions_and_tells_the_kinds_apart(slice
 def test_a_negative_routed_weight_is_refused(legal_cfg) -> None:
     with pytest.raises(ConfigError, match="scope_weight_routed"):
         replace(legal_cfg.retrieval, scope_weight_routed=-1.0)
+
+
+def test_the_train_commands_refuse_bad_arguments_before_any_work(capsys) -> None:
+    from cli import main
+
+    assert main(["train", "gate", "--domain", "legal", "--exclude", "病"]) == 2  # a filter without its file
+    assert "--exclude filters --negatives" in capsys.readouterr().err
+    assert main(["train", "router", "--domain", "legal", "--cases", CASES, "--others", CASES]) == 2
+    assert "both a case set and another" in capsys.readouterr().err

@@ -25,10 +25,7 @@ log = logging.getLogger(__name__)
 def build_router(cfg: DomainConfig, embedder: Any, cases: Sequence[str], others: Sequence[str],
                  per_set: int = 2000) -> ScopeRouter:
     """Fit on the train split; `embedder`: the domain's loaded query embedder."""
-    if not cases or not others:
-        raise ConfigError("the scope router needs case sets (--cases) and other sets (--others)")
-    if overlap := set(cases) & set(others):
-        raise ConfigError(f"a set cannot be both a case set and another: {sorted(overlap)}")
+    check_sets(cases, others)
 
     def vectors(texts: Sequence[str]) -> np.ndarray:
         return np.asarray(embedder.embed(list(texts), role="query"), dtype=np.float32)
@@ -56,12 +53,21 @@ def build_router(cfg: DomainConfig, embedder: Any, cases: Sequence[str], others:
     return ScopeRouter(router.embedder, router.weights, router.bias, report)
 
 
+def check_sets(cases: Sequence[str], others: Sequence[str]) -> None:
+    """Both kinds named, none twice: a ConfigError before any embedder loads."""
+    if not cases or not others:
+        raise ConfigError("the scope router needs case sets (--cases) and other sets (--others)")
+    if overlap := set(cases) & set(others):
+        raise ConfigError(f"a set cannot be both a case set and another: {sorted(overlap)}")
+
+
 def write_router(cfg: DomainConfig, cases: Sequence[str], others: Sequence[str], out: Path | None = None,
                  per_set: int = 2000) -> tuple[Path, ScopeRouter]:
     """Build the router with the domain's embedder and write it to `out` (default: the file domain.toml names, or
     models/scope_router.npz in the domain folder)."""
     from rag.build_retrieval import build_embedder
 
+    check_sets(cases, others)
     path = out or cfg.path(cfg.retrieval.scope_router or "models/scope_router.npz")
     router = build_router(cfg, build_embedder(cfg).load(), cases, others, per_set)
     return router.save(path), router

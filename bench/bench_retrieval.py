@@ -130,8 +130,8 @@ def bench_latency(cfg: DomainConfig, queries: list[str], proxy: bool) -> None:
         totals.append((time.perf_counter() - start) * 1000)
         for stage, ms in result.timings_ms.items():
             per_stage.setdefault(stage, []).append(ms)
-    for stage in ("dense_embed", "dense_search", "hub", "bank", "scope", "bm25", "article", "fusion", "rerank",
-                  "docstore", "coverage"):
+    for stage in ("dense_embed", "dense_search", "hub", "bank", "scope", "scope_router", "bm25", "article", "fusion",
+                  "rerank", "docstore", "coverage"):
         if stage in per_stage and not (proxy and stage == "dense_embed"):
             row(f"latency {stage}", pct(per_stage[stage]))
     row("latency total (search)", pct(totals))

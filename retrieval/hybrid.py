@@ -192,7 +192,7 @@ class HybridRetriever:
             start = time.perf_counter()
             self._with_dense_scores(rankings, vectors)
             timer.add(BANK_STAGE, start)
-        scope_weights = self._scope_weights(vectors, len(queries))
+        scope_weights = self._scope_weights(vectors, len(queries), timer)
         found_hits = [_named_first(self._finish(q, r, k, timer, w), [chunks[key] for key in n if key in chunks], k)
                       for q, r, n, w in zip(queries, rankings, named, scope_weights, strict=True)]
         if self._coverage is not None:
@@ -203,12 +203,15 @@ class HybridRetriever:
         return [[replace(h, stage_scores={**h.stage_scores, GATE_STAGE: float(m)}) for h in hits]
                 for hits, m in zip(found_hits, margins, strict=True)]
 
-    def _scope_weights(self, vectors: np.ndarray, n: int) -> list[float]:
+    def _scope_weights(self, vectors: np.ndarray, n: int, timer: _Timer) -> list[float]:
         """Each query's scope weight: `scope_weight_routed` where the scope router calls it a case description."""
         if self.router is None or self._scopes is None or not len(vectors):
             return [self.cfg.scope_weight] * n
+        start = time.perf_counter()
         routed, plain = self.cfg.scope_weight_routed, self.cfg.scope_weight
-        return [routed if case else plain for case in self.router.routes(vectors)]
+        weights = [routed if case else plain for case in self.router.routes(vectors)]
+        timer.add("scope_router", start)
+        return weights
 
     def _with_coverage(self, coverage: TermCoverage, queries: list[str], found: list[list[Hit]],
                        chunks: Mapping[int, Chunk], timer: _Timer) -> list[list[Hit]]:

@@ -98,12 +98,6 @@ def _queries(cfg: DomainConfig, name: str, limit: int) -> list[str]:
     return [r.query for r in records if r.query.strip()]
 
 
-def score_queries(retriever: Retriever, queries: Mapping[str, list[str]], k: int, key: str) -> dict[str, list[float]]:
-    """Best-hit scores of stage `key` per query source (`scored_queries` without the gate's view)."""
-    scored = scored_queries(retriever, queries, k, key)
-    return {source: [score for score, _ in pairs] for source, pairs in scored.items()}
-
-
 def scored_queries(retriever: Retriever, queries: Mapping[str, list[str]], k: int,
                    key: str) -> dict[str, list[tuple[float, bool]]]:
     """(best-hit score of stage `key`, whether the domain gate refuses the query) per query source, 16 queries a

@@ -12,42 +12,31 @@ with another embedder refuses it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
-from core.errors import ConfigError
 from domains.config import DomainConfig
-from retrieval.array_file import write_arrays
-from retrieval.domain_gate import FORMAT, read_classifier_file
+from retrieval.query_classifier import QueryClassifier
 
 _FIX = "build it again with `dossier train router --domain {domain}`"
 
 
 @dataclass(frozen=True, slots=True)
-class ScopeRouter:
-    embedder: str  # the query embedder's registry name
-    weights: np.ndarray  # (dim,) float32
-    bias: float
-    report: dict[str, Any] = field(default_factory=dict)  # provenance: sets, counts, dev shares routed
+class ScopeRouter(QueryClassifier):
+    """Its threshold stays 0: the logit's sign routes."""
+
+    label: ClassVar[str] = "scope router"
 
     def routes(self, vectors: np.ndarray) -> np.ndarray:
         """(q,) bool: the query reads as a case description (logit >= 0)."""
-        if vectors.shape[1] != self.weights.shape[0]:
-            raise ConfigError(f"scope router weights have {self.weights.shape[0]} dims, "
-                              f"the queries {vectors.shape[1]}")
-        return vectors.astype(np.float32) @ self.weights + self.bias >= 0
-
-    def save(self, path: Path) -> Path:
-        meta = {"format": FORMAT, "embedder": self.embedder, "bias": self.bias, "report": self.report}
-        return write_arrays(path, meta, weights=self.weights.astype(np.float32))
+        return self.margins(vectors) >= 0
 
     @staticmethod
     def load(path: Path, domain: str) -> ScopeRouter:
-        arrays, meta = read_classifier_file(path, "scope router", _FIX.format(domain=domain))
-        return ScopeRouter(meta["embedder"], arrays["weights"], float(meta["bias"]), meta.get("report", {}))
+        return ScopeRouter.read(path, _FIX.format(domain=domain))
 
 
 def router_for(cfg: DomainConfig) -> ScopeRouter | None:

@@ -61,13 +61,13 @@ def _fixed_score_retriever(scores: dict[str, float]) -> FunctionRetriever:
     return FunctionRetriever(lambda q: [Hit(chunk, scores[q], "dense", {"dense": scores[q]})])
 
 
-def test_score_queries_uses_the_pipelines_best_score() -> None:
-    from eval.calibrate import score_queries
+def test_scored_queries_use_the_pipelines_best_score() -> None:
+    from eval.calibrate import scored_queries
 
     retriever = _fixed_score_retriever({"a": 0.9, "b": 0.2, "c": 0.4})
-    out = score_queries(retriever, {"in": ["a", "c"], "out": ["b"]}, k=5, key="dense")
-    assert out == {"in": [0.9, 0.4], "out": [0.2]}
-    assert score_queries(retriever, {"in": ["a"]}, k=5, key="rerank") == {"in": []}  # no rerank score: left out
+    out = scored_queries(retriever, {"in": ["a", "c"], "out": ["b"]}, k=5, key="dense")
+    assert out == {"in": [(0.9, False), (0.4, False)], "out": [(0.2, False)]}  # no gate: nothing refused
+    assert scored_queries(retriever, {"in": ["a"]}, k=5, key="rerank") == {"in": []}  # no rerank score: left out
 
 
 def _gated_retriever(scores: dict[str, float], margins: dict[str, float]) -> FunctionRetriever:

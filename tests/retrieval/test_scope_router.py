@@ -17,7 +17,7 @@ CASES, OTHERS = "cail2018_lawbench_fact2article", "lawyer_llama_consult_article_
 
 
 def test_a_router_routes_by_its_logit_and_round_trips(tmp_path) -> None:
-    router = ScopeRouter("all-minilm-l6-v2", np.array([1.0, -1.0], np.float32), -0.5, {"cases": [CASES]})
+    router = ScopeRouter("all-minilm-l6-v2", np.array([1.0, -1.0], np.float32), -0.5, report={"cases": [CASES]})
     vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.0]], np.float32)
     assert router.routes(vectors).tolist() == [True, False, True]  # logits 0.5, -1.5, 0 (0 routes)
     loaded = ScopeRouter.load(router.save(tmp_path / "router.npz"), "legal")

@@ -50,7 +50,7 @@ def build_router(cfg: DomainConfig, embedder: Any, cases: Sequence[str], others:
               "train_accuracy": round(float(((x @ weights + bias >= 0) == (y > 0)).mean()), 4),
               "dev_routed": routed}
     log.info("scope router %s: dev share routed %s", cfg.name, routed)
-    return ScopeRouter(router.embedder, router.weights, router.bias, report)
+    return ScopeRouter(router.embedder, router.weights, router.bias, report=report)
 
 
 def check_sets(cases: Sequence[str], others: Sequence[str]) -> None:

@@ -41,11 +41,12 @@ def main() -> None:
     from domains import load_domain
     from domains.config import with_focus_sentences
     from eval.answer_items import set_items
+    from eval.splits import leave_out_of_bank
     from models.registry import gguf_file
     from rag.build import build_pipeline
     from rag.pipeline import RagPipeline
 
-    cfg = load_domain(args.domain)
+    cfg = leave_out_of_bank(load_domain(args.domain), {args.split})
     items, _ = set_items(cfg, args.evalset, frozenset({args.split}), limit=args.questions)
     questions = [item.question for item in items]
     print(f"load average at start {load_average()}; {len(questions)} {args.evalset} {args.split} questions, "

@@ -88,15 +88,15 @@ def eval_answers(args: argparse.Namespace) -> int:
     from eval.answer_items import set_items, unanswerable_items
     from eval.answer_report import markdown_table, write_run
     from eval.answer_run import ROWS, RunSpec, run_items, summarise
-    from eval.splits import parse_splits
+    from eval.splits import leave_out_of_bank, parse_splits
     from models.registry import is_gguf_model
     from rag.build_generation import build_generator, generator_identity
     from rag.generator_choice import generator_label
 
     if args.judge_timeout <= 0:  # before anything is loaded: a typo should not cost a model load
         raise ConfigError(f"--judge-timeout must be a positive number of seconds, not {args.judge_timeout}")
-    cfg = _config(args)
     splits = parse_splits(args.split)
+    cfg = leave_out_of_bank(_config(args), splits)  # the asked split's own questions never vote in the bank
     items, skipped = set_items(cfg, args.evalset, splits, limit=args.limit, file=args.file)
     if args.judge != "none" and args.no_retrieval:
         raise ConfigError("--judge scores answers against the evidence they were given: drop --no-retrieval")

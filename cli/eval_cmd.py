@@ -159,14 +159,14 @@ def eval_retrieval(args: argparse.Namespace) -> int:
     from eval.evalsets import load_evalset
     from eval.query_cache import load_memory, save_memory
     from eval.retrieval_run import config_name, config_stages, format_table, run_configs, write_run
-    from eval.splits import parse_splits
+    from eval.splits import leave_out_of_bank, parse_splits
 
-    cfg = load_config(args)
     ks = _ks(args.ks)
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     for name in configs:
         config_stages(name)  # fail on a misspelt configuration before any model loads
     splits = parse_splits(args.split)
+    cfg = leave_out_of_bank(load_config(args), splits)  # the measured split's own questions never vote
     evalset = load_evalset(cfg, args.evalset, file=args.file, splits=splits, limit=args.limit)
     if args.no_corpus_filter and evalset.spec.corpus_filter:
         evalset = dataclasses.replace(evalset, spec=dataclasses.replace(evalset.spec, corpus_filter={}))
@@ -235,8 +235,9 @@ def _calibrate_command(args: argparse.Namespace) -> str:
 
 def eval_calibrate(args: argparse.Namespace) -> int:
     from eval.calibrate import calibrate_domain, format_calibration, write_threshold
+    from eval.splits import leave_out_of_bank
 
-    cfg = load_config(args)
+    cfg = leave_out_of_bank(load_config(args), {"dev"})  # calibration reads dev questions
     names = [n.strip() for n in args.evalsets.split(",") if n.strip()]
     if args.near_miss:
         return _calibrate_near_miss(cfg, args, names)

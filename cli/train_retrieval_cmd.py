@@ -32,6 +32,8 @@ def register(train_commands: argparse._SubParsersAction) -> None:
     bank.add_argument("--domain", required=True)
     bank.add_argument("--evalsets", default="", help="retrieval or QA sets whose records name their gold "
                       "documents, comma-separated (default: the domain's retrieval sets)")
+    bank.add_argument("--splits", default="train", help="train (default), or train,dev once the bank's settings are "
+                      "chosen on dev: evaluations of dev then leave dev's questions out; test never enters")
     bank.add_argument("--out", type=Path, help="the bank file (default: the one domain.toml names, else "
                       "domains/D/models/question_bank.npz)")
     bank.set_defaults(handler=train_bank)
@@ -92,10 +94,10 @@ def train_reranker(args: argparse.Namespace) -> int:
 
 def train_bank(args: argparse.Namespace) -> int:
     from domains import load_domain
-    from training.retriever.question_bank import write_bank
+    from training.retriever.question_bank import bank_splits, write_bank
 
     sets = [name for name in args.evalsets.split(",") if name]
-    path, counts = write_bank(load_domain(args.domain), sets, args.out)
+    path, counts = write_bank(load_domain(args.domain), sets, args.out, bank_splits(args.splits))
     print(json.dumps({"bank": str(path), "questions": counts, "bytes": path.stat().st_size}, ensure_ascii=False))
     return 0
 

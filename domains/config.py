@@ -102,6 +102,10 @@ class RetrievalConfig:
     bank_weight: float = 0.5
     bank_neighbours: int = 10
     bank_min_cosine: float = 0.5  # nearer bank questions only: a case description is not an everyday question
+    # the splits whose bank questions are left out. A deployment leaves it empty; an evaluation of a split sets it to
+    # that split (eval/splits.py::leave_out_of_bank), so a bank that also holds the dev questions still shows dev
+    # only the train questions its settings were chosen with
+    bank_leave_out: tuple[Literal["train", "dev", "test"], ...] = ()
     # hub correction (retrieval/hubness.py): the dense stage ranks by cosine - hub_weight * (mean cosine of the
     # chunk's hub_neighbours nearest bank questions, their own gold left out); 0: off. Needs the question bank;
     # with hub_weight > 0 and bank_weight 0 the bank only corrects hubs and casts no votes

@@ -71,11 +71,11 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
 def retrieve_all(cfg: Any, evalset: str, split: str, limit: int, batch: int = 16) -> list[Found]:
     """The product retriever's hits (the domain's index, no filter) for the set's answerable questions."""
     from eval.answer_items import set_items
-    from eval.splits import parse_splits
+    from eval.splits import leave_out_of_bank, parse_splits
     from rag.build_retrieval import build_retriever
 
     items, _ = set_items(cfg, evalset, parse_splits(split), limit=limit)
-    retriever = build_retriever(cfg, load=True)
+    retriever = build_retriever(leave_out_of_bank(cfg, parse_splits(split)), load=True)
     out: list[Found] = []
     for start in range(0, len(items), batch):
         chunk = items[start:start + batch]

@@ -13,9 +13,14 @@ models and calibrates the abstention threshold, `test` is the held-out split tha
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from collections.abc import Collection
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from domains.config import DomainConfig
 
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
@@ -45,3 +50,10 @@ def parse_splits(spec: str) -> frozenset[Split]:
     if unknown:
         raise ConfigError(f"unknown split(s) {sorted(unknown)}; choose from {', '.join(SPLITS)} or all")
     return frozenset(name for name in SPLITS if name in names)
+
+
+def leave_out_of_bank(cfg: DomainConfig, splits: Collection[str]) -> DomainConfig:
+    """`cfg` with the questions of `splits` left out of its question bank: a bank that also holds the dev questions
+    (shipped once its settings were chosen on dev) must not show a dev question its own gold."""
+    left_out = tuple(sorted(set(cfg.retrieval.bank_leave_out) | set(splits)))
+    return replace(cfg, retrieval=replace(cfg.retrieval, bank_leave_out=left_out))

@@ -8,12 +8,16 @@ retrieval sets, embedded by the domain's own query embedder, and the gold docume
 cosine; the votes are one more ranked list for the retriever's fusion (`[retrieval] bank_weight`).
 
 The file (`dossier train bank`, shipped in `domains/<d>/models/`) records the embedder it was embedded with; a
-retriever with another embedder refuses it rather than compare vectors of two spaces.
+retriever with another embedder refuses it rather than compare vectors of two spaces. It also records the split each
+question came from: once the bank's settings are chosen on dev, the shipped bank may hold the dev questions too, and
+an evaluation of a split leaves that split's questions out (`[retrieval] bank_leave_out`), so dev still sees only the
+train bank it was chosen with. Test questions never enter a bank.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +27,10 @@ from core.errors import ConfigError
 from domains.config import DomainConfig
 from retrieval.array_file import read_arrays, write_arrays
 
-FORMAT = 1
+log = logging.getLogger(__name__)
+
+FORMAT = 2  # 2 records each question's split; a format-1 file is read as train questions only
+READABLE = (1, FORMAT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +39,30 @@ class QuestionBank:
     vectors: np.ndarray  # (n, dim) float32, L2-normalised, one row per question
     doc_ids: tuple[tuple[str, ...], ...]  # the gold documents of each question
     sources: tuple[str, ...] = ()  # which sets and split the questions came from (provenance)
+    splits: tuple[str, ...] = ()  # the split of each question; empty: all from train (a format-1 file)
 
     def __post_init__(self) -> None:
         if self.vectors.ndim != 2 or len(self.vectors) != len(self.doc_ids) or not len(self.doc_ids):
             raise ConfigError(f"question bank: {len(self.doc_ids)} questions but vectors of shape "
                               f"{self.vectors.shape}")
+        if self.splits and len(self.splits) != len(self.doc_ids):
+            raise ConfigError(f"question bank: {len(self.doc_ids)} questions but {len(self.splits)} splits")
+
+    def split_of_each(self) -> tuple[str, ...]:
+        return self.splits or ("train",) * len(self.doc_ids)
+
+    def without(self, splits: Collection[str]) -> QuestionBank | None:
+        """The bank without the questions of `splits` (an evaluation of dev must not meet dev's own questions);
+        None when nothing is left."""
+        keep = [i for i, split in enumerate(self.split_of_each()) if split not in splits]
+        if len(keep) == len(self.doc_ids):
+            return self
+        if not keep:
+            return None
+        own = self.split_of_each()
+        return QuestionBank(self.embedder, self.vectors[keep], tuple(self.doc_ids[i] for i in keep),
+                            tuple(s for s in self.sources if s.rpartition(":")[2] not in splits),
+                            tuple(own[i] for i in keep))
 
     @property
     def dim(self) -> int:
@@ -64,7 +90,8 @@ class QuestionBank:
 
     def save(self, path: Path) -> Path:
         """float16 vectors (cosines move by < 1e-3) and the ids as JSON, in one compressed .npz."""
-        meta = {"format": FORMAT, "embedder": self.embedder, "doc_ids": self.doc_ids, "sources": self.sources}
+        meta = {"format": FORMAT, "embedder": self.embedder, "doc_ids": self.doc_ids, "sources": self.sources,
+                "splits": self.split_of_each()}
         return write_arrays(path, meta, vectors=self.vectors.astype(np.float16))
 
     @staticmethod
@@ -76,16 +103,24 @@ class QuestionBank:
         except (OSError, ValueError, KeyError) as err:
             raise ConfigError(f"the question bank {path} cannot be read ({err}): build it again with "
                               "`dossier train bank`") from err
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in READABLE:
             raise ConfigError(f"the question bank {path} has format {meta.get('format')}, this Dossier reads "
                               f"{FORMAT}: build it again with `dossier train bank`")
         return QuestionBank(meta["embedder"], arrays["vectors"], tuple(tuple(d) for d in meta["doc_ids"]),
-                            tuple(meta.get("sources", ())))
+                            tuple(meta.get("sources", ())), tuple(meta.get("splits", ())))
 
 
 def bank_for(cfg: DomainConfig) -> QuestionBank | None:
-    """The bank `[retrieval] question_bank` names (relative to the domain folder), or None."""
-    return QuestionBank.load(cfg.path(cfg.retrieval.question_bank)) if cfg.retrieval.question_bank else None
+    """The bank `[retrieval] question_bank` names (relative to the domain folder), without the questions of the
+    splits `[retrieval] bank_leave_out` names; None where there is none (or none is left)."""
+    if not cfg.retrieval.question_bank:
+        return None
+    bank = QuestionBank.load(cfg.path(cfg.retrieval.question_bank))
+    kept = bank.without(cfg.retrieval.bank_leave_out)
+    if kept is not bank:
+        log.info("question bank: %d of %d questions kept, the %s split's left out", 0 if kept is None else
+                 len(kept.doc_ids), len(bank.doc_ids), "/".join(cfg.retrieval.bank_leave_out))
+    return kept
 
 
 def ranked_votes(votes: dict[str, float], keys_of: dict[str, Sequence[int]],

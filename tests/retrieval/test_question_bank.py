@@ -49,6 +49,36 @@ def test_a_saved_bank_reads_back_and_a_broken_one_names_the_fix(tmp_path: Path) 
             QuestionBank.load(path)
 
 
+def test_a_bank_leaves_out_the_questions_of_a_split_and_records_them(tmp_path: Path) -> None:
+    bank = QuestionBank("e", _unit([1, 0], [0.6, 0.8], [0, 1]), (("a",), ("b",), ("c",)),
+                        ("s:train", "s:dev"), ("train", "dev", "train"))
+    kept = bank.without({"dev"})
+    assert kept is not None and kept.doc_ids == (("a",), ("c",)) and kept.splits == ("train", "train")
+    assert kept.sources == ("s:train",) and np.array_equal(kept.vectors, bank.vectors[[0, 2]])
+    assert bank.without({"test"}) is bank and bank.without({"train", "dev"}) is None
+    again = QuestionBank.load(bank.save(tmp_path / "bank.npz"))
+    assert again.splits == ("train", "dev", "train")
+    with pytest.raises(ConfigError, match="3 questions but 2 splits"):
+        QuestionBank("e", bank.vectors, bank.doc_ids, (), ("train", "dev"))
+
+
+def test_a_bank_written_before_splits_were_recorded_reads_as_train_questions(tmp_path: Path) -> None:
+    from retrieval.array_file import write_arrays
+
+    meta = {"format": 1, "embedder": "e", "doc_ids": [["a"], ["b"]], "sources": ["s:train"]}
+    old = QuestionBank.load(write_arrays(tmp_path / "old.npz", meta, vectors=_unit([1, 0], [0, 1])))
+    assert old.split_of_each() == ("train", "train") and old.without({"dev"}) is old
+    assert old.without({"train"}) is None
+
+
+def test_the_test_split_never_enters_a_bank() -> None:
+    from training.retriever.question_bank import bank_splits
+
+    assert bank_splits("train") == ("train",) and bank_splits("dev,train") == ("train", "dev")
+    with pytest.raises(ConfigError, match="test split never enters a bank"):
+        bank_splits("train,test")
+
+
 @pytest.fixture(scope="module")
 def bank_cfg(tmp_path_factory: pytest.TempPathFactory, slice_retriever):
     """The slice's MiniLM config with a bank of two English questions: murder -> article 232, theft -> 264."""
@@ -82,6 +112,33 @@ def test_the_bank_brings_the_article_an_earlier_question_found(bank_cfg, slice_r
 
 
 @needs_minilm
+def test_an_evaluation_of_a_split_never_meets_its_own_questions_in_the_bank(bank_cfg, slice_retriever,
+                                                                             tmp_path) -> None:
+    """The murder question sits in the bank as a dev question: serving, and evaluating test, it votes; evaluating
+    dev, the retriever sees the bank without it, exactly as a bank that never held it."""
+    from eval.splits import leave_out_of_bank
+    from rag.build_retrieval import build_retriever
+
+    cfg, docs = bank_cfg
+    bank = QuestionBank.load(Path(cfg.retrieval.question_bank))
+    path = QuestionBank(bank.embedder, bank.vectors, bank.doc_ids, ("s:train", "s:dev"), ("dev", "train")).save(
+        tmp_path / "train-dev.npz")
+    banked = replace(cfg, retrieval=replace(cfg.retrieval, question_bank=str(path)))
+    question = "A man killed his neighbour on purpose. What is the punishment?"
+
+    def first(config) -> str:
+        retriever = build_retriever(config, index_dir=slice_retriever.index_location)
+        return retriever.retrieve([question], k=5)[0].hits[0].chunk.doc_id
+
+    assert first(banked) == first(leave_out_of_bank(banked, {"test"})) == docs["第二百三十二条"]
+    assert first(leave_out_of_bank(banked, {"dev"})) != docs["第二百三十二条"]
+    twice = leave_out_of_bank(leave_out_of_bank(banked, {"dev"}), {"train"})
+    assert twice.retrieval.bank_leave_out == ("dev", "train")
+    nothing_left = leave_out_of_bank(banked, {"train", "dev"})
+    assert build_retriever(nothing_left, index_dir=slice_retriever.index_location).bank is None
+
+
+@needs_minilm
 def test_a_bank_from_another_embedder_is_refused(bank_cfg, slice_retriever, tmp_path) -> None:
     from rag.build_retrieval import build_retriever
 
@@ -102,8 +159,10 @@ def test_train_bank_takes_the_train_split_only(bank_cfg, slice_retriever) -> Non
     name = "lawyer_llama_consult_article_retrieval"
     bank, counts = build_bank(cfg, [name], slice_retriever.embedder)
     splits = {s: load_evalset(cfg, name, splits=frozenset({s})).records for s in ("train", "dev", "test")}
-    assert counts == {name: len(bank.doc_ids)} == {name: sum(1 for r in splits["train"] if r.gold_ids)}
+    assert counts == {f"{name}:train": len(bank.doc_ids)} == {f"{name}:train": sum(1 for r in splits["train"]
+                                                                                   if r.gold_ids)}
     assert bank.sources == (f"{name}:train",) and bank.embedder == cfg.models.embedder
+    assert bank.split_of_each() == ("train",) * len(bank.doc_ids)
     assert list(bank.doc_ids) == [tuple(r.gold_ids) for r in splits["train"] if r.gold_ids]
     assert len(bank.vectors) < len(splits["train"]) + len(splits["dev"]) + len(splits["test"])
 

@@ -71,6 +71,15 @@ def test_a_bank_written_before_splits_were_recorded_reads_as_train_questions(tmp
     assert old.without({"train"}) is None
 
 
+def test_the_splits_left_out_are_split_names() -> None:
+    from domains.config import RetrievalConfig
+    from domains.config_parse import parse_section
+
+    assert parse_section(RetrievalConfig, {"bank_leave_out": ["dev"]}, "retrieval").bank_leave_out == ("dev",)
+    with pytest.raises(ConfigError, match="bank_leave_out"):
+        parse_section(RetrievalConfig, {"bank_leave_out": ["dve"]}, "retrieval")
+
+
 def test_the_test_split_never_enters_a_bank() -> None:
     from training.retriever.question_bank import bank_splits
 

@@ -168,11 +168,16 @@ def _rate(rows: Sequence[Mapping[str, Any]], key: str) -> float | None:
     return mean([float(r[key]) if r.get(key) is not None else None for r in rows])
 
 
+def _gold_retrieved(row: Mapping[str, Any]) -> bool:
+    return bool({hit["doc_id"] for hit in row["hits"] or ()} & set(row["gold_ids"]))
+
+
 def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The run's metrics (each a mean over the rows where it is defined) and the counts behind them."""
     answerable = [r for r in rows if r["kind"] != "unanswerable"]
     answered = [r for r in answerable if not r["pipeline_abstained"]]
     mcq = [r for r in answerable if r["kind"] == "mcq"]
+    with_gold = [r for r in answerable if r.get("gold_ids")]
     metrics: dict[str, Any] = {
         "mcq_accuracy": _rate(mcq, "mcq_correct"), "mcq_unparseable": _rate(mcq, "unparseable"),
         "char_f1": _rate(answerable, "char_f1"), "rouge_l": _rate(answerable, "rouge_l"),
@@ -189,6 +194,10 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         # answerable questions the pipeline did not answer (below the threshold, declined, or markers alone): the
         # metrics above are over the answered ones only, so this says how many they leave out
         "false_refusal_rate": mean([float(r["abstained"]) for r in answerable]),
+        # of the answerable questions whose gold the set names, those refused although a gold passage was among the
+        # hits: the refusals that lost an answer the evidence held, apart from those where retrieval had missed
+        "false_refusal_rate_gold_retrieved": mean([float(r["abstained"] and _gold_retrieved(r)) for r in with_gold])
+        if with_gold else None,
     }
     if any(r["kind"] == "unanswerable" for r in rows):
         metrics |= abstention_scores([r["kind"] == "unanswerable" for r in rows], [r["abstained"] for r in rows])

@@ -56,7 +56,7 @@ def test_scores_of_hand_made_answers(legal_cfg, slice_retriever, tmp_path: Path)
     assert metrics["citation_precision"] == pytest.approx((mcq["citation_precision"] + 0.0) / 2)
     assert metrics["abstention_precision"] == 1.0 and metrics["abstention_recall"] == 1.0
     assert metrics["abstention_recall_offtopic"] == 1.0 and "abstention_recall_hidden_gold" not in metrics
-    assert metrics["false_refusal_rate"] == 0.0
+    assert metrics["false_refusal_rate"] == 0.0 and metrics["false_refusal_rate_gold_retrieved"] == 0.0
     assert summary["counts"] == {"n": 3, "answerable": 2, "unanswerable": 1, "mcq": 1, "answered": 2,
                                  "with_precision": 2, "with_gold": 1}
     lines = (tmp_path / "rows.jsonl").read_text(encoding="utf-8").splitlines()
@@ -71,6 +71,10 @@ def test_a_reply_of_markers_alone_counts_as_a_refusal_and_keeps_what_was_said(le
     assert row["prompt"][-1]["role"] == "user" and row["contexts"] == []  # what the model was asked; not judged
     metrics = summarise([row])["metrics"]
     assert metrics["false_refusal_rate"] == 1.0 and metrics["citation_coverage"] is None
+    assert QA.gold_ids[0] in {hit["doc_id"] for hit in row["hits"]}  # the evidence held the answer: a lost one
+    assert metrics["false_refusal_rate_gold_retrieved"] == 1.0
+    missed = dict(row, hits=[hit for hit in row["hits"] if hit["doc_id"] not in QA.gold_ids])
+    assert summarise([missed])["metrics"]["false_refusal_rate_gold_retrieved"] == 0.0  # retrieval had missed
 
 
 def test_hidden_gold_is_never_retrieved(legal_cfg, slice_retriever, tmp_path: Path) -> None:

@@ -54,12 +54,12 @@ class QuestionBank:
     def without(self, splits: Collection[str]) -> QuestionBank | None:
         """The bank without the questions of `splits` (an evaluation of dev must not meet dev's own questions);
         None when nothing is left."""
-        keep = [i for i, split in enumerate(self.split_of_each()) if split not in splits]
+        own = self.split_of_each()
+        keep = [i for i, split in enumerate(own) if split not in splits]
         if len(keep) == len(self.doc_ids):
             return self
         if not keep:
             return None
-        own = self.split_of_each()
         return QuestionBank(self.embedder, self.vectors[keep], tuple(self.doc_ids[i] for i in keep),
                             tuple(s for s in self.sources if s.rpartition(":")[2] not in splits),
                             tuple(own[i] for i in keep))
@@ -105,7 +105,7 @@ class QuestionBank:
                               "`dossier train bank`") from err
         if meta.get("format") not in READABLE:
             raise ConfigError(f"the question bank {path} has format {meta.get('format')}, this Dossier reads "
-                              f"{FORMAT}: build it again with `dossier train bank`")
+                              f"{' and '.join(map(str, READABLE))}: build it again with `dossier train bank`")
         return QuestionBank(meta["embedder"], arrays["vectors"], tuple(tuple(d) for d in meta["doc_ids"]),
                             tuple(meta.get("sources", ())), tuple(meta.get("splits", ())))
 

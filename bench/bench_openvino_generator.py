@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_first_token import load_average, raw_llama  # noqa: E402
 
 QUESTIONS = ["盗窃公私财物数额较大的，怎么处罚？", "醉酒驾驶机动车构成什么罪，怎么处罚？", "正当防卫的条件是什么？",
              "受贿罪如何定罪处罚？", "朋友借钱一直不还，过了几年还能起诉吗？"]
@@ -82,15 +85,15 @@ def rotate_half(x):
     return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
 
 
-def merged_model(adapter_path: str):
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
+def merged_model(adapter_path: str, threads: int):
+    """The service's transformers form with the adapter merged; fp32 on the CPU, since the graph is traced in f32
+    and OpenVINO runs on the CPU."""
+    from generation.transformers_gen import TransformersGenerator
     from models.registry import resolve_model
 
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(BASE), dtype=torch.float32)
-    return PeftModel.from_pretrained(model, adapter_path).merge_and_unload().eval()
+    generator = TransformersGenerator(resolve_model(BASE), threads=threads, precision="fp32", device="cpu",
+                                      adapter_path=adapter_path)
+    return generator.load()._model
 
 
 def export(model, out: Path) -> dict[str, Path]:
@@ -144,13 +147,7 @@ def openvino_runner(path: Path, threads: int, new_tokens: int) -> Runner:
 
 
 def llama_runner(gguf: str, lora: str, threads: int, prefill_threads: int, new_tokens: int) -> Runner:
-    from generation.llama_cpp_build import select_build
-
-    select_build()
-    from llama_cpp import Llama
-
-    llm = Llama(model_path=gguf, lora_path=lora, n_threads=threads, n_threads_batch=prefill_threads, n_ctx=4096,
-                verbose=False)
+    llm = raw_llama(gguf, threads, prefill_threads, lora_path=lora)
 
     def run(ids: np.ndarray) -> tuple[float, float, list[int]]:
         llm.reset()
@@ -175,10 +172,6 @@ def torch_greedy(model, prompts: list[np.ndarray], new_tokens: int) -> list[list
                                top_p=None, top_k=None)[0, ids.shape[1]:].tolist() for ids in prompts]
 
 
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
@@ -186,7 +179,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="OpenVINO threads and llama.cpp's prompt threads")
     parser.add_argument("--check", action="store_true", help="greedy continuations against torch fp32 first")
     args = parser.parse_args()
-    import torch
     from transformers import AutoTokenizer
 
     from core.paths import cache_dir
@@ -195,7 +187,6 @@ def main() -> None:
     from models.registry import gguf_file, resolve_model
     from rag.build import build_pipeline
 
-    torch.set_num_threads(args.threads)
     cfg = load_domain("legal")
     adapter = shipped_adapter(cfg)
     pipeline = build_pipeline(cfg, backend="transformers")  # its prompt only: the generator is never loaded
@@ -204,7 +195,7 @@ def main() -> None:
                                              add_generation_prompt=True, return_tensors="np",
                                              return_dict=True)["input_ids"] for q in QUESTIONS]
     print(f"prompt tokens {[p.shape[1] for p in prompts]}; load average {load_average()}", flush=True)
-    model = merged_model(str(adapter.path))
+    model = merged_model(str(adapter.path), args.threads)
     forms = export(model, cache_dir() / "bench" / "openvino-step" / adapter.sha256[:12])
     reference = torch_greedy(model, prompts, args.tokens) if args.check else []
     del model

@@ -37,97 +37,23 @@ BASE = "qwen2.5-coder-0.5b-instruct"
 Runner = Callable[[np.ndarray], tuple[float, float, list[int]]]  # prompt ids -> prefill tok/s, decode tok/s, tokens
 
 
-def step_module(model):
-    """Qwen2 over `model`'s weights: (ids, attention mask, positions, *past K/V) -> (last logits, *present K/V)."""
-    import torch
+def export(model_path: str, adapter_path: str, threads: int, out: Path) -> tuple[dict[str, Path], object]:
+    """The step graph (`generation.openvino_step`) as IR, f32 and int8 weights, kept under `out` (keyed by the
+    adapter) for the next run; and the merged fp32 model the greedy check compares with."""
+    from generation.openvino_step import convert_step, merged_fp32_model
 
-    class QwenStep(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            cfg = model.config
-            self.body, self.head = model.model, model.lm_head
-            self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
-            self.head_dim = cfg.hidden_size // cfg.num_attention_heads
-            theta = cfg.rope_parameters["rope_theta"]
-            steps = torch.arange(0, self.head_dim, 2).float() / self.head_dim
-            self.register_buffer("inv_freq", 1.0 / theta ** steps, persistent=False)
-
-        def forward(self, input_ids, attention_mask, position_ids, *past):
-            new = input_ids.shape[1]
-            freqs = position_ids[0].float()[:, None] * self.inv_freq[None, :]
-            angles = torch.cat([freqs, freqs], dim=-1)
-            cos, sin = angles.cos()[None, None], angles.sin()[None, None]
-            seen = past[0].shape[2]
-            # causal over the cache: new token i (position seen + i) sees keys 0 .. seen + i
-            mask = torch.arange(seen + new)[None, :] <= (torch.arange(new) + seen)[:, None]
-            hidden, presents = self.body.embed_tokens(input_ids), []
-            for i, layer in enumerate(self.body.layers):
-                attn, x = layer.self_attn, layer.input_layernorm(hidden)
-                q, k, v = (proj(x).view(1, new, n, self.head_dim).transpose(1, 2) for proj, n in
-                           ((attn.q_proj, self.heads), (attn.k_proj, self.kv_heads), (attn.v_proj, self.kv_heads)))
-                q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
-                k, v = torch.cat([past[2 * i], k], dim=2), torch.cat([past[2 * i + 1], v], dim=2)
-                presents += [k, v]
-                group = self.heads // self.kv_heads
-                out = torch.nn.functional.scaled_dot_product_attention(
-                    q, k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1), attn_mask=mask)
-                hidden = hidden + attn.o_proj(out.transpose(1, 2).reshape(1, new, self.heads * self.head_dim))
-                hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
-            return (self.head(self.body.norm(hidden[:, -1:, :]))[:, 0, :], *presents)
-
-    return QwenStep().eval()
-
-
-def rotate_half(x):
-    import torch
-
-    half = x.shape[-1] // 2
-    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-
-
-def merged_model(adapter_path: str, threads: int):
-    """The service's transformers form with the adapter merged; fp32 on the CPU, since the graph is traced in f32
-    and OpenVINO runs on the CPU."""
-    from generation.transformers_gen import TransformersGenerator
-    from models.registry import resolve_model
-
-    generator = TransformersGenerator(resolve_model(BASE), threads=threads, precision="fp32", device="cpu",
-                                      adapter_path=adapter_path)
-    return generator.load()._model
-
-
-def export(model, out: Path) -> dict[str, Path]:
-    """The step graph as IR, f32 and int8 weights; kept under `out` (keyed by the adapter) for the next run."""
+    model = merged_fp32_model(model_path, adapter_path, threads)
     forms = {"f32": out / "step-f32.xml", "int8 weights": out / "step-int8.xml"}
-    if all(path.exists() for path in forms.values()):
-        return forms
-    import nncf
-    import openvino as ov
-    import torch
-
-    cfg = model.config
-    shape = (1, cfg.num_key_value_heads, 3, cfg.hidden_size // cfg.num_attention_heads)
-    example = (torch.ones(1, 5, dtype=torch.long), torch.ones(1, 8, dtype=torch.long), torch.arange(3, 8)[None],
-               *[torch.zeros(shape) for _ in range(2 * cfg.num_hidden_layers)])
-    with torch.no_grad():
-        graph = ov.convert_model(step_module(model), example_input=example)
-    out.mkdir(parents=True, exist_ok=True)
-    ov.save_model(graph, forms["f32"], compress_to_fp16=False)
-    ov.save_model(nncf.compress_weights(graph), forms["int8 weights"])
-    return forms
+    for form, path in forms.items():
+        if not path.exists():
+            convert_step(model, path, "f32" if form == "f32" else "int8")
+    return forms, model
 
 
-def openvino_runner(path: Path, threads: int, new_tokens: int) -> Runner:
-    import openvino as ov
-    from openvino._offline_transformations import apply_make_stateful_transformation
+def openvino_runner(path: Path, threads: int, new_tokens: int, precision: str = "f32") -> Runner:
+    from generation.openvino_gen import stateful_request
 
-    core = ov.Core()
-    graph = core.read_model(str(path))
-    caches = len(graph.inputs) - 3
-    apply_make_stateful_transformation(graph, {graph.inputs[3 + i].get_any_name(): graph.outputs[1 + i].get_any_name()
-                                               for i in range(caches)})
-    request = core.compile_model(graph, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-                                                "INFERENCE_PRECISION_HINT": "f32"}).create_infer_request()
+    request = stateful_request(path, threads, precision)
 
     def run(ids: np.ndarray) -> tuple[float, float, list[int]]:
         request.reset_state()
@@ -178,6 +104,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32, help="greedy new tokens per measurement")
     parser.add_argument("--threads", type=int, default=2, help="OpenVINO threads and llama.cpp's prompt threads")
     parser.add_argument("--check", action="store_true", help="greedy continuations against torch fp32 first")
+    parser.add_argument("--precision", default="f32", help="OpenVINO inference precisions, comma-separated: f32, "
+                        "bf16 (native only where the CPU has avx512_bf16 or AMX; else OpenVINO runs f32)")
     args = parser.parse_args()
     from transformers import AutoTokenizer
 
@@ -195,8 +123,8 @@ def main() -> None:
                                              add_generation_prompt=True, return_tensors="np",
                                              return_dict=True)["input_ids"] for q in QUESTIONS]
     print(f"prompt tokens {[p.shape[1] for p in prompts]}; load average {load_average()}", flush=True)
-    model = merged_model(str(adapter.path), args.threads)
-    forms = export(model, cache_dir() / "bench" / "openvino-step" / adapter.sha256[:12])
+    forms, model = export(resolve_model(BASE), str(adapter.path), args.threads,
+                          cache_dir() / "bench" / "openvino-step" / adapter.sha256[:12])
     reference = torch_greedy(model, prompts, args.tokens) if args.check else []
     del model
     gguf = gguf_file(cfg.models.generator_gguf)
@@ -206,8 +134,9 @@ def main() -> None:
             llama_runner(gguf, lora, 1, args.threads, args.tokens),
         "llama.cpp, decode N / prompt N threads": llama_runner(gguf, lora, args.threads, args.threads, args.tokens),
     }
-    variants |= {f"OpenVINO {form}, stateful": openvino_runner(path, args.threads, args.tokens)
-                 for form, path in forms.items()}
+    variants |= {f"OpenVINO {form}, {precision} compute, stateful":
+                 openvino_runner(path, args.threads, args.tokens, precision)
+                 for precision in args.precision.split(",") for form, path in forms.items()}
     if reference:
         for name, run in list(variants.items())[2:]:
             same = sum(run(ids)[2] == want for ids, want in zip(prompts, reference, strict=True))

@@ -13,7 +13,7 @@ from typing import Any
 from cli.keys_cmd import keys_file_arg
 from core.errors import DossierError
 
-BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
+BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino")
 
 
 def _pipeline_args(parser: argparse.ArgumentParser) -> None:

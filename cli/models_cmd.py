@@ -96,7 +96,8 @@ def fetch_models(args: argparse.Namespace) -> int:
 
 def _assemble_adapter(domain: str) -> None:
     """The domain's tuned generator in the form its backend loads: the peft dir is shipped as it is (transformers,
-    vLLM); llama.cpp gets the LoRA GGUF built beside the base GGUF's cache entry."""
+    vLLM); llama.cpp gets the LoRA GGUF built beside the base GGUF's cache entry, OpenVINO its step graph with the
+    adapter merged."""
     from domains import load_domain
     from models.generator_adapter import gguf_adapter, shipped_adapter
     from models.registry import gguf_file
@@ -109,6 +110,11 @@ def _assemble_adapter(domain: str) -> None:
     where = adapter.path
     if chosen_backend(cfg) == "llama-cpp":
         where = gguf_adapter(adapter, Path(gguf_file(cfg.models.generator_gguf)))
+    elif chosen_backend(cfg) == "openvino":  # the step graph with the adapter merged, built once
+        from generation.openvino_step import step_ir
+        from models.registry import resolve_model
+
+        where = step_ir(resolve_model(cfg.models.generator), adapter_path=str(adapter.path), threads=2)
     print(f"{adapter.name}: tuned generator adapter ready — {where}")
 
 

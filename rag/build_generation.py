@@ -11,7 +11,7 @@ from domains.config import DomainConfig
 from models.generator_adapter import gguf_adapter, shipped_adapter
 from models.registry import MODELS, gguf_file, is_gguf_model, resolve_model
 
-BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp")
+BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino")
 BACKEND_ENV = "DOSSIER_GENERATOR_BACKEND"
 API_KEY_ENV = "DOSSIER_GENERATOR_API_KEY"  # bearer token for an OpenAI-compatible server, if it wants one
 
@@ -33,7 +33,7 @@ def check_model_form(ref: str, backend: str) -> None:
     if backend == "llama-cpp" and not gguf:
         raise ConfigError(f"{ref} is a transformers model, the llama-cpp backend loads a GGUF: answer with "
                           "--backend transformers, or convert it (llama.cpp's convert_hf_to_gguf.py)")
-    if backend in ("transformers", "vllm") and gguf:
+    if backend in ("transformers", "vllm", "openvino") and gguf:
         raise ConfigError(f"{ref} is a GGUF model, the {backend} backend loads a transformers dir: answer with "
                           "--backend llama-cpp, or name the registry model, whose converted form "
                           "`dossier models fetch` builds")
@@ -62,6 +62,12 @@ def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
                 else {}
             return LlamaCppGenerator(base, n_threads=gen.threads,
                                      n_threads_batch=gen.prefill_threads, **lora)
+        case "openvino":
+            from generation.openvino_gen import OpenVINOGenerator
+
+            # one compiled graph runs prefill and decode: it gets the prefill threads, where the first token is made
+            return OpenVINOGenerator(resolve_model(models.generator), threads=max(gen.threads, gen.prefill_threads),
+                                     **tuned)
         case "openai-http":
             from generation.openai_http import OpenAIHttpGenerator
 
@@ -96,4 +102,8 @@ def generator_identity(cfg: DomainConfig, backend: str | None = None) -> str:
         stamp = f"{path.stat().st_size}:{int(path.stat().st_mtime)}"
     if cfg.models.generator_adapter:
         stamp += f"+lora:{shipped_adapter(cfg).sha256}"
+    if chosen == "openvino":  # its replies follow the compute precision, which follows the CPU
+        from core.hardware import resolve_precision
+
+        stamp += f"+{resolve_precision('auto', 'cpu')}"
     return f"{chosen}:{ref}:{stamp}"

@@ -6,7 +6,9 @@ at 0.82x (bench/bench_openvino_generator.py, edge/README.md). Precision "auto" f
 CPU computes it natively, else f32 (where the split is slower than llama.cpp: keep that backend there).
 
 Sampling follows the transformers backend, token for token when greedy: repetition penalty over the prompt and the
-reply (transformers' rule), then temperature and top-p. One lock serialises requests: the K/V lives in the one
+reply (transformers' rule), then temperature and top-p. Between calls the state keeps the last prompt's K/V, and a
+new prompt prefills only what follows the prefix it shares with it (the system prompt at least), as llama.cpp does;
+the reply is the same as from an emptied state. One lock serialises requests: the K/V lives in the one
 stateful infer request, and two generations sharing two cores only slow each other down.
 """
 
@@ -43,6 +45,7 @@ class OpenVINOGenerator:
         self._request: Any = None
         self._tokenizer: Any = None
         self._eos: frozenset[int] = frozenset()
+        self._held: list[int] = []  # the tokens whose K/V the request's state holds, in order
         self._lock = threading.Lock()
 
     def load(self) -> OpenVINOGenerator:
@@ -67,16 +70,33 @@ class OpenVINOGenerator:
         encoded = self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)
         return list(encoded["input_ids"])
 
+    def _reuse_prefix(self, prompt: list[int]) -> int:
+        """Keep the state's K/V for the longest prefix this prompt shares with what it holds (the system prompt,
+        at least, is the same for every question of a domain), so only the rest is prefilled; returns its length.
+        At least one prompt token is always fed: its step gives the first token's logits."""
+        keep = min(common_prefix(self._held, prompt), len(prompt) - 1)
+        if keep <= 0:
+            self._request.reset_state()
+        elif keep < len(self._held):
+            import openvino as ov
+
+            for state in self._request.query_state():  # K or V of one layer: (1, kv heads, tokens, head dim)
+                state.state = ov.Tensor(np.ascontiguousarray(state.state.data[:, :, :keep, :]))
+        self._held = self._held[:max(keep, 0)]
+        return max(keep, 0)
+
     def _tokens(self, prompt: list[int], params: GenerationParams) -> Iterator[int]:
         """The reply's token ids, one inference step each; the caller holds the lock."""
         rng = np.random.default_rng()
-        self._request.reset_state()
-        seen, feed, history = 0, prompt, list(prompt)
+        seen = self._reuse_prefix(prompt)
+        feed, history = prompt[seen:], list(prompt)
         for _ in range(params.max_new_tokens):
             ids = np.array([feed], dtype=np.int64)
             mask = np.ones((1, seen + len(feed)), dtype=np.int64)
             positions = np.arange(seen, seen + len(feed), dtype=np.int64)[None]
+            self._held = []  # unknown until the step returns: a failed step leaves a state nobody may reuse
             logits = np.array(self._request.infer([ids, mask, positions])[0][0], dtype=np.float32)
+            self._held = history[: seen + len(feed)]
             token = next_token(logits, history, params, rng)
             if token in self._eos:
                 return
@@ -123,6 +143,15 @@ def stateful_request(ir: Path, threads: int, precision: str) -> Any:
     compiled = core.compile_model(graph, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
                                                  "INFERENCE_PRECISION_HINT": precision})
     return compiled.create_infer_request()
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def stop_token_ids(tokenizer: Any, generation_config: Any, model_path: str) -> set[int]:

@@ -71,6 +71,20 @@ def test_stream_joins_to_the_reply_and_stops_at_a_stop_string(f32_generator):
     assert cut == reply[: reply.index(stop)]
 
 
+def test_a_new_question_reuses_the_shared_prefix_and_answers_as_from_scratch(tiny_lm_dir, f32_generator):
+    other = [MESSAGES[0], Message("user", "正当防卫的条件是什么？")]
+    fresh = OpenVINOGenerator(str(tiny_lm_dir), threads=1, precision="fp32", weights="f32").load()
+    expected = fresh.generate(other, GREEDY)
+    f32_generator.generate(MESSAGES, GREEDY)
+    held = list(f32_generator._held)
+    prompt = f32_generator._prompt_ids(other)
+    assert 0 < f32_generator._reuse_prefix(prompt) < len(held)  # the system prompt's K/V kept, the rest cut
+    f32_generator._held = []  # as it was before: the next call starts from nothing
+    f32_generator.generate(MESSAGES, GREEDY)
+    assert f32_generator.generate(other, GREEDY) == expected
+    assert f32_generator.generate(other, GREEDY) == expected  # the whole prompt held: all but its last token kept
+
+
 def test_sampling_stays_within_the_budget_and_an_abandoned_stream_frees_the_generator(f32_generator):
     params = GenerationParams(max_new_tokens=6, temperature=0.9, top_p=0.9)
     text = f32_generator.generate(MESSAGES, params)

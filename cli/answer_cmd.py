@@ -13,7 +13,7 @@ from typing import Any
 from cli.keys_cmd import keys_file_arg
 from core.errors import DossierError
 
-BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino")
+BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino", "auto")
 
 
 def _pipeline_args(parser: argparse.ArgumentParser) -> None:

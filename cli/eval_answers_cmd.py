@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino")
+BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino", "auto")
 REPLIES = "replies.jsonl"
 
 

@@ -142,7 +142,7 @@ class RetrievalConfig:
 
 @dataclass(frozen=True, slots=True)
 class GenerationConfig:
-    backend: Literal["transformers", "vllm", "openai-http", "llama-cpp", "openvino"] = "transformers"
+    backend: Literal["transformers", "vllm", "openai-http", "llama-cpp", "openvino", "auto"] = "transformers"
     base_url: str = "http://127.0.0.1:8001/v1"  # for openai-http
     api_model: str = ""  # model name the HTTP server expects; empty: the server's first model
     max_new_tokens: int = 384

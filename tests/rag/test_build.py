@@ -49,6 +49,20 @@ def test_flag_beats_environment_beats_domain_toml(tiny_lm_dir, monkeypatch):
         chosen_backend(cfg, "ollama")
 
 
+def test_auto_picks_openvino_only_where_the_cpu_computes_bf16_and_openvino_is_there(tiny_lm_dir, monkeypatch):
+    from core import hardware
+    from rag.build_generation import auto_backend
+
+    assert auto_backend(native_bf16=True, openvino=True) == "openvino"
+    assert auto_backend(native_bf16=False, openvino=True) == "llama-cpp"
+    assert auto_backend(native_bf16=True, openvino=False) == "llama-cpp"
+    cfg = tiny_cfg("legal", tiny_lm_dir, "auto")
+    for native, backend in ((True, "openvino"), (False, "llama-cpp")):
+        monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda native=native: native)
+        assert chosen_backend(cfg) == backend
+    assert chosen_backend(cfg, "transformers") == "transformers"  # a flag still wins
+
+
 @pytest.mark.parametrize("domain", available_domains())
 def test_every_shipped_domain_builds_its_pipeline(tiny_lm_dir, domain):
     pipeline = build_pipeline(tiny_cfg(domain, tiny_lm_dir), retriever=fixed_retriever([]), load=False)

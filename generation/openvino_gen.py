@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import MissingDependency
+from core.errors import DossierError, MissingDependency
 from core.hardware import precision_choice
 from core.protocols import GenerationParams, Message
 from generation.openvino_step import Weights, step_ir
@@ -136,7 +136,11 @@ def stateful_request(ir: Path, threads: int, precision: str) -> Any:
     except ImportError as err:
         raise MissingDependency("openvino", extra="openvino") from err
     core = ov.Core()
-    graph = core.read_model(str(ir))
+    try:
+        graph = core.read_model(str(ir))
+    except RuntimeError as err:  # the cache entry was damaged after it was written whole
+        raise DossierError(f"the OpenVINO step graph {ir.parent} cannot be read ({err}); delete that folder and the "
+                           "next load builds it again") from err
     caches = len(graph.inputs) - 3  # ids, mask, positions, then K and V of every layer
     apply_make_stateful_transformation(graph, {graph.inputs[3 + i].get_any_name(): graph.outputs[1 + i].get_any_name()
                                                for i in range(caches)})

@@ -122,6 +122,17 @@ def test_the_graph_is_built_once_per_model_and_adapter(tiny_lm_dir, tiny_adapter
     assert generator.generate(MESSAGES, GREEDY)
 
 
+def test_a_damaged_graph_is_an_error_naming_the_fix(tiny_lm_dir, tmp_path):
+    from core.errors import DossierError
+    from generation.openvino_gen import stateful_request
+
+    ir = step_ir(str(tiny_lm_dir), weights="int8")
+    damaged = tmp_path / "step.xml"
+    damaged.write_text(ir.read_text()[:200])
+    with pytest.raises(DossierError, match="delete that folder"):
+        stateful_request(damaged, 1, "f32")
+
+
 @pytest.mark.parametrize(("native", "compute"), [(False, "fp32"), (True, "bf16")])
 def test_auto_precision_follows_the_cpu_and_is_logged(tiny_lm_dir, monkeypatch, caplog, native, compute):
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: native)

@@ -5,8 +5,8 @@ each backend's greedy reply to the same prompts, side by side.
 
 first token = from the call to the first streamed text (retrieval + prefill + one step); decode tok/s = (tokens - 1)
 / (time after the first token). Each timed call stands for a new question: llama.cpp's prompt-state cache (a
-repeat) is off; it keeps what llama-cpp-python keeps between calls, the last prompt's K/V, so the system prompt is
-not prefilled again, while OpenVINO prefills every prompt whole.
+repeat) is off; both keep the last prompt's K/V between calls, as in service, so the system prompt is not
+prefilled again.
 
 Run: DOSSIER_CACHE_DIR=.cache OMP_NUM_THREADS=1 .venv/bin/python bench/bench_service_backends.py [--rounds 3]
      [--tokens 32] [--backends llama-cpp,openvino]

@@ -113,8 +113,10 @@ def _assemble_adapter(domain: str) -> None:
     elif chosen_backend(cfg) == "openvino":  # the step graph with the adapter merged, built once
         from generation.openvino_step import step_ir
         from models.registry import resolve_model
+        from rag.build_generation import openvino_weights
 
-        where = step_ir(resolve_model(cfg.models.generator), adapter_path=str(adapter.path), threads=2)
+        where = step_ir(resolve_model(cfg.models.generator), adapter_path=str(adapter.path),
+                        weights=openvino_weights(cfg), threads=2)
     print(f"{adapter.name}: tuned generator adapter ready — {where}")
 
 

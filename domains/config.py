@@ -151,6 +151,8 @@ class GenerationConfig:
     repetition_penalty: float = 1.1
     threads: int = 1  # decode threads: decode is memory-bound, and one was faster than two under load here
     prefill_threads: int = 0  # llama-cpp: prompt threads (compute-bound, scales with cores); 0 = `threads`
+    # openvino: the step graph's weights (generation/openvino_step.py); $DOSSIER_OPENVINO_WEIGHTS overrides
+    openvino_weights: Literal["int8", "int4", "f32"] = "int8"
     context_chars: int = 2400  # evidence budget in the prompt
     # each passage shown as its N sentences nearest the question (rag/evidence_focus.py); 0 = whole passages
     focus_sentences: int = 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -28,8 +29,8 @@ from models.peft_lora import WEIGHTS as ADAPTER_WEIGHTS
 
 log = logging.getLogger(__name__)
 
-Weights = Literal["int8", "f32"]
-WEIGHTS: tuple[Weights, ...] = ("int8", "f32")
+Weights = Literal["int8", "int4", "f32"]
+WEIGHTS: tuple[Weights, ...] = ("int8", "int4", "f32")
 IR_NAME = "step.xml"
 FORM_VERSION = "1"  # bump when the graph's inputs or outputs change: the cached IR is then rebuilt
 
@@ -103,7 +104,8 @@ def merged_fp32_model(model_path: str, adapter_path: str = "", threads: int = 1)
 
 
 def convert_step(model: Any, dest: Path, weights: Weights) -> Path:
-    """Trace `model`'s step graph into OpenVINO IR at `dest` (`weights`: int8 through NNCF, or f32 as traced)."""
+    """Trace `model`'s step graph into OpenVINO IR at `dest` (`weights`: int8 per channel or int4 in groups through
+    NNCF, or f32 as traced)."""
     import openvino as ov
     import torch
 
@@ -114,13 +116,18 @@ def convert_step(model: Any, dest: Path, weights: Weights) -> Path:
                *[torch.zeros(shape) for _ in range(2 * cfg.num_hidden_layers)])
     with torch.no_grad():
         graph = ov.convert_model(step_module(model), example_input=example)
-    if weights == "int8":
+    if weights != "f32":
         # NNCF reports to stdout (a table and a progress bar), which `dossier ask --json` keeps for its JSON
         with contextlib.redirect_stdout(sys.stderr):
             import nncf
 
             nncf.set_log_level(logging.WARNING)
-            graph = nncf.compress_weights(graph)
+            if weights == "int4":  # groups of 128 inputs where every width allows (Qwen2.5-0.5B: 896, 4864)
+                group = 128 if math.gcd(cfg.hidden_size, cfg.intermediate_size) % 128 == 0 else 32
+                graph = nncf.compress_weights(graph, mode=nncf.CompressWeightsMode.INT4_ASYM, group_size=group,
+                                              ratio=1.0)
+            else:
+                graph = nncf.compress_weights(graph)
     dest.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(graph, dest, compress_to_fp16=False)
     return dest

@@ -16,6 +16,7 @@ from models.registry import MODELS, gguf_file, is_gguf_model, resolve_model
 BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino")
 AUTO = "auto"  # openvino on a CPU with native bf16 (and OpenVINO installed), else llama-cpp: `auto_backend`
 BACKEND_ENV = "DOSSIER_GENERATOR_BACKEND"
+OPENVINO_WEIGHTS_ENV = "DOSSIER_OPENVINO_WEIGHTS"  # int8 | int4 | f32, over [generation] openvino_weights
 API_KEY_ENV = "DOSSIER_GENERATOR_API_KEY"  # bearer token for an OpenAI-compatible server, if it wants one
 
 
@@ -41,6 +42,16 @@ def auto_backend(native_bf16: bool | None = None, openvino: bool | None = None) 
     native_bf16 = cpu_has_native_bf16() if native_bf16 is None else native_bf16
     openvino = importlib.util.find_spec("openvino") is not None if openvino is None else openvino
     return "openvino" if native_bf16 and openvino else "llama-cpp"
+
+
+def openvino_weights(cfg: DomainConfig) -> str:
+    """Environment > domain.toml."""
+    from generation.openvino_step import WEIGHTS
+
+    weights = os.environ.get(OPENVINO_WEIGHTS_ENV) or cfg.generation.openvino_weights
+    if weights not in WEIGHTS:
+        raise ConfigError.invalid_choice(OPENVINO_WEIGHTS_ENV, weights, WEIGHTS)
+    return weights
 
 
 def check_model_form(ref: str, backend: str) -> None:
@@ -88,7 +99,7 @@ def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
 
             # one compiled graph runs prefill and decode: it gets the prefill threads, where the first token is made
             return OpenVINOGenerator(resolve_model(models.generator), threads=max(gen.threads, gen.prefill_threads),
-                                     **tuned)
+                                     weights=openvino_weights(cfg), **tuned)
         case "openai-http":
             from generation.openai_http import OpenAIHttpGenerator
 
@@ -123,8 +134,8 @@ def generator_identity(cfg: DomainConfig, backend: str | None = None) -> str:
         stamp = f"{path.stat().st_size}:{int(path.stat().st_mtime)}"
     if cfg.models.generator_adapter:
         stamp += f"+lora:{shipped_adapter(cfg).sha256}"
-    if chosen == "openvino":  # its replies follow the compute precision, which follows the CPU
+    if chosen == "openvino":  # its replies follow the weights and the compute precision, which follows the CPU
         from core.hardware import resolve_precision
 
-        stamp += f"+{resolve_precision('auto', 'cpu')}"
+        stamp += f"+{openvino_weights(cfg)}+{resolve_precision('auto', 'cpu')}"
     return f"{chosen}:{ref}:{stamp}"

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from core import hardware
+from core.errors import ConfigError
 from core.protocols import GenerationParams, Message
 from generation.openvino_gen import OpenVINOGenerator, next_token
 from generation.openvino_step import step_dir, step_ir
@@ -117,9 +118,12 @@ def test_the_graph_is_built_once_per_model_and_adapter(tiny_lm_dir, tiny_adapter
     assert adapted.parent != base.parent
     assert not base.parent.with_name(base.parent.name + ".building").exists()
     assert step_dir(str(tiny_lm_dir), "", "f32") != base.parent
-    # int8 weights answer too (not token for token: the weights are rounded)
-    generator = OpenVINOGenerator(str(tiny_lm_dir), threads=1, precision="fp32").load()
-    assert generator.generate(MESSAGES, GREEDY)
+    # int8 and int4 weights answer too (not token for token: the weights are rounded)
+    for weights in ("int8", "int4"):
+        generator = OpenVINOGenerator(str(tiny_lm_dir), threads=1, precision="fp32", weights=weights).load()
+        assert generator.generate(MESSAGES, GREEDY)
+    with pytest.raises(ConfigError, match="int2"):
+        step_ir(str(tiny_lm_dir), weights="int2")
 
 
 def test_a_damaged_graph_is_an_error_naming_the_fix(tiny_lm_dir, tmp_path):
@@ -155,3 +159,17 @@ def test_the_domain_builds_it_with_its_adapter_and_prefill_threads(tiny_lm_dir, 
     assert generator.adapter_path == str(tiny_adapter)
     assert generator.name.startswith("openvino:") and "legal-rag-lora@" in generator.name
     assert generator.threads == max(cfg.generation.threads, cfg.generation.prefill_threads)
+    assert generator.weights == "int8"
+
+
+def test_the_weights_come_from_the_environment_over_domain_toml(monkeypatch):
+    from domains import load_domain
+    from rag.build_generation import OPENVINO_WEIGHTS_ENV, openvino_weights
+
+    cfg = load_domain("legal")
+    assert openvino_weights(cfg) == cfg.generation.openvino_weights == "int8"
+    monkeypatch.setenv(OPENVINO_WEIGHTS_ENV, "int4")
+    assert openvino_weights(cfg) == "int4"
+    monkeypatch.setenv(OPENVINO_WEIGHTS_ENV, "int3")
+    with pytest.raises(ConfigError, match="DOSSIER_OPENVINO_WEIGHTS"):
+        openvino_weights(cfg)

@@ -32,9 +32,16 @@ def test_serve_prepares_missing_indexes_with_the_real_build(served):
     assert preparation.plan.wheel_marker == cache_dir() / "wheels" / "building.json"
 
 
-def test_serve_waits_for_the_wheel_only_for_llama_cpp(served):
-    main(["serve", "--domains", "legal"])
-    assert served["app"].state.preparation.plan.uses_llama_cpp("legal")  # the shipped backend
+def test_serve_waits_for_the_wheel_only_for_llama_cpp(served, monkeypatch):
+    from core import hardware
+
+    main(["serve", "--domains", "legal,medical"])
+    plan = served["app"].state.preparation.plan
+    assert plan.uses_llama_cpp("medical")  # the shipped backend
+    # legal's is auto: llama.cpp unless the CPU computes bf16 natively (the CPU injected: the same on any machine)
+    for native in (False, True):
+        monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda native=native: native)
+        assert plan.uses_llama_cpp("legal") is not native
     main(["serve", "--domains", "legal", "--backend", "transformers"])
     assert not served["app"].state.preparation.plan.uses_llama_cpp("legal")
 

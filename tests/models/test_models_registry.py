@@ -102,7 +102,15 @@ def test_carrier_parts_are_in_assembly_order() -> None:
 
 
 def test_domain_models_follow_the_embedder_and_the_generation_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core import hardware
+
+    monkeypatch.delenv("DOSSIER_GENERATOR_BACKEND", raising=False)
+    # legal's backend is auto: the CPU decides between the GGUF (llama.cpp) and the transformers form (OpenVINO)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)
     assert domain_models("legal") == ["embeddinggemma-300m-legal-qa", "qwen2.5-coder-0.5b-instruct-gguf"]
+    assert domain_models("medical")[1:] == ["qwen2.5-coder-0.5b-instruct-gguf"]
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
+    assert domain_models("legal")[1:] == ["qwen2.5-coder-0.5b-instruct"]
     monkeypatch.setenv("DOSSIER_GENERATOR_BACKEND", "transformers")
     assert domain_models("legal")[1:] == ["qwen2.5-coder-0.5b-instruct"]
     monkeypatch.setenv("DOSSIER_GENERATOR_BACKEND", "openai-http")

@@ -12,13 +12,12 @@ from typing import Any
 
 from cli.keys_cmd import keys_file_arg
 from core.errors import DossierError
-
-BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino", "auto")
+from rag.build_generation import CHOICES
 
 
 def _pipeline_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", required=True)
-    parser.add_argument("--backend", choices=BACKENDS, help="generation backend (default: env "
+    parser.add_argument("--backend", choices=CHOICES, help="generation backend (default: env "
                         "DOSSIER_GENERATOR_BACKEND, else the domain's [generation] backend)")
     parser.add_argument("-k", type=int, default=None, help="passages to retrieve (default: retrieval.final_k)")
     parser.add_argument("--model", help="base (the untuned model), tuned (the domain's shipped adapter) or a "
@@ -40,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--domains", nargs="+", default=["legal"], help="domains to serve (space or comma separated)")
-    serve.add_argument("--backend", choices=BACKENDS, help="generation backend for every served domain")
+    serve.add_argument("--backend", choices=CHOICES, help="generation backend for every served domain")
     serve.add_argument("--build-threads", type=int, help="embedding threads of an index build the server starts "
                        "for a domain whose index is missing (default: domain.toml)")
     serve.add_argument("--log-level", default="info")

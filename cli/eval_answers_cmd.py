@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino", "auto")
+from rag.build_generation import CHOICES
+
 REPLIES = "replies.jsonl"
 
 
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "adapter) or a directory (a LoRA adapter or a merged model); default: what the domain "
                          "serves")
     answers.add_argument("--no-retrieval", action="store_true", help="closed book: the bare question, no evidence")
-    answers.add_argument("--backend", choices=BACKENDS, help="generation backend (default: the domain's)")
+    answers.add_argument("--backend", choices=CHOICES, help="generation backend (default: the domain's)")
     answers.add_argument("--unanswerable", type=int, default=0, metavar="N",
                          help="mix in N questions from each unanswerable source (other domains, off-topic, "
                               "in-domain with the gold hidden) and report abstention")

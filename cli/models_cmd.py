@@ -107,16 +107,17 @@ def _assemble_adapter(domain: str) -> None:
     adapter = shipped_adapter(cfg)  # checked against its pin: an error naming the fix when missing or changed
     if adapter is None:
         return
-    where = adapter.path
-    if chosen_backend(cfg) == "llama-cpp":
+    where, backend = adapter.path, chosen_backend(cfg)
+    if backend == "llama-cpp":
         where = gguf_adapter(adapter, Path(gguf_file(cfg.models.generator_gguf)))
-    elif chosen_backend(cfg) == "openvino":  # the step graph with the adapter merged, built once
+    elif backend == "openvino":  # the step graph with the adapter merged, built once
         from generation.openvino_step import step_ir
         from models.registry import resolve_model
         from rag.build_generation import openvino_weights
 
         where = step_ir(resolve_model(cfg.models.generator), adapter_path=str(adapter.path),
-                        weights=openvino_weights(cfg), threads=2)
+                        weights=openvino_weights(cfg),
+                        threads=max(cfg.generation.threads, cfg.generation.prefill_threads))
     print(f"{adapter.name}: tuned generator adapter ready — {where}")
 
 

@@ -15,6 +15,7 @@ from models.registry import MODELS, gguf_file, is_gguf_model, resolve_model
 
 BACKENDS = ("transformers", "vllm", "openai-http", "llama-cpp", "openvino")
 AUTO = "auto"  # openvino on a CPU with native bf16 (and OpenVINO installed), else llama-cpp: `auto_backend`
+CHOICES = (*BACKENDS, AUTO)  # what `--backend` and domain.toml accept
 BACKEND_ENV = "DOSSIER_GENERATOR_BACKEND"
 OPENVINO_WEIGHTS_ENV = "DOSSIER_OPENVINO_WEIGHTS"  # int8 | int4 | f32, over [generation] openvino_weights
 API_KEY_ENV = "DOSSIER_GENERATOR_API_KEY"  # bearer token for an OpenAI-compatible server, if it wants one
@@ -23,14 +24,18 @@ API_KEY_ENV = "DOSSIER_GENERATOR_API_KEY"  # bearer token for an OpenAI-compatib
 log = logging.getLogger(__name__)
 
 
-def chosen_backend(cfg: DomainConfig, override: str | None = None) -> str:
-    """Flag > environment > domain.toml; "auto" resolved by the CPU."""
+def requested_backend(cfg: DomainConfig, override: str | None = None) -> str:
+    """Flag > environment > domain.toml, as asked ("auto" included)."""
     backend = override or os.environ.get(BACKEND_ENV) or cfg.generation.backend
-    if backend == AUTO:
-        return auto_backend()
-    if backend not in BACKENDS:
-        raise ConfigError.invalid_choice("generation backend", backend, (*BACKENDS, AUTO))
+    if backend not in CHOICES:
+        raise ConfigError.invalid_choice("generation backend", backend, CHOICES)
     return backend
+
+
+def chosen_backend(cfg: DomainConfig, override: str | None = None) -> str:
+    """The backend that runs: the requested one, "auto" resolved by the CPU."""
+    backend = requested_backend(cfg, override)
+    return auto_backend() if backend == AUTO else backend
 
 
 def auto_backend(native_bf16: bool | None = None, openvino: bool | None = None) -> str:
@@ -73,7 +78,7 @@ def build_generator(cfg: DomainConfig, backend: str | None = None) -> Generator:
     """A generator for `cfg`, not yet loaded (call its `load()` to warm it up)."""
     gen, models = cfg.generation, cfg.models
     chosen = chosen_backend(cfg, backend)
-    if (backend or os.environ.get(BACKEND_ENV) or cfg.generation.backend) == AUTO:
+    if requested_backend(cfg, backend) == AUTO:
         log.info("generation backend auto: %s on this CPU", chosen)
     # the domain's tuned adapter, checked against its pin (an error naming the fix when missing or changed);
     # `--model base` clears it, an HTTP backend's server decides for itself

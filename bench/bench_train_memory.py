@@ -12,6 +12,9 @@ shapes with random weights: memory depends on the shapes, not the values.
 
     python bench/bench_train_memory.py --export-shapes shapes/qwen0.5b       # here: config + tokenizer, ~11 MB
     python bench/bench_train_memory.py --random-weights --model shapes/qwen0.5b   # there: random bf16 weights first
+
+The 1.5B generator's shapes come from its GGUF (`dossier models fetch qwen2.5-coder-1.5b-instruct-gguf`):
+`--model qwen2.5-coder-1.5b-instruct --export-shapes shapes/qwen1.5b`.
 """
 
 from __future__ import annotations
@@ -35,14 +38,21 @@ SHAPE_FILES = ("config.json", "generation_config.json",  # the model's shapes, t
 
 
 def export_shapes(model: str, out: Path) -> Path:
-    """The model's config and tokenizer without its weights."""
-    from models.registry import resolve_model
+    """The model's config and tokenizer without its weights: copied from its transformers dir, or read from the GGUF
+    it is converted from (the 1.5B generator, before its ~8 GB conversion)."""
+    from training.model_source import model_source
 
-    source = Path(resolve_model(model))
+    source = model_source(model)
     out.mkdir(parents=True, exist_ok=True)
+    if source.gguf:
+        from transformers import AutoConfig, AutoTokenizer
+
+        AutoConfig.from_pretrained(source.path, **source.kwargs()).save_pretrained(out)
+        AutoTokenizer.from_pretrained(source.path, **source.kwargs()).save_pretrained(out)
+        return out
     for name in SHAPE_FILES:
-        if (source / name).is_file():
-            shutil.copy2(source / name, out / name)
+        if (Path(source.path) / name).is_file():
+            shutil.copy2(Path(source.path) / name, out / name)
     return out
 
 

@@ -81,20 +81,31 @@ def _cuda() -> bool:
 
 
 def plot_memory(rows: Sequence[Mapping[str, Any]], path: Path, title: str = "peak memory") -> Path:
-    """A bar per row ({"label", "peak_rss_mib", "trainable_params"}; skipped rows have no peak) -> PNG."""
+    """A bar per measured row ({"label", "peak_rss_mib", "trainable_params", optional "cuda_peak_mib" and
+    "estimated_peak_mib"}; skipped rows have no peak) -> PNG. On a GPU the bars are the CUDA peak, the memory a
+    recipe must fit, since the process's RSS there is mostly the CUDA runtime; the plan's estimate is a tick mark."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     measured = [r for r in rows if r.get("peak_rss_mib")]
+    key, axis = ("cuda_peak_mib", "CUDA peak (MiB)") if measured and all(
+        r.get("cuda_peak_mib") for r in measured) else ("peak_rss_mib", "peak RSS (MiB)")
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = ax.bar([r["label"] for r in measured], [r["peak_rss_mib"] for r in measured], color="#4a7fb0")
+    bars = ax.bar([r["label"] for r in measured], [r[key] for r in measured], color="#4a7fb0")
     for bar, row in zip(bars, measured, strict=True):
         note = f"{bar.get_height():.0f} MiB\n{row.get('trainable_params', 0) / 1e6:.2f}M trainable"
-        ax.annotate(note, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8)
+        top = max(bar.get_height(), row.get("estimated_peak_mib") or 0)  # the note above the estimate's tick too
+        ax.annotate(note, (bar.get_x() + bar.get_width() / 2, top), ha="center", va="bottom", fontsize=8)
+        if row.get("estimated_peak_mib"):
+            x = bar.get_x()
+            ax.hlines(row["estimated_peak_mib"], x, x + bar.get_width(), colors="#c0392b", linestyles="dashed",
+                      label="estimate (train plan)" if row is measured[0] else None)
+    if any(r.get("estimated_peak_mib") for r in measured):
+        ax.legend(fontsize=8, loc="upper right")
     skipped = [r["label"] for r in rows if not r.get("peak_rss_mib")]
-    ax.set_ylabel("peak RSS (MiB)")
+    ax.set_ylabel(axis)
     ax.set_title(title + (f"  (skipped: {', '.join(skipped)})" if skipped else ""), fontsize=9)
     ax.margins(y=0.25)
     fig.tight_layout()

@@ -50,9 +50,10 @@ def export_shapes(model: str, out: Path) -> Path:
         AutoConfig.from_pretrained(source.path, **source.kwargs()).save_pretrained(out)
         AutoTokenizer.from_pretrained(source.path, **source.kwargs()).save_pretrained(out)
         return out
+    folder = Path(source.path)
     for name in SHAPE_FILES:
-        if (Path(source.path) / name).is_file():
-            shutil.copy2(Path(source.path) / name, out / name)
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, out / name)
     return out
 
 

@@ -98,11 +98,12 @@ def plot_memory(rows: Sequence[Mapping[str, Any]], path: Path, title: str = "pea
         note = f"{bar.get_height():.0f} MiB\n{row.get('trainable_params', 0) / 1e6:.2f}M trainable"
         top = max(bar.get_height(), row.get("estimated_peak_mib") or 0)  # the note above the estimate's tick too
         ax.annotate(note, (bar.get_x() + bar.get_width() / 2, top), ha="center", va="bottom", fontsize=8)
-        if row.get("estimated_peak_mib"):
-            x = bar.get_x()
-            ax.hlines(row["estimated_peak_mib"], x, x + bar.get_width(), colors="#c0392b", linestyles="dashed",
-                      label="estimate (train plan)" if row is measured[0] else None)
-    if any(r.get("estimated_peak_mib") for r in measured):
+    estimated = [(bar, row["estimated_peak_mib"]) for bar, row in zip(bars, measured, strict=True)
+                 if row.get("estimated_peak_mib")]
+    if estimated:
+        ax.hlines([peak for _, peak in estimated], [bar.get_x() for bar, _ in estimated],
+                  [bar.get_x() + bar.get_width() for bar, _ in estimated], colors="#c0392b", linestyles="dashed",
+                  label="estimate (train plan)")
         ax.legend(fontsize=8, loc="upper right")
     skipped = [r["label"] for r in rows if not r.get("peak_rss_mib")]
     ax.set_ylabel(axis)

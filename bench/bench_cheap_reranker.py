@@ -114,7 +114,6 @@ def train(model: Any, encode: Any, rows: list[dict], texts: dict[str, str], args
     import torch
 
     rng = random.Random(args.seed)
-    torch.manual_seed(args.seed)
     bf16 = precision_choice(args.precision, "cpu").value == "bf16"
     model.body.embed_tokens.weight.requires_grad_(False)  # 262k x 768: most parameters, few rows touched
     head = list(model.head.parameters())
@@ -223,6 +222,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)  # before the model: its score head starts from this seed
     args.out.mkdir(parents=True, exist_ok=True)
     texts = document_texts(args.domain)
     base = resolve_model(args.base)

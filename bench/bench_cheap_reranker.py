@@ -213,6 +213,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--load", type=Path, help="a model.pt of an earlier run: score only")
+    parser.add_argument("--init", type=Path, help="a model.pt of an earlier run to train further (another epoch)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each split (a smoke run)")
     parser.add_argument("--out", type=Path, default=Path("runs/cheap-reranker"))
     args = parser.parse_args()
@@ -228,9 +229,9 @@ def main() -> None:
     base = resolve_model(args.base)
     encode = encoder(AutoTokenizer.from_pretrained(base), args.max_length)
     model = build_model(base, args.layers)
-    if args.load:
-        model.load_state_dict(torch.load(args.load))
-    else:
+    if args.load or args.init:
+        model.load_state_dict(torch.load(args.load or args.init))
+    if not args.load:
         rows = [r for r in candidates(args.train_run, args.top)
                 if r["split"] == "train" and r["gold"] and all(g in texts for g in r["gold"])]
         rows = rows[: args.limit or None]

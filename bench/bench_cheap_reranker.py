@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.hardware import precision_choice  # noqa: E402
 from core.paths import index_root  # noqa: E402
+from eval.metrics import recall_at_k  # noqa: E402
 from eval.ragas_table import bootstrap_ci  # noqa: E402
 from eval.splits import split_of  # noqa: E402
 from models.registry import resolve_model  # noqa: E402
@@ -110,12 +111,12 @@ def encoder(tokenizer: Any, max_length: int) -> Any:
     return encode
 
 
-def train(model: Any, encode: Any, rows: list[dict], texts: dict[str, str], args: argparse.Namespace) -> list[float]:
+def train(model: Any, encode: Any, rows: list[dict], texts: dict[str, str], args: argparse.Namespace,
+          bf16: bool) -> list[float]:
     """Listwise: per question its gold document first, then `negatives` of the retriever's non-gold candidates."""
     import torch
 
     rng = random.Random(args.seed)
-    bf16 = precision_choice(args.precision, "cpu").value == "bf16"
     model.body.embed_tokens.weight.requires_grad_(False)  # 262k x 768: most parameters, few rows touched
     head = list(model.head.parameters())
     body = [p for p in model.body.parameters() if p.requires_grad]
@@ -168,22 +169,18 @@ def zscore(values: Sequence[float]) -> np.ndarray:
     return (array - array.mean()) / (array.std() + 1e-9)
 
 
-def recall_at_k(order: Sequence[str], gold: Sequence[str]) -> float:
-    return len(set(order[:K]) & set(gold)) / len(gold)
-
-
 def reranked_recall(rows: list[dict], weight: float | None) -> np.ndarray:
     out = []
     for row in rows:
         mixed = zscore(row["ce"]) if weight is None else zscore(row["fused"]) + weight * zscore(row["ce"])
-        out.append(recall_at_k([row["cand"][i] for i in np.argsort(-mixed, kind="stable")], row["gold"]))
+        out.append(recall_at_k([row["cand"][i] for i in np.argsort(-mixed, kind="stable")], row["gold"], K))
     return np.asarray(out)
 
 
 def table(by_split: dict[str, list[dict]], ms: dict[str, float]) -> str:
     lines = ["| split | order | recall@5 | vs fused [95 %] | better / worse |", "|---|---|---|---|---|"]
     for split, rows in by_split.items():
-        shipped = np.asarray([recall_at_k(r["cand"], r["gold"]) for r in rows])
+        shipped = np.asarray([recall_at_k(r["cand"], r["gold"], K) for r in rows])
         lines.append(f"| {split} ({len(rows)}, {ms[split]:.0f} ms / question) | shipped fusion | "
                      f"{shipped.mean():.3f} | | |")
         for weight in WEIGHTS:
@@ -224,6 +221,8 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     torch.set_num_threads(args.threads)
+    # the CPU on purpose: the route is a reranker cheap enough for the 2-core CPU the service runs on
+    bf16 = precision_choice(args.precision, "cpu").value == "bf16"
     torch.manual_seed(args.seed)  # before the model: its score head starts from this seed
     args.out.mkdir(parents=True, exist_ok=True)
     texts = document_texts(args.domain)
@@ -237,13 +236,13 @@ def main() -> None:
                 if r["split"] == "train" and r["gold"] and all(g in texts for g in r["gold"])]
         rows = rows[: args.limit or None]
         started = time.perf_counter()
-        losses = train(model, encode, rows, texts, args)
+        losses = train(model, encode, rows, texts, args, bf16)
         log.info("trained on %d questions in %.0f s; loss %.3f -> %.3f (chance: ln(%d) = %.3f)", len(rows),
                  time.perf_counter() - started, np.mean(losses[:20]), np.mean(losses[-50:]), args.negatives + 1,
                  np.log(args.negatives + 1))
         torch.save(model.state_dict(), args.out / "model.pt")
     model.eval()
-    if precision_choice(args.precision, "cpu").value == "bf16":
+    if bf16:
         model.to(torch.bfloat16)
     evaluated = [r for r in candidates(args.eval_run, args.top) if r["gold"]]
     by_split = {s: [r for r in evaluated if r["split"] == s][: args.limit or None] for s in ("dev", "test")}

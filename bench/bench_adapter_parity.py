@@ -1,0 +1,170 @@
+"""Parity of the tuned adapter's two forms at the level of next-token distributions: llama.cpp (the base GGUF + the
+LoRA GGUF the service loads) against transformers (the base + the peft adapter merged at load), base and tuned.
+
+Answer scores compare the forms through greedy decoding, where one near-tie rewrites the rest of an answer, so on
+100 questions they cannot show a 2-point difference. Here every form reads the same token ids (the product's prompt
+for a test question and the tuned llama.cpp form's own greedy reply), and each reply token is scored by each form:
+- across forms, base against base and tuned against tuned: how often the top token agrees, and KL a token. If the
+  tuned pair drifts no more than the base pair, converting and applying the adapter adds nothing to what the two
+  runtimes already differ by (the same dequantised Q4_K_M weights, computed in bf16 against llama.cpp's kernels);
+- within each form, base against tuned: the adapter's own effect (reply NLL, where it changes the top token), and
+  whether the two forms make the same changes.
+
+The generators are built by the product (`rag.build_generation.build_generator`), so the files are the service's;
+llama.cpp is reopened on those files with every position's logits kept, which the service does not need.
+
+Run: DOSSIER_CACHE_DIR=.cache OMP_NUM_THREADS=2 .venv/bin/python bench/bench_adapter_parity.py --domain legal \
+     [--evalset lawbench_consultation] [--questions 20] [--reply-tokens 160] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+N_CTX = 2048  # llama.cpp keeps n_ctx x vocab float32 logits with every position kept: 1.2 GB at 2,048
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def llama_logprobs(gguf: str, lora: str, ids: list[int], start: int, threads: int) -> np.ndarray:
+    """Log-probabilities of positions start-1 .. len-2 (each predicts the next token) under llama.cpp."""
+    from llama_cpp import Llama
+
+    llm = _llama_cache.get((gguf, lora))
+    if llm is None:
+        llm = Llama(model_path=gguf, lora_path=lora or None, n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads,
+                    logits_all=True, flash_attn=True, verbose=False)
+        _llama_cache[(gguf, lora)] = llm
+    llm.reset()
+    llm.eval(ids)
+    return log_softmax(np.asarray(llm.scores[start - 1 : len(ids) - 1]))
+
+
+_llama_cache: dict[tuple[str, str], object] = {}
+
+
+def torch_logprobs(model, ids: list[int], start: int) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        hidden = model.model(torch.tensor([ids])).last_hidden_state[0, start - 1 : len(ids) - 1]
+        logits = model.lm_head(hidden).float().numpy()
+    return log_softmax(logits)
+
+
+def kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """KL(p || q) per row, from log-probabilities."""
+    return (np.exp(p) * (p - q)).sum(axis=-1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--domain", default="legal")
+    parser.add_argument("--evalset", default="lawbench_consultation")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--reply-tokens", type=int, default=160, help="greedy reply length cap (tuned llama.cpp)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    from core.protocols import GenerationParams
+    from domains import load_domain
+    from eval.evalsets import load_evalset
+    from rag.build import build_pipeline
+    from rag.build_generation import build_generator
+    from rag.generator_choice import with_generator
+
+    tuned_cfg = with_generator(load_domain(args.domain), "tuned")
+    base_cfg = with_generator(tuned_cfg, "base")
+    forms = {(runtime, model): build_generator(cfg, runtime)
+             for model, cfg in (("base", base_cfg), ("tuned", tuned_cfg))
+             for runtime in ("llama-cpp", "transformers")}
+    pipe = build_pipeline(tuned_cfg, backend="llama-cpp")
+    writer = forms[("llama-cpp", "tuned")].load()
+    records = load_evalset(tuned_cfg, args.evalset, splits={args.split}).records
+    sequences: list[tuple[list[int], int]] = []
+    tokenizer = None
+    for record in records:
+        if len(sequences) == args.questions:
+            break
+        messages = pipe.prompt(record.query)
+        reply = writer.generate(messages, GenerationParams(max_new_tokens=args.reply_tokens, temperature=0.0,
+                                                           repetition_penalty=1.1))
+        if tokenizer is None:
+            tokenizer = forms[("transformers", "tuned")].load()._tokenizer
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        reply_ids = tokenizer(reply, add_special_tokens=False)["input_ids"]
+        ids = prompt_ids + reply_ids
+        if len(reply_ids) < 2 or len(ids) > N_CTX:
+            continue
+        sequences.append((ids, len(prompt_ids)))
+    writer._llm = None  # noqa: SLF001 - its replies are written; the scoring reopens the same files
+    print(f"{len(sequences)} sequences: prompt tokens median "
+          f"{statistics.median(s for _, s in sequences):.0f}, reply tokens "
+          f"{sum(len(i) - s for i, s in sequences)} in all", flush=True)
+
+    scored: dict[tuple[str, str], list[np.ndarray]] = {}
+    for key, gen in forms.items():
+        t0 = time.perf_counter()
+        if key[0] == "llama-cpp":
+            scored[key] = [llama_logprobs(gen.gguf_path, gen.lora_path, ids, start, args.threads)
+                           for ids, start in sequences]
+        else:
+            model = gen.load()._model
+            scored[key] = [torch_logprobs(model, ids, start) for ids, start in sequences]
+            gen._model = None  # noqa: SLF001
+        print(f"scored {key[0]} {key[1]}: {time.perf_counter() - t0:.0f} s", flush=True)
+    _llama_cache.clear()
+    report(scored, [ids[start:] for ids, start in sequences])
+
+
+def report(scored: dict[tuple[str, str], list[np.ndarray]], targets: list[list[int]]) -> None:
+    def cat(key):
+        return np.concatenate(scored[key])
+
+    gold = np.concatenate([np.asarray(t) for t in targets])
+    lp = {key: cat(key) for key in scored}
+    top = {key: v.argmax(axis=1) for key, v in lp.items()}
+    nll = {key: float(-v[np.arange(len(gold)), gold].mean()) for key, v in lp.items()}
+    print(f"\n{len(gold)} reply tokens scored by each form")
+    print(f"{'pair':46s} {'top-1 agrees':>12s} {'KL a token':>11s}")
+    for model in ("base", "tuned"):
+        a, b = ("llama-cpp", model), ("transformers", model)
+        print(f"{'llama.cpp vs transformers, ' + model:46s} {np.mean(top[a] == top[b]):12.4f} "
+              f"{kl(lp[a], lp[b]).mean():11.5f}")
+    print(f"\n{'form':14s} {'reply NLL base':>14s} {'tuned':>7s} {'top-1 changed by the adapter':>29s}")
+    for runtime in ("llama-cpp", "transformers"):
+        b, t = (runtime, "base"), (runtime, "tuned")
+        print(f"{runtime:14s} {nll[b]:14.4f} {nll[t]:7.4f} {np.mean(top[b] != top[t]):29.4f}")
+    changed_l = top[("llama-cpp", "base")] != top[("llama-cpp", "tuned")]
+    changed_t = top[("transformers", "base")] != top[("transformers", "tuned")]
+    both = changed_l & changed_t
+    same = both & (top[("llama-cpp", "tuned")] == top[("transformers", "tuned")])
+    print(f"\npositions where the adapter changes the top token: llama.cpp {int(changed_l.sum())}, transformers "
+          f"{int(changed_t.sum())}, both {int(both.sum())}, both to the same token {int(same.sum())}")
+    shift_l = lp[("llama-cpp", "tuned")] - lp[("llama-cpp", "base")]
+    shift_t = lp[("transformers", "tuned")] - lp[("transformers", "base")]
+    rows = np.arange(len(gold))
+    delta_l, delta_t = shift_l[rows, gold], shift_t[rows, gold]
+    print(f"the adapter's change to each reply token's log-probability, llama.cpp against transformers: correlation "
+          f"{np.corrcoef(delta_l, delta_t)[0, 1]:.4f}, mean {delta_l.mean():+.4f} against {delta_t.mean():+.4f}")
+
+
+if __name__ == "__main__":
+    main()

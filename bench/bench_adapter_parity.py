@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,7 +35,7 @@ N_CTX = 2048  # llama.cpp keeps n_ctx x vocab float32 logits with every position
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits.astype(np.float64)
+    logits = logits.astype(np.float32)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -119,49 +120,59 @@ def main() -> None:
           f"{statistics.median(s for _, s in sequences):.0f}, reply tokens "
           f"{sum(len(i) - s for i, s in sequences)} in all", flush=True)
 
-    scored: dict[tuple[str, str], list[np.ndarray]] = {}
-    for key, gen in forms.items():
-        t0 = time.perf_counter()
-        if key[0] == "llama-cpp":
-            scored[key] = [llama_logprobs(gen.gguf_path, gen.lora_path, ids, start, args.threads)
-                           for ids, start in sequences]
-        else:
-            model = gen.load()._model
-            scored[key] = [torch_logprobs(model, ids, start) for ids, start in sequences]
-            gen._model = None  # noqa: SLF001
-        print(f"scored {key[0]} {key[1]}: {time.perf_counter() - t0:.0f} s", flush=True)
+    # one sequence at a time under all four forms, keeping per token only what the report reads: a sequence's
+    # full log-probabilities are tokens x 152k vocabulary, ~0.6 MB a token in float32
+    import torch
+
+    torch.set_num_threads(args.threads)
+    models = {key: gen.load()._model for key, gen in forms.items() if key[0] == "transformers"}  # noqa: SLF001
+    stats: dict[str, list[np.ndarray]] = {}
+    t0 = time.perf_counter()
+    for ids, start in tqdm(sequences, desc="scoring", unit="seq"):
+        lp = {key: llama_logprobs(gen.gguf_path, gen.lora_path, ids, start, args.threads)
+              for key, gen in forms.items() if key[0] == "llama-cpp"}
+        lp |= {key: torch_logprobs(model, ids, start) for key, model in models.items()}
+        gold = np.asarray(ids[start:])
+        rows = np.arange(len(gold))
+        for key, values in lp.items():
+            stats.setdefault(f"top {key}", []).append(values.argmax(axis=1))
+            stats.setdefault(f"gold {key}", []).append(values[rows, gold])
+        for model in ("base", "tuned"):
+            stats.setdefault(f"kl {model}", []).append(kl(lp[("llama-cpp", model)], lp[("transformers", model)]))
+    print(f"scored in {time.perf_counter() - t0:.0f} s", flush=True)
+    report({key: np.concatenate(values) for key, values in stats.items()})
+    for llm in _llama_cache.values():
+        llm.close()  # now, not in the interpreter's shutdown, where llama-cpp-python's destructor fails
     _llama_cache.clear()
-    report(scored, [ids[start:] for ids, start in sequences])
 
 
-def report(scored: dict[tuple[str, str], list[np.ndarray]], targets: list[list[int]]) -> None:
-    def cat(key):
-        return np.concatenate(scored[key])
+def report(stats: dict[str, np.ndarray]) -> None:
+    def top(runtime: str, model: str) -> np.ndarray:
+        return stats[f"top {(runtime, model)}"]
 
-    gold = np.concatenate([np.asarray(t) for t in targets])
-    lp = {key: cat(key) for key in scored}
-    top = {key: v.argmax(axis=1) for key, v in lp.items()}
-    nll = {key: float(-v[np.arange(len(gold)), gold].mean()) for key, v in lp.items()}
-    print(f"\n{len(gold)} reply tokens scored by each form")
-    print(f"{'pair':46s} {'top-1 agrees':>12s} {'KL a token':>11s}")
+    def gold(runtime: str, model: str) -> np.ndarray:
+        return stats[f"gold {(runtime, model)}"]
+
+    print(f"\n{len(stats['kl base'])} reply tokens scored by each form")
+    print(f"{'pair':46s} {'top-1 agrees':>12s} {'KL a token':>11s} {'KL p99':>8s}")
     for model in ("base", "tuned"):
-        a, b = ("llama-cpp", model), ("transformers", model)
-        print(f"{'llama.cpp vs transformers, ' + model:46s} {np.mean(top[a] == top[b]):12.4f} "
-              f"{kl(lp[a], lp[b]).mean():11.5f}")
+        agree = np.mean(top("llama-cpp", model) == top("transformers", model))
+        divergence = stats[f"kl {model}"]
+        print(f"{'llama.cpp vs transformers, ' + model:46s} {agree:12.4f} {divergence.mean():11.5f} "
+              f"{np.percentile(divergence, 99):8.4f}")
     print(f"\n{'form':14s} {'reply NLL base':>14s} {'tuned':>7s} {'top-1 changed by the adapter':>29s}")
     for runtime in ("llama-cpp", "transformers"):
-        b, t = (runtime, "base"), (runtime, "tuned")
-        print(f"{runtime:14s} {nll[b]:14.4f} {nll[t]:7.4f} {np.mean(top[b] != top[t]):29.4f}")
-    changed_l = top[("llama-cpp", "base")] != top[("llama-cpp", "tuned")]
-    changed_t = top[("transformers", "base")] != top[("transformers", "tuned")]
+        changed = np.mean(top(runtime, "base") != top(runtime, "tuned"))
+        print(f"{runtime:14s} {-gold(runtime, 'base').mean():14.4f} {-gold(runtime, 'tuned').mean():7.4f} "
+              f"{changed:29.4f}")
+    changed_l = top("llama-cpp", "base") != top("llama-cpp", "tuned")
+    changed_t = top("transformers", "base") != top("transformers", "tuned")
     both = changed_l & changed_t
-    same = both & (top[("llama-cpp", "tuned")] == top[("transformers", "tuned")])
+    same = both & (top("llama-cpp", "tuned") == top("transformers", "tuned"))
     print(f"\npositions where the adapter changes the top token: llama.cpp {int(changed_l.sum())}, transformers "
           f"{int(changed_t.sum())}, both {int(both.sum())}, both to the same token {int(same.sum())}")
-    shift_l = lp[("llama-cpp", "tuned")] - lp[("llama-cpp", "base")]
-    shift_t = lp[("transformers", "tuned")] - lp[("transformers", "base")]
-    rows = np.arange(len(gold))
-    delta_l, delta_t = shift_l[rows, gold], shift_t[rows, gold]
+    delta_l = gold("llama-cpp", "tuned") - gold("llama-cpp", "base")
+    delta_t = gold("transformers", "tuned") - gold("transformers", "base")
     print(f"the adapter's change to each reply token's log-probability, llama.cpp against transformers: correlation "
           f"{np.corrcoef(delta_l, delta_t)[0, 1]:.4f}, mean {delta_l.mean():+.4f} against {delta_t.mean():+.4f}")
 

@@ -26,6 +26,7 @@ import logging
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,13 +47,18 @@ _llama_cache: dict[tuple[str, str], object] = {}  # one context per (GGUF, LoRA)
 
 
 def llama_logprobs(gguf: str, lora: str, ids: list[int], start: int, threads: int) -> np.ndarray:
-    """Log-probabilities of positions start-1 .. len-2 (each predicts the next token) under llama.cpp."""
+    """Log-probabilities of positions start-1 .. len-2 (each predicts the next token) under llama.cpp: the build the
+    service picks for this CPU, with its flash-attention setting."""
+    from generation.llama_cpp_build import select_build
+    from generation.llama_cpp_gen import FLASH_ATTN
+
+    select_build()  # before the first llama_cpp import, as the service does: it decides which libraries load
     from llama_cpp import Llama
 
     llm = _llama_cache.get((gguf, lora))
     if llm is None:
         llm = Llama(model_path=gguf, lora_path=lora or None, n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads,
-                    logits_all=True, flash_attn=True, verbose=False)
+                    logits_all=True, flash_attn=FLASH_ATTN, verbose=False)
         _llama_cache[(gguf, lora)] = llm
     llm.reset()
     llm.eval(ids)
@@ -84,7 +90,6 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from core.protocols import GenerationParams
     from domains import load_domain
     from eval.evalsets import load_evalset
     from rag.build import build_pipeline
@@ -105,8 +110,7 @@ def main() -> None:
         if len(sequences) == args.questions:
             break
         messages = pipe.prompt(record.query)
-        reply = writer.generate(messages, GenerationParams(max_new_tokens=args.reply_tokens, temperature=0.0,
-                                                           repetition_penalty=1.1))
+        reply = writer.generate(messages, replace(pipe.params, max_new_tokens=args.reply_tokens))  # the domain's
         if tokenizer is None:
             tokenizer = forms[("transformers", "tuned")].load()._tokenizer
         chat = [{"role": m.role, "content": m.content} for m in messages]

@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -43,17 +44,15 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-_llama_cache: dict[tuple[str, str], object] = {}  # one context per (GGUF, LoRA), reused across sequences
+_llama_cache: dict[tuple[str, str], Any] = {}  # one context per (GGUF, LoRA), reused across sequences
 
 
 def llama_logprobs(gguf: str, lora: str, ids: list[int], start: int, threads: int) -> np.ndarray:
-    """Log-probabilities of positions start-1 .. len-2 (each predicts the next token) under llama.cpp: the build the
-    service picks for this CPU, with its flash-attention setting."""
-    from generation.llama_cpp_build import select_build
-    from generation.llama_cpp_gen import FLASH_ATTN
-
-    select_build()  # before the first llama_cpp import, as the service does: it decides which libraries load
+    """Log-probabilities of positions start-1 .. len-2 (each predicts the next token) under llama.cpp: the build
+    `main` chose for this CPU before anything imported llama_cpp, with the service's flash-attention setting."""
     from llama_cpp import Llama
+
+    from generation.llama_cpp_gen import FLASH_ATTN
 
     llm = _llama_cache.get((gguf, lora))
     if llm is None:
@@ -65,7 +64,7 @@ def llama_logprobs(gguf: str, lora: str, ids: list[int], start: int, threads: in
     return log_softmax(np.asarray(llm.scores[start - 1 : len(ids) - 1]))
 
 
-def torch_logprobs(model, ids: list[int], start: int) -> np.ndarray:
+def torch_logprobs(model: Any, ids: list[int], start: int) -> np.ndarray:
     import torch
 
     with torch.inference_mode():
@@ -90,6 +89,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
+    from generation.llama_cpp_build import select_build
+
+    select_build()  # once, before the first llama_cpp import, as the service does: it decides which libraries load
     from domains import load_domain
     from eval.evalsets import load_evalset
     from rag.build import build_pipeline

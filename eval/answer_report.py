@@ -16,7 +16,7 @@ from eval.answer_run import SUMMARY, RunSpec
 log = logging.getLogger(__name__)
 
 PLOTTED = ("mcq_accuracy", "char_f1", "rouge_l", "citation_precision", "citation_coverage", "evidence_recall",
-           "abstention_f1", "false_refusal_rate", "ragas_faithfulness", "ragas_answer_relevancy",
+           "abstention_f1", "false_refusal_rate", "pasted_rate", "ragas_faithfulness", "ragas_answer_relevancy",
            "ragas_llm_context_precision_with_reference", "ragas_context_recall")
 
 

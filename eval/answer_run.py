@@ -102,6 +102,7 @@ def _rag_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, Any]:
         "citation_precision": citations.get("precision"), "citation_coverage": citations.get("coverage"),
         "citation_precision_as_generated": citations.get("precision_as_generated", citations.get("precision")),
         "markers_repointed": len(citations.get("repointed", [])),
+        "copied_share": citations.get("copied_share"), "pasted": citations.get("pasted"),
         "cited_doc_ids": sorted({c.doc_id for c in answer.citations}),
         "timings_ms": dict(answer.trace.get("timings_ms", {})),
     }
@@ -119,7 +120,7 @@ def _closed_book_answer(pipeline: RagPipeline, item: AnswerItem) -> dict[str, An
     return {"answer": reply.strip(), "pipeline_abstained": False, "abstain_reason": "", "hits": [],
             "prompt": [asdict(m) for m in messages], "contexts": [], "citations": [], "unsupported": [],
             "citation_precision": None, "citation_coverage": None, "citation_precision_as_generated": None,
-            "markers_repointed": 0, "cited_doc_ids": [],
+            "markers_repointed": 0, "copied_share": None, "pasted": None, "cited_doc_ids": [],
             "timings_ms": {"generate": ms, "total": ms}}
 
 
@@ -191,6 +192,11 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         else None,
         "evidence_recall": _rate(answered, "evidence_recall"),
         "unsupported_per_answer": mean([float(len(r["unsupported"])) for r in answered]),
+        # a pasted passage always passes the citation check, so precision alone cannot tell quoting from answering:
+        # the share of answers that are mostly word-for-word copies of their passages (rag/paste.py), and the mean
+        # copied share (rows written before 2026-12-05 carry neither)
+        "pasted_rate": _rate(answered, "pasted"),
+        "copied_share": _rate(answered, "copied_share"),
         # answerable questions the pipeline did not answer (below the threshold, declined, or markers alone): the
         # metrics above are over the answered ones only, so this says how many they leave out
         "false_refusal_rate": mean([float(r["abstained"]) for r in answerable]),

@@ -27,6 +27,7 @@ from rag.abstention import (
 from rag.citation_repair import repoint_markers
 from rag.citations import cite
 from rag.marker_quote import quoted_reply
+from rag.paste import paste_trace
 from rag.question_echo import strip_question_echoes
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ class RagPipeline:
         if echoes and report.claims == 0:
             return self._abstained(prep, timer, ECHO_ONLY_REASON, generated)
         citations = {**report.trace(), "repointed": [m.trace() for m in moves], "question_echoes": echoes,
-                     "precision_as_generated": as_generated}
+                     "precision_as_generated": as_generated, **paste_trace(report.text, prep.evidence)}
         return Answer(
             question=prep.question,
             text=report.text,

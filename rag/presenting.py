@@ -15,6 +15,9 @@ UNSUPPORTED_HEADING = "注意：以下句子未得到所引条文的支持（请
 # an answer quoted for a reply of markers alone (rag/marker_quote.py) says so: the words are the source's, the choice
 # of sentence is the system's, not the model's answer
 QUOTED_NOTE = "说明：模型只指出了出处而没有写出答案，以上是该段资料中与问题最相关的一句原文。"
+# a paste passes the citation check (rag/paste.py): the reader should know it is the sources' text, not an answer
+PASTED_NOTE = ("说明：以上回答的{share:.0%}是所引资料的原文摘录，并非针对您具体情况的归纳，"
+               "请把它当作需要核对的依据来读。")
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -68,10 +71,16 @@ def nearest_passages_text(hits: Sequence[Hit], n: int = NEAREST_SHOWN) -> str:
 
 
 def answer_epilogue(answer: Answer) -> str:
-    """What follows the answer text for a reader of plain text: that it is a quote where it is one, the cited
-    sentences their passages do not support, the nearest passages when the service abstained, and the domain
+    """What follows the answer text for a reader of plain text: that it is a quote or a paste where it is one, the
+    cited sentences their passages do not support, the nearest passages when the service abstained, and the domain
     disclaimer."""
-    parts = [QUOTED_NOTE] if answer.trace.get("quoted_for_reply") is not None else []
+    citations = answer.trace.get("citations") or {}
+    if answer.trace.get("quoted_for_reply") is not None:
+        parts = [QUOTED_NOTE]
+    elif citations.get("pasted"):
+        parts = [PASTED_NOTE.format(share=float(citations.get("copied_share") or 0))]
+    else:
+        parts = []
     if flagged := unsupported_sentences(answer):
         lines = [f"- {row['sentence']} [{row['marker']}]" for row in flagged]
         parts.append(UNSUPPORTED_HEADING + "\n" + "\n".join(lines))

@@ -34,11 +34,17 @@ def show_answer(client: DossierClient, domain: str, answer: dict[str, Any], key:
 
 
 def quoted_note(answer: dict[str, Any]) -> str | None:
-    """For an answer quoted from a passage because the model only named it (rag/marker_quote.py): say so."""
-    if (answer.get("trace") or {}).get("quoted_for_reply") is None:
-        return None
-    return ("An extract: the model named this passage without writing an answer, so this is the passage's sentence "
-            "nearest your question.")
+    """For an answer quoted from a passage because the model only named it (rag/marker_quote.py), or a reply that
+    is mostly the passages' own words (rag/paste.py): say so, since its citations check out either way."""
+    trace = answer.get("trace") or {}
+    if trace.get("quoted_for_reply") is not None:
+        return ("An extract: the model named this passage without writing an answer, so this is the passage's "
+                "sentence nearest your question.")
+    citations = trace.get("citations") or {}
+    if citations.get("pasted"):
+        return (f"Quoted, not summarised: {float(citations.get('copied_share') or 0):.0%} of this reply is the "
+                "cited passages' own text. Read it as the sources to check, not as an answer to your case.")
+    return None
 
 
 def timing_rows(trace: dict[str, Any]) -> list[dict[str, str]]:

@@ -59,6 +59,9 @@ def test_scores_of_hand_made_answers(legal_cfg, slice_retriever, tmp_path: Path)
     assert metrics["false_refusal_rate"] == 0.0 and metrics["false_refusal_rate_gold_retrieved"] == 0.0
     assert summary["counts"] == {"n": 3, "answerable": 2, "unanswerable": 1, "mcq": 1, "answered": 2,
                                  "with_precision": 2, "with_gold": 1}
+    assert qa["pasted"] is False and qa["copied_share"] == 0.0 and metrics["pasted_rate"] == 0.0  # no 12-char run
+    assert summarise([mcq, dict(qa, pasted=True)])["metrics"]["pasted_rate"] == 0.5
+    assert summarise([dict(mcq, pasted=None, copied_share=None)])["metrics"]["pasted_rate"] is None  # older rows
     lines = (tmp_path / "rows.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in lines] == ["m1", "q1", "u1"]
 

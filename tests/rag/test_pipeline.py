@@ -155,3 +155,22 @@ def test_a_reply_of_markers_alone_is_answered_by_quoting_the_passage_where_the_d
     assert QUOTED_NOTE not in answer_epilogue(RagPipeline(quoting, article_retriever(dense=0.8), written)
                                               .answer("情节较轻的判几年？"))
 
+
+
+DEBTS = ("夫妻双方共同签名或者夫妻一方事后追认等共同意思表示所负的债务，以及夫妻一方在婚姻关系存续期间以个人名义为"
+         "家庭日常生活需要所负的债务，属于夫妻共同债务。夫妻一方在婚姻关系存续期间以个人名义超出家庭日常生活需要所负的"
+         "债务，不属于夫妻共同债务。")
+
+
+def test_a_pasted_article_is_marked_in_the_trace_and_told_to_a_plain_text_reader(cfg):
+    """A paste passes the citation check (the passage holds it), so the trace and the epilogue must say it is one."""
+    chunk = Chunk("民法典#1064", "民法典#1064", DEBTS, 0, len(DEBTS), title="中华人民共和国民法典 第一千零六十四条")
+    retriever = fixed_retriever([Hit(chunk, 0.03, "rrf", {"dense": 0.8, "rrf": 0.03})])
+    paste = f"[1] 中华人民共和国民法典 第一千零六十四条\n{DEBTS}"
+    answer = RagPipeline(cfg, retriever, ScriptedGenerator(paste)).answer("借钱不还能起诉吗？")
+    citations = answer.trace["citations"]
+    assert citations["precision"] == 1.0 and citations["pasted"] is True and citations["copied_share"] == 1.0
+    assert "原文摘录" in answer_epilogue(answer) and "100%" in answer_epilogue(answer)
+    own = "丈夫一个人为了家里日常开销借的钱，一般算夫妻两个人共同的债务，两人都要还[1]。"
+    answered = RagPipeline(cfg, retriever, ScriptedGenerator(own)).answer("丈夫借的钱妻子要还吗？")
+    assert answered.trace["citations"]["pasted"] is False and "原文摘录" not in answer_epilogue(answered)

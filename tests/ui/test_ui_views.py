@@ -46,3 +46,9 @@ def test_the_evidence_line_names_each_passage_by_its_marker() -> None:
 def test_a_quoted_answer_says_it_is_an_extract() -> None:
     assert quoted_note({"trace": {"quoted_for_reply": "[1]"}}).startswith("An extract")
     assert quoted_note({"trace": {}}) is None and quoted_note({}) is None
+
+
+def test_a_pasted_answer_says_it_is_the_sources_text() -> None:
+    pasted = {"trace": {"citations": {"pasted": True, "copied_share": 0.94}}}
+    assert quoted_note(pasted).startswith("Quoted, not summarised: 94% of this reply")
+    assert quoted_note({"trace": {"citations": {"pasted": False, "copied_share": 0.4}}}) is None

@@ -13,7 +13,7 @@ product's checks fault taken out, so what the loss teaches is only the differenc
     an unanswerable prompt, answered   the domain's refusal sentence (the recipe's target)
 
 `pasted` says what becomes of a corrected reply that is mostly a verbatim copy of its passages
-(`training.generator.pasted_replies`): "keep" it, "drop" it, or train on the recipe's "reference" target instead (the
+(`rag.paste`): "keep" it, "drop" it, or train on the recipe's "reference" target instead (the
 reference answer's supported sentences, cited): on extraction sets the base model pastes where the reference is a
 stock code, and an adapter trained on the pastes learns to paste. "span" is for those extraction sets: every answerable
 prompt whose reply does not already state the reference in its own short words trains on the passage's shortest clause
@@ -36,11 +36,11 @@ from domains.config import DomainConfig
 from eval.metrics import reference_contained
 from rag.abstention import model_refused
 from rag.citations import cited_markers
+from rag.paste import is_pasted
 from rag.prompting import Evidence
 from training.args import Recipe
 from training.generator.answer_span import cited_span
 from training.generator.corrected_replies import corrected_reply
-from training.generator.pasted_replies import is_pasted
 from training.generator.rag_preferences import recipe_replies, reply_refused
 
 PASTED = ("keep", "drop", "reference", "span")

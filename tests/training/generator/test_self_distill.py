@@ -73,20 +73,6 @@ def _filing_evidence():
     return select_evidence(hits, context_chars=10_000)
 
 
-def test_a_pasted_reply_is_told_from_an_answer() -> None:
-    from training.generator.pasted_replies import copied_fraction, is_pasted
-
-    evidence = _filing_evidence()
-    paste = FILING[:60] + "[1]" + FILING[60:] + "[1]"
-    assert copied_fraction(paste, [FILING]) == 1.0
-    assert is_pasted(paste, evidence)
-    assert not is_pasted("688388[1]", evidence)  # short: an extraction, copied or not
-    own_words = ("公司董事会已经同意用闲置的募集资金做现金管理[1]。额度最多五亿元，只能买保本而且流动性好的理财，"
-                 "时间也不会超过一年，这样做是为了提高资金使用效率，同时保证募投项目正常进行，不影响主营业务的开展，"
-                 "也不存在变相改变募集资金用途的情况。")
-    assert copied_fraction(own_words, [FILING]) < 0.3 and not is_pasted(own_words, evidence)
-
-
 @pytest.mark.parametrize(("pasted", "expected", "source"), [
     ("keep", "paste", "reply_as_written"),
     ("drop", None, "pasted_reply"),

@@ -1,11 +1,13 @@
 """Is a reply a paste: long, and mostly verbatim runs copied from the passages it was given?
 
-The citation check passes a pasted passage, because the passage holds it. As a distillation target it teaches the
-model to paste: on FinQA, whose references are extractions (a stock code, a date; median 5 characters), 45 of the
-70 answer targets distilled from the base model were pastes, and the adapter trained on them lost answer overlap
-against the base model (eval/README.md, "Finance"). A reply counts as pasted when it is over `min_chars` characters
-(markers and blanks not counted) and at least `min_copied` of its characters lie inside runs of `run_chars` or more
-characters that a passage holds word for word.
+The citation check passes a pasted passage, because the passage holds it, so citation precision cannot tell a paste
+from an answer. Two places need to: the service says so in every answer's trace (`paste_trace`; the chat app then
+labels the reply as quoted text), and `dossier eval answers` reports the share of pasted replies beside precision.
+Distillation needs it too: as a training target a paste teaches the model to paste (on FinQA, whose references are
+extractions such as a stock code or a date, median 5 characters, 45 of the 70 answer targets distilled from the base
+model were pastes, and the adapter trained on them lost answer overlap; eval/README.md, "Finance"). A reply counts as
+pasted when it is over `min_chars` characters (markers and blanks not counted) and at least `min_copied` of its
+characters lie inside runs of `run_chars` or more characters that a passage holds word for word.
 """
 
 from __future__ import annotations
@@ -45,7 +47,13 @@ def copied_fraction(reply: str, passages: list[str], run_chars: int = PasteRule.
 
 
 def is_pasted(reply: str, evidence: Evidence, rule: PasteRule = PasteRule()) -> bool:
-    if len(_plain(reply)) <= rule.min_chars:
-        return False
+    return bool(paste_trace(reply, evidence, rule)["pasted"])
+
+
+def paste_trace(reply: str, evidence: Evidence, rule: PasteRule = PasteRule()) -> dict[str, float | bool]:
+    """{"copied_share": the share of the reply copied word for word from its passages (titles included),
+    "pasted": whether that makes it a paste by `rule`}."""
     passages = [with_title(hit) for hit in evidence.hits]
-    return copied_fraction(reply, passages, rule.run_chars) >= rule.min_copied
+    share = copied_fraction(reply, passages, rule.run_chars)
+    return {"copied_share": round(share, 3),
+            "pasted": len(_plain(reply)) > rule.min_chars and share >= rule.min_copied}

@@ -211,10 +211,11 @@ class RagPipeline:
                 served, echoes = strip_question_echoes(served, prep.question, prep.evidence)
             report = cite(served, prep.evidence)
             as_generated = cite(generated, prep.evidence).precision if moves or echoes else report.precision
+            copied = paste_trace(report.text, prep.evidence)
         if echoes and report.claims == 0:
             return self._abstained(prep, timer, ECHO_ONLY_REASON, generated)
         citations = {**report.trace(), "repointed": [m.trace() for m in moves], "question_echoes": echoes,
-                     "precision_as_generated": as_generated, **paste_trace(report.text, prep.evidence)}
+                     "precision_as_generated": as_generated, **copied}
         return Answer(
             question=prep.question,
             text=report.text,

@@ -72,3 +72,13 @@ def test_settings_reach_the_api_and_timings_open_on_demand(new_page) -> None:
     ask(page, QUESTION)
     expect(page.locator('[data-testid="stAlertContainer"]', has_text="The sources do not cover this")).to_be_visible()
     expect(page.get_by_text("no passage was retrieved")).to_be_visible()
+
+
+def test_an_answer_that_pastes_its_passages_says_so(new_page) -> None:
+    """A paste passes the citation check, so the reader is told it is the sources' text, not an answer."""
+    page: Page = new_page()
+    ask(page, "故意杀人罪的法条原文是什么？")
+    note = page.get_by_text("Quoted, not summarised: 100% of this reply")
+    expect(note).to_be_visible()
+    expect(source_button(page, 1)).to_be_visible()  # the citations still open: a paste is marked, not hidden
+    shot(page, "05-pasted-answer")

@@ -6,6 +6,8 @@ the real abstention with the threshold calibrated as tests/conftest.py does, pro
 One piece is not the product's: the generator. A browser test must open a citation, and the tiny random LM of the
 other tests cites by chance; `QuotingGenerator` answers from the prompt's own numbered passages instead (the
 sentence of [1] and of [2] closest to the question, each with its marker), streamed in small pieces like tokens.
+A question asking for the text itself ("原文") gets what small models often write: passages [1] and [2] pasted whole
+under their headings, which the product must mark as a paste (rag/paste.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path[:0] = [str(TESTS.parent), str(TESTS)]  # the repository (our packages) 
 from core.protocols import GenerationParams, Message  # noqa: E402
 
 log = logging.getLogger("tiny_api_server")
-PASSAGE = re.compile(r"^\[(\d+)\] [^\n]*\n(.+?)(?=\n\n\[\d+\] |\n\n问题：|\Z)", re.M | re.S)  # "[n] title\ntext"
+PASSAGE = re.compile(r"^\[(\d+)\] ([^\n]*)\n(.+?)(?=\n\n\[\d+\] |\n\n问题：|\Z)", re.M | re.S)  # "[n] title\ntext"
 FOLLOW_UP = re.compile(r"后续问题：(.+)")  # the legal domain's rewrite prompt
 SENTENCE = re.compile(r"[^。；！？\n]+[。；！？]?")
 PIECE_CHARS, PIECE_DELAY_S = 4, 0.06  # ~1-2 s for an answer: long enough to see it stream
@@ -44,7 +46,9 @@ class QuotingGenerator:
             follow_up = FOLLOW_UP.search(prompt)
             return follow_up.group(1).strip() if follow_up else prompt.strip().splitlines()[-1]
         question = prompt.rsplit("问题：", 1)[-1].split("\n", 1)[0]
-        return "".join(f"{closest_sentence(text, question)}[{n}]" for n, text in passages[:2])
+        if "原文" in question:
+            return "\n".join(f"[{n}] {title}\n{text}" for n, title, text in passages[:2])
+        return "".join(f"{closest_sentence(text, question)}[{n}]" for n, _, text in passages[:2])
 
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[str]:
         text = self.generate(messages, params)

@@ -1,25 +1,16 @@
-"""A paste told from an answer: the share of a reply copied word for word from its passages, and the mark the
-pipeline's trace, the plain-text epilogue, the chat app and an answer run carry for it."""
+"""A paste told from an answer: the share of a reply copied word for word from its passages (titles included) and
+the rule that calls it a paste. The pipeline's trace and epilogue are tested in test_pipeline.py, the chat app's
+caption in tests/ui, an answer run's `pasted_rate` in tests/eval/test_answer_run.py."""
 
 from __future__ import annotations
 
-from core.records import Chunk, Hit
+from filing_sample import FILING, FILING_TITLE, filing_evidence
+
 from rag.paste import copied_fraction, is_pasted, paste_trace
-from rag.prompting import select_evidence
-
-FILING = ("本公司于2026年3月1日召开第三届董事会第十二次会议，审议通过了关于使用部分闲置募集资金进行现金管理的议案，"
-          "同意公司使用不超过人民币五亿元的闲置募集资金购买安全性高、流动性好的保本型理财产品，期限不超过十二个月。")
-LOAN = "借款人应当按照约定的期限返还借款。"
-
-
-def _evidence():
-    hits = [Hit(Chunk("f1", "公告#1", FILING, 0, len(FILING), title="嘉元科技 688388 公告"), 0.9, "rrf"),
-            Hit(Chunk("c2", "民法典#675", LOAN, 0, 17, title="中华人民共和国民法典 第六百七十五条"), 0.8, "rrf")]
-    return select_evidence(hits, context_chars=10_000)
 
 
 def test_a_pasted_reply_is_told_from_an_answer() -> None:
-    evidence = _evidence()
+    evidence = filing_evidence()
     paste = FILING[:60] + "[1]" + FILING[60:] + "[1]"
     assert copied_fraction(paste, [FILING]) == 1.0
     assert is_pasted(paste, evidence) and paste_trace(paste, evidence) == {"copied_share": 1.0, "pasted": True}
@@ -33,8 +24,8 @@ def test_a_pasted_reply_is_told_from_an_answer() -> None:
 
 def test_a_heading_copied_with_the_passage_counts_as_copied() -> None:
     """Small models paste "[1] <title>" and then the text: the title is the passage's too."""
-    evidence = _evidence()
-    reply = f"[1] 嘉元科技 688388 公告\n{FILING}"
+    evidence = filing_evidence()
+    reply = f"[1] {FILING_TITLE}\n{FILING}"
     assert paste_trace(reply, evidence) == {"copied_share": 1.0, "pasted": True}
     half = FILING[:50] + ("。这一安排由董事会在年度预算内统筹考虑，具体额度和期限将视市场利率与项目进度"
                           "另行确定并及时披露[1]。")

@@ -156,7 +156,6 @@ def test_a_reply_of_markers_alone_is_answered_by_quoting_the_passage_where_the_d
                                               .answer("情节较轻的判几年？"))
 
 
-
 DEBTS = ("夫妻双方共同签名或者夫妻一方事后追认等共同意思表示所负的债务，以及夫妻一方在婚姻关系存续期间以个人名义为"
          "家庭日常生活需要所负的债务，属于夫妻共同债务。夫妻一方在婚姻关系存续期间以个人名义超出家庭日常生活需要所负的"
          "债务，不属于夫妻共同债务。")

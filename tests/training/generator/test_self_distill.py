@@ -8,6 +8,7 @@ import re
 from collections import Counter
 
 import pytest
+from filing_sample import FILING, LOAN, filing_evidence
 
 from core.protocols import GenerationParams
 from core.records import Chunk, Hit
@@ -20,7 +21,6 @@ from training.generator.self_distill import distilled_rows, distilled_target
 from training.launch import CONFIGS_DIR
 
 LIMITATION = "向人民法院请求保护民事权利的诉讼时效期间为三年。"
-LOAN = "借款人应当按照约定的期限返还借款。"
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +63,6 @@ def test_an_unanswerable_prompt_trains_on_a_refusal(legal) -> None:
     assert distilled_target(refusal, declined, _evidence(), legal) == (declined, "reply_declined_unanswerable")
 
 
-FILING = ("本公司于2026年3月1日召开第三届董事会第十二次会议，审议通过了关于使用部分闲置募集资金进行现金管理的议案，"
-          "同意公司使用不超过人民币五亿元的闲置募集资金购买安全性高、流动性好的保本型理财产品，期限不超过十二个月。")
-
-
-def _filing_evidence():
-    hits = [Hit(Chunk("f1", "公告#1", FILING, 0, len(FILING), title="嘉元科技 688388 公告"), 0.9, "rrf"),
-            Hit(Chunk("c2", "民法典#675", LOAN, 0, 17, title="中华人民共和国民法典 第六百七十五条"), 0.8, "rrf")]
-    return select_evidence(hits, context_chars=10_000)
-
-
 @pytest.mark.parametrize(("pasted", "expected", "source"), [
     ("keep", "paste", "reply_as_written"),
     ("drop", None, "pasted_reply"),
@@ -80,7 +70,7 @@ def _filing_evidence():
 ])
 def test_a_pasted_reply_is_kept_dropped_or_replaced_by_the_reference(finance, pasted, expected, source) -> None:
     reply = FILING + "[1]"
-    text, how = distilled_target("688388[1]", reply, _filing_evidence(), finance, pasted)
+    text, how = distilled_target("688388[1]", reply, filing_evidence(), finance, pasted)
     assert (text, how) == (reply if expected == "paste" else expected, source)
 
 
